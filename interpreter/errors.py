@@ -1,0 +1,116 @@
+"""Every exception llm-orchestrator raises, in three families kept apart.
+
+::
+
+    OrchestratorError
+    ├── WorkflowDefinitionError      the user's mistakes in a workflow file or its inputs;
+    │   │                            carries every Problem found, each located
+    │   └── InputError               start inputs that do not match the declared `inputs`
+    ├── StepError                    a step failed while running (template, transform, action)
+    │   └── BudgetExceededError      a run spent more than its `budget` allows
+    └── ProviderError                an outside service failed (HTTP status and headers kept)
+
+Across the activity boundary these travel as ``temporalio.exceptions.ApplicationError``
+whose ``type`` is one of the ``ERROR_*`` names below, so retry policies and callers can
+match on a stable string instead of a Python class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+ERROR_INVALID_DEFINITION = "InvalidWorkflowDefinition"
+ERROR_INVALID_INPUT = "InvalidWorkflowInput"
+ERROR_STEP_FAILED = "StepFailed"
+ERROR_TEMPLATE = "TemplateError"
+ERROR_BUDGET_EXCEEDED = "BudgetExceeded"
+ERROR_PROVIDER = "ProviderError"
+ERROR_ACTION_NOT_ALLOWED = "ActionNotAllowed"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a workflow file, located as precisely as we can."""
+
+    message: str
+    path: str = "<workflow>"
+    line: int | None = None
+    column: int | None = None
+    hint: str | None = None
+    where: str | None = None  # e.g. "steps[2].max_tokens" or "step `classify`"
+
+    def format(self) -> str:
+        loc = self.path
+        if self.line is not None:
+            loc += f":{self.line}:{self.column or 1}"
+        text = f"{loc}: {self.message}"
+        if self.hint:
+            text += f" (hint: {self.hint})"
+        return text
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "message": self.message,
+            "hint": self.hint,
+            "where": self.where,
+        }
+
+
+class OrchestratorError(Exception):
+    """Root of every error this project raises on purpose."""
+
+
+@dataclass
+class WorkflowDefinitionError(OrchestratorError):
+    """A workflow file (or definition object) is invalid; ``problems`` lists them all."""
+
+    problems: Sequence[Problem] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        return "\n".join(p.format() for p in self.problems) or "invalid workflow"
+
+
+class InputError(WorkflowDefinitionError):
+    """Start inputs do not match what the workflow declares."""
+
+
+class StepError(OrchestratorError):
+    """A step failed at run time for a reason that is not an outside service's."""
+
+    def __init__(self, step_id: str, message: str, *, error_type: str = ERROR_STEP_FAILED) -> None:
+        super().__init__(f"step `{step_id}`: {message}")
+        self.step_id = step_id
+        self.error_type = error_type
+
+
+class BudgetExceededError(StepError):
+    """The run's spend passed its ``budget``; no further model step may start."""
+
+    def __init__(self, step_id: str, message: str) -> None:
+        super().__init__(step_id, message, error_type=ERROR_BUDGET_EXCEEDED)
+
+
+class ProviderError(OrchestratorError):
+    """An outside service (LLM API, vector store, webhook) answered with an error."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        retryable: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+        self.headers = dict(headers or {})
+        self.retryable = retryable

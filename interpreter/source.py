@@ -1,0 +1,271 @@
+"""Read YAML/JSON text into plain data that remembers where every value came from.
+
+PyYAML's own loaders forget positions and silently keep the last of two equal keys.
+Here we compose PyYAML's node tree ourselves: mappings become :class:`LocDict`,
+sequences :class:`LocList`, each carrying the 1-based line and column of its
+children, so any later error can point at ``file:line:col``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
+
+from interpreter.errors import Problem, WorkflowDefinitionError
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_DEPTH = 64
+
+Mark = tuple[int, int]
+
+
+class LocDict(dict[str, Any]):
+    """A mapping read from a file; ``pos[key]`` is where that key's value starts."""
+
+    def __init__(self, *args: Any, mark: Mark = (1, 1), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.mark = mark
+        self.pos: dict[str, Mark] = {}
+        self.key_pos: dict[str, Mark] = {}
+
+
+class LocList(list[Any]):
+    """A sequence read from a file; ``pos[i]`` is where item ``i`` starts."""
+
+    def __init__(self, *args: Any, mark: Mark = (1, 1)) -> None:
+        super().__init__(*args)
+        self.mark = mark
+        self.pos: list[Mark] = []
+
+
+class _DepthLimitedComposer(Composer):
+    """Composer that refuses absurd nesting before Python's recursion limit does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _TooDeep(mark.line + 1, mark.column + 1)
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._depth -= 1
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int, column: int) -> None:
+        self.line = line
+        self.column = column
+
+
+class _NodeLoader(Reader, Scanner, Parser, _DepthLimitedComposer, SafeConstructor, Resolver):
+    def __init__(self, stream: str) -> None:
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        _DepthLimitedComposer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+
+
+def _mark(node: Node) -> Mark:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _key_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)
+
+
+class _Builder:
+    def __init__(self, loader: _NodeLoader, path: str) -> None:
+        self.loader = loader
+        self.path = path
+        self.problems: list[Problem] = []
+
+    def build(self, node: Node) -> Any:
+        if isinstance(node, MappingNode):
+            self.loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+            out = LocDict(mark=_mark(node))
+            for key_node, value_node in node.value:
+                key = _key_text(self.build(key_node))
+                if key in out:
+                    first = out.key_pos[key]
+                    line, col = _mark(key_node)
+                    self.problems.append(
+                        Problem(
+                            f"duplicate key `{key}` (first defined at line {first[0]})",
+                            self.path,
+                            line,
+                            col,
+                            hint="keep one of them; YAML would silently use the last",
+                        )
+                    )
+                    continue
+                out.key_pos[key] = _mark(key_node)
+                out.pos[key] = _mark(value_node)
+                out[key] = self.build(value_node)
+            return out
+        if isinstance(node, SequenceNode):
+            seq = LocList(mark=_mark(node))
+            for item in node.value:
+                seq.pos.append(_mark(item))
+                seq.append(self.build(item))
+            return seq
+        assert isinstance(node, ScalarNode)
+        value = self.loader.construct_object(node, deep=True)
+        if isinstance(value, bytes | set) or type(value).__module__ == "datetime":
+            # Dates and binary blobs have no place in a workflow; keep the text the user wrote.
+            return node.value
+        return value
+
+
+def decode(raw: bytes, path: str) -> str:
+    """Decode UTF-8 (with or without BOM) or explain exactly where it is not."""
+    if len(raw) > MAX_FILE_BYTES:
+        raise WorkflowDefinitionError(
+            [
+                Problem(
+                    f"file is {len(raw) / 1e6:.1f} MB; workflow files are limited to "
+                    f"{MAX_FILE_BYTES // (1024 * 1024)} MB",
+                    path,
+                    1,
+                    1,
+                    hint="keep large data out of the workflow and pass it as an input",
+                )
+            ]
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise WorkflowDefinitionError(
+            [
+                Problem(
+                    f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+                    path,
+                    line,
+                    column,
+                    hint="save the file as UTF-8",
+                )
+            ]
+        ) from None
+
+
+def parse(text: str, path: str = "<workflow>") -> Any:
+    """Parse YAML or JSON text into :class:`LocDict`/:class:`LocList` trees."""
+    if len(text) > MAX_FILE_BYTES:
+        decode(text.encode("utf-8", "surrogatepass"), path)  # raises the size problem
+    loader = _NodeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except _TooDeep as exc:
+        raise WorkflowDefinitionError(
+            [
+                Problem(
+                    f"nesting deeper than {MAX_DEPTH} levels",
+                    path,
+                    exc.line,
+                    exc.column,
+                    hint="flatten the structure; deep nesting is almost always a mistake",
+                )
+            ]
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = exc.problem or exc.context or "invalid YAML"
+        hint = None
+        if "\\t" in message or "\t" in message or "tab" in message.lower():
+            hint = "YAML indentation must use spaces, not tabs"
+        elif "expected <block end>" in message or "mapping values" in message:
+            hint = "check the indentation of this line and the one above"
+        raise WorkflowDefinitionError(
+            [
+                Problem(
+                    f"invalid YAML: {message}",
+                    path,
+                    mark.line + 1 if mark else None,
+                    mark.column + 1 if mark else None,
+                    hint=hint,
+                )
+            ]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise WorkflowDefinitionError([Problem(f"invalid YAML: {exc}", path, 1, 1)]) from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise WorkflowDefinitionError(
+            [
+                Problem(
+                    "file is empty",
+                    path,
+                    1,
+                    1,
+                    hint="a workflow needs at least `name:` and `steps:`",
+                )
+            ]
+        )
+    builder = _Builder(loader, path)
+    try:
+        data = builder.build(node)
+    except RecursionError:
+        line, col = _mark(node)
+        raise WorkflowDefinitionError(
+            [Problem(f"nesting deeper than {MAX_DEPTH} levels", path, line, col)]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise WorkflowDefinitionError([Problem(f"invalid YAML: {exc}", path, 1, 1)]) from None
+    if builder.problems:
+        raise WorkflowDefinitionError(builder.problems)
+    return data
+
+
+def position(root: Any, loc: tuple[str | int, ...]) -> Mark | None:
+    """The deepest known position along ``loc`` (keys and indexes) from ``root``."""
+    best: Mark | None = getattr(root, "mark", None)
+    node = root
+    for part in loc:
+        if isinstance(node, LocDict) and isinstance(part, str) and part in node:
+            best = node.pos.get(part, best)
+            node = node[part]
+        elif isinstance(node, LocList) and isinstance(part, int) and 0 <= part < len(node):
+            best = node.pos[part] if part < len(node.pos) else best
+            node = node[part]
+        elif isinstance(node, LocDict) and isinstance(part, str):
+            # Unknown key: point at the key itself if it exists under another spelling.
+            continue
+        else:
+            continue
+    return best
+
+
+def key_position(root: Any, loc: tuple[str | int, ...]) -> Mark | None:
+    """Where the *key* named by the last element of ``loc`` is written, if known."""
+    if not loc:
+        return None
+    node = root
+    for part in loc[:-1]:
+        if isinstance(node, LocDict) and isinstance(part, str) and part in node:
+            node = node[part]
+        elif isinstance(node, LocList) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+    last = loc[-1]
+    if isinstance(node, LocDict) and isinstance(last, str):
+        return node.key_pos.get(last)
+    return None

@@ -1,0 +1,356 @@
+"""The one template renderer and expression evaluator, pure and sandboxed.
+
+Everything a workflow file renders — prompts, `when` conditions, transform
+templates, outputs — goes through :func:`render` or :func:`evaluate`. Both run in
+Jinja2's ``ImmutableSandboxedEnvironment`` with strict undefined variables, so a
+typo fails loudly and no template can reach Python internals or mutate data.
+That makes them safe to call from workflow code (deterministic, no I/O).
+
+Handlebars blocks used by the original LLM-Orchestrator (``{{#each}}``,
+``{{#if}}``, ``{{this.x}}``, ``{{@index}}``, ``{{eq a b}}`` ...) are translated to
+Jinja once, by :func:`to_jinja`, before compiling.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+__all__ = [
+    "ROOT_NAMES",
+    "TemplateFailure",
+    "check_syntax",
+    "evaluate",
+    "evaluate_condition",
+    "is_template",
+    "referenced_steps",
+    "render",
+    "render_value",
+    "to_jinja",
+    "undeclared_names",
+]
+
+ROOT_NAMES = frozenset({"inputs", "input", "steps", "outputs", "item", "index", "workflow"})
+"""Names a template may start from; anything else is a validation error."""
+
+
+class TemplateFailure(Exception):
+    """A template could not be compiled or rendered; the message says why."""
+
+
+# --- Handlebars → Jinja ------------------------------------------------------------
+
+_HB_HELPERS = {"eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not", "len", "lookup", "json"}
+_HB_TAG = re.compile(r"\{\{(\{?)~?\s*([#/^]?)\s*(.*?)\s*~?(\}?)\}\}", re.DOTALL)
+_HB_TOKEN = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|\(|\)|[^\s()]+")
+_HB_MARKERS = ("{{#", "{{/", "{{^", "{{else", "{{{", "@index", "@key", "@first", "@last", "this")
+
+
+def _hb_path(token: str) -> str:
+    token = token.replace("@index", "loop.index0").replace("@first", "loop.first")
+    token = token.replace("@last", "loop.last").replace("@key", "__key")
+    if token.startswith("this."):
+        return token
+    if token.startswith("./"):
+        return "this." + token[2:]
+    return token
+
+
+def _hb_expr(tokens: list[str]) -> str:
+    """Translate Handlebars `helper a (helper b c)` call syntax to Jinja `helper(a, helper(b, c))`."""
+
+    def parse(pos: int) -> tuple[str, int]:
+        if tokens[pos] == "(":
+            name = tokens[pos + 1]
+            args: list[str] = []
+            pos += 2
+            while pos < len(tokens) and tokens[pos] != ")":
+                arg, pos = parse(pos)
+                args.append(arg)
+            return f"_hb_{name}({', '.join(args)})", pos + 1
+        return _hb_path(tokens[pos]), pos + 1
+
+    if len(tokens) > 1 and tokens[0] in _HB_HELPERS:
+        args = []
+        pos = 1
+        while pos < len(tokens):
+            arg, pos = parse(pos)
+            args.append(arg)
+        return f"_hb_{tokens[0]}({', '.join(args)})"
+    if len(tokens) >= 1 and tokens[0] == "(":
+        return parse(0)[0]
+    return " ".join(_hb_path(t) for t in tokens)
+
+
+def _is_handlebars_expr(tokens: list[str]) -> bool:
+    return (len(tokens) > 1 and tokens[0] in _HB_HELPERS and tokens[1] not in _JINJA_OPS) or (
+        bool(tokens) and tokens[0] == "("
+    )
+
+
+_JINJA_OPS = {"==", "!=", "<", ">", "<=", ">=", "and", "or", "in", "is", "|", "+", "-", "*", "/"}
+
+
+def to_jinja(source: str) -> str:
+    """Rewrite Handlebars constructs in ``source`` as Jinja; leave Jinja untouched."""
+    if not any(marker in source for marker in _HB_MARKERS) and not re.search(
+        r"\{\{\s*\(?(" + "|".join(_HB_HELPERS) + r")\s+[\w\"'(.@]", source
+    ):
+        return source
+    stack: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        triple, sigil, body, _ = match.groups()
+        tokens = _HB_TOKEN.findall(body)
+        if sigil == "#" and tokens:
+            block, rest = tokens[0], tokens[1:]
+            expr = _hb_expr(rest)
+            if block == "each":
+                stack.append("each")
+                return f"{{% for __key, this in _hb_pairs({expr}) %}}"
+            if block == "if":
+                stack.append("if")
+                return f"{{% if _hb_truthy({expr}) %}}"
+            if block == "unless":
+                stack.append("if")
+                return f"{{% if not _hb_truthy({expr}) %}}"
+            return match.group(0)
+        if sigil == "/" and tokens:
+            closer = stack.pop() if stack else tokens[0]
+            return "{% endfor %}" if closer == "each" else "{% endif %}"
+        if body == "else":
+            return "{% else %}"
+        if triple or _is_handlebars_expr(tokens) or any(
+            t.startswith(("this", "@", "./")) for t in tokens
+        ):
+            return "{{ " + _hb_expr(tokens) + " }}"
+        return match.group(0)
+
+    return _HB_TAG.sub(replace, source)
+
+
+# --- Jinja environment ----------------------------------------------------------------
+
+
+def _hb_pairs(value: Any) -> Iterator[tuple[Any, Any]]:
+    if isinstance(value, Mapping):
+        return iter(value.items())
+    if value is None:
+        return iter(())
+    return iter(enumerate(value))
+
+
+def _hb_len(value: Any) -> int:
+    return len(value) if value is not None else 0
+
+
+def _hb_lookup(value: Any, key: Any) -> Any:
+    try:
+        return value[key]
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def _to_json(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, indent=indent, ensure_ascii=False, sort_keys=False, default=str)
+
+
+_GLOBALS: dict[str, Callable[..., Any]] = {
+    "_hb_pairs": _hb_pairs,
+    "_hb_truthy": lambda v: bool(v),
+    "_hb_eq": lambda a, b: a == b,
+    "_hb_ne": lambda a, b: a != b,
+    "_hb_gt": lambda a, b: a > b,
+    "_hb_gte": lambda a, b: a >= b,
+    "_hb_lt": lambda a, b: a < b,
+    "_hb_lte": lambda a, b: a <= b,
+    "_hb_and": lambda *a: all(a),
+    "_hb_or": lambda *a: any(a),
+    "_hb_not": lambda a: not a,
+    "_hb_len": _hb_len,
+    "_hb_lookup": _hb_lookup,
+    "_hb_json": _to_json,
+}
+
+
+def _finalize(value: Any) -> Any:
+    """How a value prints inside text: JSON for data, lower-case booleans, nothing for null."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping | list | tuple):
+        return _to_json(value)
+    return value
+
+
+def _make_env() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=_finalize
+    )
+    env.globals.update(_GLOBALS)
+    env.filters["tojson"] = _to_json
+    env.filters["json"] = _to_json
+    env.filters["fromjson"] = json.loads
+    return env
+
+
+_ENV = _make_env()
+
+
+@lru_cache(maxsize=2048)
+def _compile_template(source: str) -> Any:
+    return _ENV.from_string(to_jinja(source))
+
+
+@lru_cache(maxsize=2048)
+def _compile_expression(source: str) -> Any:
+    return _ENV.compile_expression(to_jinja(source), undefined_to_none=False)
+
+
+_SINGLE_EXPR = re.compile(r"^\s*\{\{(?!.*\{\{)(.*?)\}\}\s*$", re.DOTALL)
+
+
+def is_template(value: Any) -> bool:
+    """Does this string contain template syntax at all?"""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, UndefinedError):
+        return f"undefined value: {exc.message}"
+    if isinstance(exc, SecurityError):
+        return f"not allowed in a template: {exc}"
+    if isinstance(exc, TemplateSyntaxError):
+        return f"syntax error at template line {exc.lineno}: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def render(source: str, context: Mapping[str, Any]) -> str:
+    """Render ``source`` as text."""
+    try:
+        return str(_compile_template(source).render(context))
+    except (TemplateError, TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError) as exc:
+        raise TemplateFailure(_describe(exc)) from None
+
+
+def render_value(value: Any, context: Mapping[str, Any]) -> Any:
+    """Render every template inside ``value`` (a string, list or mapping).
+
+    A string that is exactly one ``{{ expression }}`` keeps the expression's type, so
+    ``"{{ steps.search.output }}"`` passes a list on as a list, not as its text.
+    """
+    if isinstance(value, str):
+        if not is_template(value):
+            return value
+        single = _SINGLE_EXPR.match(value)
+        if single and "{%" not in value and not to_jinja(value).count("{%"):
+            inner = to_jinja(value)
+            single = _SINGLE_EXPR.match(inner)
+            if single:
+                return evaluate(single.group(1), context)
+        return render(value, context)
+    if isinstance(value, Mapping):
+        return {k: render_value(v, context) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [render_value(v, context) for v in value]
+    return value
+
+
+def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
+    """Evaluate a Jinja expression (no braces), e.g. ``steps.classify.output == 'safe'``."""
+    try:
+        result = _compile_expression(expression.strip())(**context)
+    except (TemplateError, TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError) as exc:
+        raise TemplateFailure(_describe(exc)) from None
+    if isinstance(result, StrictUndefined):
+        raise TemplateFailure(f"undefined value in `{expression.strip()}`")
+    return result
+
+
+_TRUE_WORDS = {"true", "1", "yes"}
+_FALSE_WORDS = {"false", "0", "no", ""}
+
+
+def evaluate_condition(condition: str, context: Mapping[str, Any]) -> bool:
+    """Decide a `when`/`condition`.
+
+    Without braces it is a Jinja expression (``steps.x.output == 'safe'``). With
+    braces it follows the original format: render the text, then ``true/yes/1`` and
+    ``false/no/0/empty`` are booleans, ``a == b`` / ``a != b`` compare the trimmed
+    sides as text (quotes around the right side dropped), anything else is true.
+    """
+    if not is_template(condition):
+        return bool(evaluate(condition, context))
+    text = render(condition, context).strip()
+    lowered = text.lower()
+    if lowered in _TRUE_WORDS:
+        return True
+    if lowered in _FALSE_WORDS:
+        return False
+    for op in ("==", "!="):
+        if op in text:
+            left, right = (part.strip() for part in text.split(op, 1))
+            right = right.strip("'").strip('"')
+            return (left == right) == (op == "==")
+    return True
+
+
+# --- static checks (used by validation) ------------------------------------------------
+
+
+def _parse(source: str, *, expression: bool) -> nodes.Node:
+    text = to_jinja(source)
+    if expression:
+        text = "{{ " + text + " }}"
+    return _ENV.parse(text)
+
+
+def check_syntax(source: str, *, expression: bool = False) -> str | None:
+    """Return a message if ``source`` does not compile, else ``None``."""
+    try:
+        _parse(source, expression=expression)
+    except TemplateSyntaxError as exc:
+        return _describe(exc)
+    return None
+
+
+def undeclared_names(source: str, *, expression: bool = False) -> set[str]:
+    """Top-level names a template reads that it does not define itself."""
+    from jinja2 import meta
+
+    return set(meta.find_undeclared_variables(_parse(source, expression=expression))) - set(
+        _GLOBALS
+    )
+
+
+def referenced_steps(source: str, *, expression: bool = False) -> set[str]:
+    """Step ids read through ``steps.<id>`` or ``outputs.<id>`` (also ``steps['id']``)."""
+    found: set[str] = set()
+    for node in _parse(source, expression=expression).find_all((nodes.Getattr, nodes.Getitem)):
+        target = node.node
+        if isinstance(target, nodes.Name) and target.name in ("steps", "outputs"):
+            if isinstance(node, nodes.Getattr):
+                found.add(node.attr)
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                found.add(node.arg.value)
+    return found
+
+
+def iter_strings(value: Any) -> Iterable[str]:
+    """Every string inside a nested value; used to find templates in free-form fields."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from iter_strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from iter_strings(item)
