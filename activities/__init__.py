@@ -1,0 +1,44 @@
+"""Step implementations run by workers: every side effect of a run happens here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from activities.action import ActionActivities
+from activities.catalog import Catalog
+from activities.models import ModelActivities
+from activities.providers import Providers
+from activities.settings import ActivitySettings
+from activities.transform import run_transform
+from activities.vectorstores import Stores
+
+__all__ = ["ActivitySettings", "WorkerActivities"]
+
+
+class WorkerActivities:
+    """Every activity a worker registers, with the shared clients they use."""
+
+    def __init__(self, settings: ActivitySettings) -> None:
+        self.settings = settings
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
+        self.providers = Providers()
+        self.stores = Stores(settings.docs_dir)
+        self._catalog = Catalog(settings)
+        self._actions = ActionActivities(settings, self.http)
+        self._models = ModelActivities(self.providers, self.stores)
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [
+            self._catalog.resolve,
+            run_transform,
+            self._actions.run,
+            self._models.llm,
+            self._models.embed,
+            self._models.vector_search,
+        ]
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from interpreter.compat import normalize
 from interpreter.errors import Problem, WorkflowDefinitionError
 from interpreter.models import STEP_CLASSES, WorkflowDefinition
-from interpreter.source import LocDict, decode, key_position, parse, position
+from interpreter.source import LocDict, LocList, decode, key_position, parse, position
 from interpreter.validate import check_definition
 
 __all__ = ["load_definition", "load_file", "load_text"]
@@ -30,6 +30,7 @@ _STEP_FIELDS_BY_TYPE = {
     for cls in STEP_CLASSES
 }
 _TOP_FIELDS = set(WorkflowDefinition.model_fields)
+_KIND_NAMES = {str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 
 
 def load_file(path: str | Path) -> WorkflowDefinition:
@@ -54,7 +55,7 @@ def load_text(text: str, path: str = "<workflow>") -> WorkflowDefinition:
 def load_definition(data: Any, path: str = "<definition>") -> WorkflowDefinition:
     """Check an already-parsed workflow object (e.g. the ``definition`` of a start input)."""
     if not isinstance(data, Mapping):
-        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__} value"
+        kind = "a list" if isinstance(data, list) else _KIND_NAMES.get(type(data), "a value")
         raise WorkflowDefinitionError(
             [
                 Problem(
@@ -130,8 +131,6 @@ def _check_salvaged(exc: ValidationError, data: LocDict, path: str) -> list[Prob
 
 def _locate(value: Any) -> Any:
     """Wrap plain dicts/lists (from JSON inputs) so positions degrade gracefully."""
-    from interpreter.source import LocList
-
     if isinstance(value, Mapping):
         out = LocDict()
         for key, item in value.items():
@@ -148,7 +147,16 @@ def _walk(root: Any, loc: tuple[Any, ...]) -> tuple[Any, tuple[str | int, ...]]:
     """Follow ``loc`` through the data, skipping pydantic's union labels; return node and path."""
     node = root
     path: list[str | int] = []
+    tagged: Any = None
     for part in loc:
+        if (
+            isinstance(node, Mapping)
+            and node is not tagged
+            and part == node.get("type")
+            and part in _STEP_FIELDS_BY_TYPE
+        ):
+            tagged = node  # the union's tag, not a key (an `action` step also has a key `action`)
+            continue
         if isinstance(node, Mapping) and part in node:
             node = node[part]
             path.append(part)

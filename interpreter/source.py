@@ -25,6 +25,7 @@ MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 64
 
 Mark = tuple[int, int]
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class LocDict(dict[str, Any]):
@@ -95,14 +96,21 @@ class _Builder:
         self.loader = loader
         self.path = path
         self.problems: list[Problem] = []
+        self._merged_marks: set[Mark] = set()
 
     def build(self, node: Node) -> Any:
         if isinstance(node, MappingNode):
-            self.loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+            own = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
+            self.loader.flatten_mapping(node)  # resolves YAML merge keys (<<), merged ones first
+            merged = len(node.value) - own
             out = LocDict(mark=_mark(node))
-            for key_node, value_node in node.value:
+            for i, (key_node, value_node) in enumerate(node.value):
                 key = _key_text(self.build(key_node))
-                if key in out:
+                if i < merged:
+                    self._merged_marks.add(_mark(key_node))
+                if key in out and (i < merged or out.key_pos[key] in self._merged_marks):
+                    pass  # keys written here override merged ones; PyYAML orders merges to match
+                elif key in out:
                     first = out.key_pos[key]
                     line, col = _mark(key_node)
                     self.problems.append(
@@ -194,6 +202,9 @@ def parse(text: str, path: str = "<workflow>") -> Any:
             hint = "YAML indentation must use spaces, not tabs"
         elif "expected <block end>" in message or "mapping values" in message:
             hint = "check the indentation of this line and the one above"
+        if exc.problem and exc.context and exc.context_mark and exc.context_mark != mark:
+            # where the unfinished construct began is usually where the mistake is
+            message += f" ({exc.context} that starts at line {exc.context_mark.line + 1})"
         raise WorkflowDefinitionError(
             [
                 Problem(

@@ -19,9 +19,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes, pass_context
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
 
 __all__ = [
     "ROOT_NAMES",
@@ -50,20 +52,35 @@ class TemplateFailure(Exception):
 _HB_HELPERS = {"eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not", "len", "lookup", "json"}
 _HB_TAG = re.compile(r"\{\{(\{?)~?\s*([#/^]?)\s*(.*?)\s*~?(\}?)\}\}", re.DOTALL)
 _HB_TOKEN = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|\(|\)|[^\s()]+")
-_HB_MARKERS = ("{{#", "{{/", "{{^", "{{else", "{{{", "@index", "@key", "@first", "@last", "this")
+_HB_MARKERS = (
+    "{{#", "{{/", "{{^", "{{else", "{{{", "{{!", "@index", "@key", "@first", "@last", "@root",
+    "this", "../", "{{.}}",
+)  # fmt: skip
+_HB_BARE = re.compile(r"^[A-Za-z_]\w*(\.\w+)*$")
+_HB_NOT_FIELDS = {"this", "loop", "__key", "true", "false", "null", "none", "True", "False", "None"}
 
 
-def _hb_path(token: str) -> str:
+def _hb_path(token: str, in_each: bool = False) -> str:
     token = token.replace("@index", "loop.index0").replace("@first", "loop.first")
     token = token.replace("@last", "loop.last").replace("@key", "__key")
-    if token.startswith("this."):
+    if token == ".":
+        return "this"
+    if token.startswith("this.") or token == "this":
         return token
     if token.startswith("./"):
         return "this." + token[2:]
+    if token.startswith(("../", "@root.")):
+        # the enclosing context; only the root is reachable (outer `this` is shadowed)
+        return token.removeprefix("@root.").lstrip("./") or "this"
+    if in_each and _HB_BARE.match(token):
+        head, _, rest = token.partition(".")
+        if head not in _HB_NOT_FIELDS and head not in ROOT_NAMES:
+            # Handlebars reads a bare name inside `each` from the current item
+            return f"_hb_field(this, {head!r})" + (f".{rest}" if rest else "")
     return token
 
 
-def _hb_expr(tokens: list[str]) -> str:
+def _hb_expr(tokens: list[str], in_each: bool = False) -> str:
     """Translate Handlebars `helper a (helper b c)` call syntax to Jinja `helper(a, helper(b, c))`."""
 
     def parse(pos: int) -> tuple[str, int]:
@@ -75,7 +92,7 @@ def _hb_expr(tokens: list[str]) -> str:
                 arg, pos = parse(pos)
                 args.append(arg)
             return f"_hb_{name}({', '.join(args)})", pos + 1
-        return _hb_path(tokens[pos]), pos + 1
+        return _hb_path(tokens[pos], in_each), pos + 1
 
     if len(tokens) > 1 and tokens[0] in _HB_HELPERS:
         args = []
@@ -86,6 +103,8 @@ def _hb_expr(tokens: list[str]) -> str:
         return f"_hb_{tokens[0]}({', '.join(args)})"
     if len(tokens) >= 1 and tokens[0] == "(":
         return parse(0)[0]
+    if len(tokens) == 1:
+        return _hb_path(tokens[0], in_each)
     return " ".join(_hb_path(t) for t in tokens)
 
 
@@ -108,10 +127,13 @@ def to_jinja(source: str) -> str:
 
     def replace(match: re.Match[str]) -> str:
         triple, sigil, body, _ = match.groups()
+        if body.startswith("!"):
+            return ""  # a Handlebars comment
         tokens = _HB_TOKEN.findall(body)
+        in_each = "each" in stack
         if sigil == "#" and tokens:
             block, rest = tokens[0], tokens[1:]
-            expr = _hb_expr(rest)
+            expr = _hb_expr(rest, in_each)
             if block == "each":
                 stack.append("each")
                 return f"{{% for __key, this in _hb_pairs({expr}) %}}"
@@ -127,10 +149,13 @@ def to_jinja(source: str) -> str:
             return "{% endfor %}" if closer == "each" else "{% endif %}"
         if body == "else":
             return "{% else %}"
-        if triple or _is_handlebars_expr(tokens) or any(
-            t.startswith(("this", "@", "./")) for t in tokens
+        if (
+            triple
+            or _is_handlebars_expr(tokens)
+            or any(t.startswith(("this", "@", "./", "../")) or t == "." for t in tokens)
+            or (in_each and len(tokens) == 1)
         ):
-            return "{{ " + _hb_expr(tokens) + " }}"
+            return "{{ " + _hb_expr(tokens, in_each) + " }}"
         return match.group(0)
 
     return _HB_TAG.sub(replace, source)
@@ -145,6 +170,15 @@ def _hb_pairs(value: Any) -> Iterator[tuple[Any, Any]]:
     if value is None:
         return iter(())
     return iter(enumerate(value))
+
+
+@pass_context
+def _hb_field(context: Context, item: Any, name: str) -> Any:
+    """A bare name inside ``each``: the item's field if it has one, else the outer variable."""
+    if isinstance(item, Mapping) and name in item:
+        return item[name]
+    value = context.resolve_or_missing(name)
+    return context.environment.undefined(name=name) if value is missing else value
 
 
 def _hb_len(value: Any) -> int:
@@ -164,6 +198,7 @@ def _to_json(value: Any, indent: int | None = None) -> str:
 
 _GLOBALS: dict[str, Callable[..., Any]] = {
     "_hb_pairs": _hb_pairs,
+    "_hb_field": _hb_field,
     "_hb_truthy": lambda v: bool(v),
     "_hb_eq": lambda a, b: a == b,
     "_hb_ne": lambda a, b: a != b,
@@ -191,8 +226,25 @@ def _finalize(value: Any) -> Any:
     return value
 
 
+class _Environment(ImmutableSandboxedEnvironment):
+    """Keys before attributes, so ``steps.split.items`` is the output named ``items``.
+
+    Jinja tries attributes first, which turns a data key that shares a name with a
+    dict method (``items``, ``keys``, ``values``, ``get``, ``copy`` ...) into the bound
+    method; workflow data is JSON, so its keys are what a template means.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Mapping):
+            try:
+                return obj[attribute]
+            except (KeyError, TypeError):
+                pass
+        return super().getattr(obj, attribute)
+
+
 def _make_env() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+    env = _Environment(
         undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=_finalize
     )
     env.globals.update(_GLOBALS)

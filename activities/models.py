@@ -1,0 +1,143 @@
+"""The model-backed steps: `llm`, `embed` and `vector_search`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from temporalio import activity
+
+from activities._failures import classified, step_failure
+from activities.providers.registry import Providers
+from activities.vectorstores.registry import Stores
+from interpreter.contract import (
+    ACTIVITY_EMBED,
+    ACTIVITY_LLM,
+    ACTIVITY_VECTOR_SEARCH,
+    EmbedRequest,
+    LlmRequest,
+    StepOutcome,
+    Usage,
+    VectorSearchRequest,
+)
+from interpreter.errors import StepError
+from interpreter.models import JsonSchemaFormat, LlmStep
+
+__all__ = ["ModelActivities"]
+
+ERROR_INVALID_OUTPUT = "InvalidModelOutput"
+
+
+def _structured(step: LlmStep, text: str) -> Any:
+    """Parse (and check) JSON replies; a bad reply is retryable, the model may do better."""
+    if step.response_format == "text":
+        return text
+    body = text.strip()
+    if body.startswith("```"):
+        body = body.strip("`").removeprefix("json").strip()
+    try:
+        value = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise step_failure(
+            f"step `{step.id}`: the model's reply is not valid JSON ({exc.msg} at line "
+            f"{exc.lineno} column {exc.colno}): {text[:200]!r}",
+            type=ERROR_INVALID_OUTPUT,
+            retryable=True,
+        ) from None
+    if isinstance(step.response_format, JsonSchemaFormat):
+        import jsonschema
+
+        try:
+            jsonschema.validate(value, step.response_format.json_schema)
+        except jsonschema.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+            raise step_failure(
+                f"step `{step.id}`: the model's JSON does not match the schema at {where}: "
+                f"{exc.message}",
+                type=ERROR_INVALID_OUTPUT,
+                retryable=True,
+            ) from None
+    return value
+
+
+class ModelActivities:
+    """Activities that call model providers and vector stores."""
+
+    def __init__(self, providers: Providers, stores: Stores) -> None:
+        self._providers = providers
+        self._stores = stores
+
+    @activity.defn(name=ACTIVITY_LLM)
+    @classified
+    async def llm(self, request: LlmRequest) -> StepOutcome:
+        step = request.step
+        provider = self._providers.chat(step.id, step.provider or "", offline=request.offline)
+        reply = await provider.complete(step)
+        output = _structured(step, reply.text)
+        usage = Usage(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens)
+        metadata = {**reply.metadata, "finish_reason": reply.finish_reason}
+        return StepOutcome(
+            output=output,
+            extras=[reply.model, reply.input_tokens + reply.output_tokens, metadata],
+            usage=usage,
+            attempt=activity.info().attempt,
+        )
+
+    @activity.defn(name=ACTIVITY_EMBED)
+    @classified
+    async def embed(self, request: EmbedRequest) -> StepOutcome:
+        step = request.step
+        provider = self._providers.embedder(step.id, step.provider or "", offline=request.offline)
+        texts = [step.input] if isinstance(step.input, str) else list(step.input)
+        vectors: list[list[float]] = []
+        tokens = 0
+        model = step.model or ""
+        for start in range(0, len(texts), step.batch_size):
+            result = await provider.embed(
+                texts[start : start + step.batch_size], model=model, dimensions=step.dimensions
+            )
+            vectors.extend(result.vectors)
+            tokens += result.input_tokens
+            model = result.model
+            activity.heartbeat(start)
+        output: Any = vectors[0] if isinstance(step.input, str) else vectors
+        dims = len(vectors[0]) if vectors else 0
+        return StepOutcome(
+            output=output,
+            extras=[{"model": model, "dimensions": dims, "tokens_used": tokens}],
+            usage=Usage(input_tokens=tokens),
+            attempt=activity.info().attempt,
+        )
+
+    @activity.defn(name=ACTIVITY_VECTOR_SEARCH)
+    @classified
+    async def vector_search(self, request: VectorSearchRequest) -> StepOutcome:
+        step = request.step
+        store = await self._stores.get(step.id, step.database, step.index, offline=request.offline)
+        query = step.query
+        usage = None
+        if isinstance(query, str):
+            text = query.strip()
+            if text.startswith("["):
+                try:
+                    query = [float(x) for x in json.loads(text)]
+                except (ValueError, TypeError):
+                    raise StepError(step.id, f"query looks like a vector but is not: {text[:80]}") from None
+            else:
+                embedded = await self._providers.offline.embed([text], model="query", dimensions=None)
+                query = embedded.vectors[0]
+                usage = Usage(input_tokens=embedded.input_tokens)
+        try:
+            hits = await store.query(
+                step.index, query, top_k=step.top_k, filter=step.filter, namespace=step.namespace
+            )
+        except StepError as exc:
+            raise StepError(step.id, str(exc).split(": ", 1)[-1]) from None
+        results = [
+            h.as_dict(include_metadata=step.include_metadata, include_vector=step.include_vectors)
+            for h in hits
+        ]
+        meta = {"count": len(results), "top_k": step.top_k, "database": step.database,
+                "index": step.index}
+        return StepOutcome(output=results, extras=[meta], usage=usage,
+                           attempt=activity.info().attempt)

@@ -1,0 +1,43 @@
+"""The provider interfaces every model backend implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from interpreter.models import LlmStep
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """A model's answer, with what the vendor reported about it."""
+
+    text: str
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    finish_reason: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    vectors: list[list[float]]
+    model: str
+    input_tokens: int = 0
+
+
+class ChatProvider(Protocol):
+    """Something that answers an `llm` step (rendered, defaults applied)."""
+
+    name: str
+
+    async def complete(self, step: LlmStep) -> ChatReply: ...
+
+
+class EmbeddingProvider(Protocol):
+    """Something that turns texts into vectors."""
+
+    name: str
+
+    async def embed(self, texts: list[str], *, model: str, dimensions: int | None) -> Embeddings: ...

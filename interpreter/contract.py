@@ -1,0 +1,168 @@
+"""The contract between the workflow and its activities: names and payload models.
+
+Activity names are stable strings; renaming one breaks every history that used
+it (the replay tests catch that). Payload models evolve only by adding fields
+with defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from interpreter.models import (
+    ActionStep,
+    EmbedStep,
+    LlmStep,
+    TransformStep,
+    VectorSearchStep,
+    WorkflowDefinition,
+)
+
+WORKFLOW_TYPE = "DagWorkflow"
+DEFAULT_TASK_QUEUE = "llm-orchestrator"
+
+ACTIVITY_RESOLVE_WORKFLOW = "resolve_workflow"
+ACTIVITY_LLM = "step_llm"
+ACTIVITY_EMBED = "step_embed"
+ACTIVITY_VECTOR_SEARCH = "step_vector_search"
+ACTIVITY_TRANSFORM = "step_transform"
+ACTIVITY_ACTION = "step_action"
+
+ALL_ACTIVITY_NAMES = (
+    ACTIVITY_RESOLVE_WORKFLOW,
+    ACTIVITY_LLM,
+    ACTIVITY_EMBED,
+    ACTIVITY_VECTOR_SEARCH,
+    ACTIVITY_TRANSFORM,
+    ACTIVITY_ACTION,
+)
+
+QUERY_PROGRESS = "progress"
+
+TRANSFORM_FUNCTIONS = (
+    "identity", "merge", "concat", "filter", "pick", "extract_metadata", "json_parse",
+    "json_stringify", "split", "join", "first", "last", "length", "upper", "lower", "trim",
+    "flatten", "unique", "sort",
+)
+"""Built-in transform functions (implemented in ``activities.transform``)."""
+
+BUILTIN_ACTIONS = ("log", "http", "webhook", "publish", "queue_review", "send_notification", "notify")
+"""Actions every worker provides (implemented in ``activities.action``)."""
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# --- workflow input and result -----------------------------------------------------
+
+
+class RunInput(_Payload):
+    """What starts a run: a catalog name or a whole definition, plus inputs."""
+
+    workflow: str | None = None
+    definition: dict[str, Any] | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    offline: bool = Field(
+        default=False, description="Route every model call to the offline provider."
+    )
+
+
+class Usage(_Payload):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cost_usd=round(self.cost_usd + other.cost_usd, 10),
+        )
+
+
+StepStatusName = Literal["pending", "running", "completed", "skipped", "failed"]
+
+
+class StepRecord(_Payload):
+    """Everything known about one step of a run."""
+
+    id: str
+    type: str
+    status: StepStatusName = "pending"
+    output: Any = None
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    attempts: int = 0
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_ms: int | None = None
+    usage: Usage | None = None
+    error: str | None = None
+    reason: str | None = None
+
+
+class RunResult(_Payload):
+    workflow: str
+    version: str
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    steps: dict[str, StepRecord] = Field(default_factory=dict)
+    usage: Usage = Field(default_factory=Usage)
+    duration_ms: int = 0
+
+
+class Progress(_Payload):
+    """Answer of the ``progress`` query: live state of every step."""
+
+    workflow: str | None = None
+    version: str | None = None
+    status: Literal["resolving", "running", "completed", "failed", "cancelled"] = "resolving"
+    steps: dict[str, StepRecord] = Field(default_factory=dict)
+    usage: Usage = Field(default_factory=Usage)
+
+
+# --- activity payloads -------------------------------------------------------------
+
+
+class StepOutcome(_Payload):
+    """What a step activity returns: the primary output, extra positional outputs, usage."""
+
+    output: Any = None
+    extras: list[Any] = Field(default_factory=list)
+    usage: Usage | None = None
+    attempt: int = 1
+
+
+class ResolveRequest(_Payload):
+    name: str
+
+
+class ResolvedWorkflow(_Payload):
+    definition: WorkflowDefinition
+    source: str
+
+
+class LlmRequest(_Payload):
+    step: LlmStep
+    offline: bool = False
+
+
+class EmbedRequest(_Payload):
+    step: EmbedStep
+    offline: bool = False
+
+
+class VectorSearchRequest(_Payload):
+    step: VectorSearchStep
+    offline: bool = False
+
+
+class TransformRequest(_Payload):
+    step: TransformStep
+
+
+class ActionRequest(_Payload):
+    step: ActionStep
+    workflow_id: str = ""
+    run_id: str = ""

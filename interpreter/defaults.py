@@ -1,0 +1,19 @@
+"""The code's own defaults: what applies when neither a step nor the file's `defaults` say."""
+
+from __future__ import annotations
+
+from interpreter.models import RetryPolicy
+
+STEP_TIMEOUT_SECONDS = 300.0
+"""Start-to-close timeout of one attempt of a step's activity."""
+
+RETRY = RetryPolicy(max_attempts=3, initial_interval=1.0, backoff_coefficient=2.0, max_interval=60.0)
+"""Retry policy of a step's activity."""
+
+LLM_PROVIDER = "openai"
+LLM_MODEL = "gpt-4o-mini"
+EMBEDDING_PROVIDER = "openai"
+EMBEDDING_MODEL = "text-embedding-3-small"
+
+RESOLVE_TIMEOUT_SECONDS = 30.0
+"""Timeout for reading a workflow file from the worker's catalog."""

@@ -1,0 +1,94 @@
+"""Check a run's inputs against the workflow's declared ``inputs`` (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from interpreter.errors import InputError, Problem
+from interpreter.models import InputType, WorkflowDefinition
+from interpreter.validate import nearest
+
+__all__ = ["resolve_inputs"]
+
+_CHECKS: dict[InputType, tuple[type | tuple[type, ...], str]] = {
+    InputType.STRING: (str, "a string"),
+    InputType.NUMBER: ((int, float), "a number"),
+    InputType.INTEGER: (int, "an integer"),
+    InputType.BOOLEAN: (bool, "true or false"),
+    InputType.OBJECT: (dict, "an object"),
+    InputType.ARRAY: (list, "an array"),
+}
+
+
+def resolve_inputs(definition: WorkflowDefinition, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the inputs with defaults filled in, or raise :class:`InputError` listing every problem.
+
+    A workflow that declares no inputs (the original format could not) accepts any.
+    """
+    if not isinstance(given, Mapping):
+        raise InputError([Problem("inputs must be a JSON object of name → value", "inputs")])
+    declared = definition.inputs
+    if not declared:
+        return dict(given)
+    problems: list[Problem] = []
+    resolved: dict[str, Any] = {}
+    for name, spec in declared.items():
+        if name in given:
+            value = given[name]
+            check = _CHECKS.get(spec.type)
+            if check is not None:
+                kinds, described = check
+                wrong = not isinstance(value, kinds) or (
+                    spec.type != InputType.BOOLEAN and isinstance(value, bool)
+                )
+                if wrong:
+                    problems.append(
+                        Problem(
+                            f"input `{name}` must be {described}, got {_describe(value)}",
+                            "inputs",
+                            where=name,
+                        )
+                    )
+            resolved[name] = value
+        elif spec.required:
+            problems.append(
+                Problem(
+                    f"missing required input `{name}` ({spec.type.value})",
+                    "inputs",
+                    hint=f"pass it, e.g. --input {name}=...",
+                    where=name,
+                )
+            )
+        else:
+            resolved[name] = spec.default
+    for name in given:
+        if name not in declared:
+            problems.append(
+                Problem(
+                    f"unknown input `{name}`; `{definition.name}` declares "
+                    + ", ".join(f"`{n}`" for n in declared),
+                    "inputs",
+                    hint=nearest(name, set(declared)),
+                    where=name,
+                )
+            )
+    if problems:
+        raise InputError(problems)
+    return resolved
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

@@ -1,0 +1,65 @@
+"""Wire a client, `DagWorkflow` and the activity registry into a Temporal worker."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities import ActivitySettings, WorkerActivities
+from interpreter.contract import DEFAULT_TASK_QUEUE
+from interpreter.workflow import DagWorkflow
+
+__all__ = ["build_worker", "run_worker"]
+
+# Pure, heavy modules the workflow uses: share them with the sandbox instead of
+# re-importing them for every run (a third of worker CPU otherwise).
+_PASSTHROUGH = ("pydantic", "pydantic_core", "jinja2", "markupsafe", "yaml", "annotated_types")
+
+
+def build_worker(
+    client: Client,
+    activities: WorkerActivities,
+    *,
+    task_queue: str = DEFAULT_TASK_QUEUE,
+    max_concurrent_activities: int = 100,
+    max_cached_workflows: int = 1000,
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[DagWorkflow],
+        activities=activities.all(),
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
+        ),
+        max_concurrent_activities=max_concurrent_activities,
+        max_cached_workflows=max_cached_workflows,
+    )
+
+
+async def run_worker(
+    client: Client,
+    settings: ActivitySettings,
+    *,
+    task_queue: str = DEFAULT_TASK_QUEUE,
+    max_concurrent_activities: int = 100,
+    max_cached_workflows: int = 1000,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run a worker until ``stop`` is set (or forever), then close shared clients."""
+    activities = WorkerActivities(settings)
+    worker = build_worker(
+        client,
+        activities,
+        task_queue=task_queue,
+        max_concurrent_activities=max_concurrent_activities,
+        max_cached_workflows=max_cached_workflows,
+    )
+    try:
+        async with worker:
+            await (stop or asyncio.Event()).wait()
+    finally:
+        await activities.aclose()

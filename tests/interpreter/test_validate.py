@@ -1,0 +1,143 @@
+"""Whole-file checks: template references, variables, reserved names, branch ownership."""
+
+from __future__ import annotations
+
+import pytest
+
+from interpreter.errors import WorkflowDefinitionError
+from interpreter.loader import load_text
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(WorkflowDefinitionError) as caught:
+        load_text(text, "w.yaml")
+    return [p.format() for p in caught.value.problems]
+
+
+def test_unknown_variable_is_an_error_when_inputs_are_declared() -> None:
+    text = """\
+name: v
+inputs:
+  question: {type: string}
+steps:
+  - id: a
+    type: llm
+    prompt: "{{ qestion }}"
+"""
+    assert _problems(text) == [
+        "w.yaml:7:13: step `a`: template reads unknown variable `qestion` "
+        "(hint: did you mean `question`?)"
+    ]
+
+
+def test_without_declared_inputs_root_names_are_read_as_inputs() -> None:
+    # the original format had no `inputs:` block and put every input at the root
+    load_text('name: v\nsteps:\n  - id: a\n    type: llm\n    prompt: "Hello {{ name }}"\n')
+
+
+def test_unknown_step_reference_gets_a_hint() -> None:
+    text = """\
+name: v
+steps:
+  - id: classify
+    type: llm
+    prompt: hi
+  - id: b
+    type: llm
+    depends_on: [classify]
+    prompt: "{{ steps.clasify.output }}"
+"""
+    assert _problems(text) == [
+        "w.yaml:9:13: step `b`: template refers to unknown step `clasify` "
+        "(hint: did you mean `classify`?)"
+    ]
+
+
+def test_sibling_in_a_parallel_group_is_not_an_ancestor() -> None:
+    text = """\
+name: v
+steps:
+  - id: group
+    type: parallel
+    steps:
+      - id: one
+        type: llm
+        prompt: hi
+      - id: two
+        type: llm
+        prompt: "{{ steps.one.output }}"
+"""
+    assert "step `two`: template reads step `one`, which is not guaranteed" in _problems(text)[0]
+    load_text(text.replace('        prompt: "{{', '        depends_on: [one]\n        prompt: "{{'))
+
+
+def test_output_name_reference_must_be_an_ancestor_too() -> None:
+    text = """\
+name: v
+steps:
+  - id: embed_query
+    type: embed
+    input: hi
+    output: [query_vector]
+  - id: search
+    type: vector_search
+    index: docs
+    query: "{{ outputs.query_vector }}"
+"""
+    assert "template reads step `embed_query`" in _problems(text)[0]
+
+
+def test_workflow_outputs_may_read_any_step() -> None:
+    load_text("""\
+name: v
+steps:
+  - id: a
+    type: llm
+    prompt: hi
+    output: [text]
+outputs:
+  answer: "{{ steps.a.text }}"
+""")
+
+
+def test_workflow_outputs_must_name_real_steps() -> None:
+    text = 'name: v\nsteps:\n  - id: a\n    type: llm\n    prompt: hi\noutputs:\n  x: "{{ steps.b.output }}"\n'
+    assert _problems(text) == [
+        "w.yaml:7:6: workflow outputs: template refers to unknown step `b`"
+    ]
+
+
+def test_reading_its_own_output_is_an_error() -> None:
+    text = 'name: v\nsteps:\n  - id: a\n    type: llm\n    prompt: "{{ steps.a.output }}"\n'
+    assert _problems(text) == ["w.yaml:5:13: step `a`: template reads the step's own output"]
+
+
+def test_reserved_output_names() -> None:
+    text = "name: v\nsteps:\n  - id: a\n    type: llm\n    prompt: hi\n    output: [text, status]\n"
+    assert _problems(text) == [
+        "w.yaml:6:20: output name `status` is reserved (hint: choose another name)"
+    ]
+
+
+def test_a_step_belongs_to_one_branch() -> None:
+    text = """\
+name: v
+steps:
+  - id: b1
+    type: branch
+    condition: "'x'"
+    branches: {x: [shared]}
+  - id: b2
+    type: branch
+    condition: "'y'"
+    branches: {y: [shared]}
+  - id: shared
+    type: action
+    action: log
+"""
+    assert "step `shared` is claimed by two branches: `b1` and `b2`" in _problems(text)[0]
+
+
+def test_condition_syntax_is_checked_as_an_expression() -> None:
+    text = "name: v\nsteps:\n  - id: a\n    type: action\n    action: log\n    when: inputs.x ==\n"
+    assert "w.yaml:6:11: step `a`: template syntax error" in _problems(text)[0]

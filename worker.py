@@ -1,0 +1,8 @@
+"""`python worker.py` starts a worker; same as `llm-orchestrator worker`."""
+
+import sys
+
+from llm_orchestrator.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["worker", *sys.argv[1:]]))
