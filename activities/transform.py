@@ -175,7 +175,7 @@ async def run_transform(request: TransformRequest) -> StepOutcome:
     step = request.step
     attempt = activity.info().attempt
     if step.function is None:
-        return StepOutcome(output=step.template, attempt=attempt)
+        return StepOutcome(output=request.rendered, attempt=attempt)
     try:
         output = apply_function(step.function, step.inputs, step.params)
     except StepError as exc:

@@ -160,6 +160,8 @@ class VectorSearchRequest(_Payload):
 
 class TransformRequest(_Payload):
     step: TransformStep
+    rendered: Any = None
+    """The rendered ``template`` (any type: a single ``{{ expression }}`` keeps its type)."""
 
 
 class ActionRequest(_Payload):

@@ -56,6 +56,7 @@ _HB_MARKERS = (
     "{{#", "{{/", "{{^", "{{else", "{{{", "{{!", "@index", "@key", "@first", "@last", "@root",
     "this", "../", "{{.}}",
 )  # fmt: skip
+_HB_STANDALONE = re.compile(r"^[ \t]*(\{\{~?\s*(?:[#/^!]|else\b)[^{}]*\}\})[ \t]*(?:\r?\n|\Z)", re.M)
 _HB_BARE = re.compile(r"^[A-Za-z_]\w*(\.\w+)*$")
 _HB_NOT_FIELDS = {"this", "loop", "__key", "true", "false", "null", "none", "True", "False", "None"}
 
@@ -123,6 +124,8 @@ def to_jinja(source: str) -> str:
         r"\{\{\s*\(?(" + "|".join(_HB_HELPERS) + r")\s+[\w\"'(.@]", source
     ):
         return source
+    # Like Handlebars (and handlebars-rust >= 4), a block tag alone on its line leaves no line
+    source = _HB_STANDALONE.sub(r"\1", source)
     stack: list[str] = []
 
     def replace(match: re.Match[str]) -> str:

@@ -16,7 +16,13 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError, RetryState
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    RetryState,
+    TimeoutError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
@@ -77,7 +83,7 @@ _RENDERED_FIELDS: dict[type[BaseModel], tuple[str, ...]] = {
     LlmStep: ("prompt", "system", "messages"),
     EmbedStep: ("input",),
     VectorSearchStep: ("query", "filter", "namespace", "index"),
-    TransformStep: ("template", "inputs", "params"),
+    TransformStep: ("inputs", "params"),
     ActionStep: ("params",),
 }
 
@@ -168,8 +174,9 @@ class DagWorkflow:
             self._progress.status = "cancelled"
             await self._abort("the run was cancelled")
             raise
-        except ApplicationError:
+        except ApplicationError as exc:
             self._progress.status = "failed"
+            await self._abort(exc.message)
             raise
 
         try:
@@ -336,7 +343,13 @@ class DagWorkflow:
             attempts = _attempts(exc)
             if not attempts and exc.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
                 attempts = _retry_policy(node.step, self._definition_model).maximum_attempts
-            self._events.append((node.id, _StepFailed(_cause_message(exc), attempts)))
+            message = _cause_message(exc)
+            if isinstance(exc.cause, TimeoutError):
+                message = (
+                    f"timed out: no result within the step's timeout of "
+                    f"{self._timeout(node.step):g}s ({message})"
+                )
+            self._events.append((node.id, _StepFailed(message, attempts)))
         except asyncio.CancelledError:
             self._events.append((node.id, _StepFailed("cancelled")))
             raise
@@ -345,7 +358,6 @@ class DagWorkflow:
 
     async def _execute(self, node: Node) -> StepOutcome:
         step = self._resolved(node.step)
-        defaults = self._definition_model.defaults
         request: Any
         if isinstance(step, LlmStep):
             activity, request = ACTIVITY_LLM, LlmRequest(step=step, offline=self._offline)
@@ -355,7 +367,14 @@ class DagWorkflow:
             activity = ACTIVITY_VECTOR_SEARCH
             request = VectorSearchRequest(step=step, offline=self._offline)
         elif isinstance(step, TransformStep):
-            activity, request = ACTIVITY_TRANSFORM, TransformRequest(step=step)
+            rendered = None
+            if step.template is not None:
+                try:
+                    rendered = render_value(step.template, self._context.data)
+                except TemplateFailure as exc:
+                    raise _StepFailed(f"template error: {exc}") from None
+            activity = ACTIVITY_TRANSFORM
+            request = TransformRequest(step=step, rendered=rendered)
         elif isinstance(step, ActionStep) and step.action not in BUILTIN_ACTIONS:
             # a custom activity registered on the worker under the action's name
             activity, request = step.action, step.params
@@ -365,7 +384,7 @@ class DagWorkflow:
             request = ActionRequest(step=step, workflow_id=info.workflow_id, run_id=info.run_id)
         else:  # containers never reach here
             raise _StepFailed(f"`{step.type}` steps do not run as activities")
-        timeout = step.timeout or defaults.timeout or code_defaults.STEP_TIMEOUT_SECONDS
+        timeout = self._timeout(step)
         outcome = await workflow.execute_activity(
             activity,
             request,
@@ -374,7 +393,14 @@ class DagWorkflow:
             retry_policy=_retry_policy(step, self._definition_model),
             summary=f"{node.id} · {describe_step(step, self._definition_model)}",
         )
-        return outcome if isinstance(outcome, StepOutcome) else StepOutcome(output=outcome, attempt=1)
+        if isinstance(outcome, StepOutcome):
+            return outcome
+        # a custom activity's result is its own; its attempt count is not reported (0)
+        return StepOutcome(output=outcome, attempt=0)
+
+    def _timeout(self, step: AnyStep) -> float:
+        defaults = self._definition_model.defaults
+        return step.timeout or defaults.timeout or code_defaults.STEP_TIMEOUT_SECONDS
 
     def _resolved(self, step: AnyStep) -> AnyStep:
         """The step with its templates rendered and file defaults filled in."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -26,12 +28,14 @@ def build_worker(
     task_queue: str = DEFAULT_TASK_QUEUE,
     max_concurrent_activities: int = 100,
     max_cached_workflows: int = 1000,
+    custom_activities: Sequence[Callable[..., Any]] = (),
 ) -> Worker:
+    """A worker for `DagWorkflow`; ``custom_activities`` serve `action: <their name>` steps."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[DagWorkflow],
-        activities=activities.all(),
+        activities=[*activities.all(), *custom_activities],
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
         ),

@@ -29,9 +29,11 @@ def embed(vector: list[float], *, model: str = "text-embedding-3-small") -> Resu
     return vector, [{"model": model, "dimensions": len(vector), "tokens_used": 7}]
 
 
-def search(hits: list[dict[str, Any]], *, database: str = "local", index: str = "docs") -> Result:
+def search(
+    hits: list[dict[str, Any]], *, database: str = "local", index: str = "docs", top_k: int = 5
+) -> Result:
     """A vector_search step's result: (hits, {count, top_k, database, index})."""
-    meta = {"count": len(hits), "top_k": 5, "database": database, "index": index}
+    meta = {"count": len(hits), "top_k": top_k, "database": database, "index": index}
     return hits, [meta]
 
 

@@ -84,9 +84,12 @@ def test_skip_reason_names_the_choice() -> None:
 def test_unmatched_choice_skips_every_case_and_one_success_joins() -> None:
     # the interpreter maps an unmatched value to `default` when there is one; without
     # one, the value itself is the choice and no case matches
-    run = simulate(MODERATION.replace("    default:\n      - id: fallback\n        type: action\n"
-                                      "        action: log\n", "").replace(", fallback]", "]"),
-                   choices={"route": "unknown"})
+    run = simulate(
+        MODERATION.replace(
+            "    default:\n      - id: fallback\n        type: action\n        action: log\n", ""
+        ).replace(", fallback]", "]"),
+        choices={"route": "unknown"},
+    )
     statuses = run.statuses()
     assert statuses["route"] == "completed"
     assert {s for s, v in statuses.items() if v == "skipped"} == {
@@ -134,8 +137,10 @@ steps:
 
 
 def test_skipped_branch_skips_every_case() -> None:
-    text = MODERATION.replace("    depends_on: [classify]\n    condition", "    depends_on: [classify]\n"
-                              "    when: \"false\"\n    condition")
+    text = MODERATION.replace(
+        "    depends_on: [classify]\n    condition",
+        '    depends_on: [classify]\n    when: "false"\n    condition',
+    )
     s = Scheduler(Dag.build(load_text(text)))
     s.initial()
     s.running("classify")

@@ -19,7 +19,9 @@ FILES = sorted((ROOT / "examples").glob("*.yaml")) + sorted(
 def _edges(path: Path) -> tuple[Dag, list[tuple[str, str]], list[tuple[str, str, str]]]:
     dag = Dag.build(load_file(path))
     deps = [(dep, n.id) for n in dag.nodes.values() for dep in n.deps]
-    guards = [(n.guard[0], "/".join(sorted(n.guard[1])), n.id) for n in dag.nodes.values() if n.guard]
+    guards = [
+        (n.guard[0], "/".join(sorted(n.guard[1])), n.id) for n in dag.nodes.values() if n.guard
+    ]
     return dag, deps, guards
 
 
@@ -62,7 +64,7 @@ def test_odd_ids_and_quotes_are_escaped() -> None:
     from interpreter.loader import load_text
 
     definition = load_text(
-        'name: \'say "hi"\'\nsteps:\n  - id: step-one\n    type: action\n    action: log\n'
+        "name: 'say \"hi\"'\nsteps:\n  - id: step-one\n    type: action\n    action: log\n"
         "  - id: step_two\n    type: action\n    action: log\n    depends_on: [step-one]\n"
     )
     assert "  step_one --> step_two\n" in to_mermaid(definition)

@@ -49,7 +49,14 @@ def test_rejected_forms_say_why(value: object, message: str) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0.25, "250ms"), (1, "1s"), (90, "1m30s"), (3600, "1h"), (5400, "1h30m"), (3661.5, "1h1m1.5s")],
+    [
+        (0.25, "250ms"),
+        (1, "1s"),
+        (90, "1m30s"),
+        (3600, "1h"),
+        (5400, "1h30m"),
+        (3661.5, "1h1m1.5s"),
+    ],
 )
 def test_format_is_short_and_reads_back(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text

@@ -22,7 +22,10 @@ def _r(template: str) -> str:
 
 
 def test_each_with_index_and_this_fields() -> None:
-    template = "{{#each steps.search.results}}[{{@index}}] {{this.metadata.text}} ({{this.score}})\n{{/each}}"
+    template = (
+        "{{#each steps.search.results}}[{{@index}}] {{this.metadata.text}} ({{this.score}})\n"
+        "{{/each}}"
+    )
     assert _r(template) == "[0] Temporal is durable. (0.91)\n[1] Activities retry. (0.5)\n"
 
 
@@ -36,12 +39,18 @@ def test_bare_name_inside_each_falls_back_to_the_root() -> None:
 
 
 def test_dot_and_parent_paths() -> None:
-    assert _r("{{#each inputs}}{{@key}}={{.}} {{/each}}") == "query=what is it? mode=fast n=3 on=true off=false "
+    assert (
+        _r("{{#each inputs}}{{@key}}={{.}} {{/each}}")
+        == "query=what is it? mode=fast n=3 on=true off=false "
+    )
     assert _r("{{#each steps.search.results}}{{../inputs.mode}}{{/each}}") == "fastfast"
 
 
 def test_first_and_last() -> None:
-    template = "{{#each steps.search.results}}{{#if @first}}<{{/if}}{{title}}{{#if @last}}>{{else}}, {{/if}}{{/each}}"
+    template = (
+        "{{#each steps.search.results}}{{#if @first}}<{{/if}}"
+        "{{title}}{{#if @last}}>{{else}}, {{/if}}{{/each}}"
+    )
     assert _r(template) == "<Intro, Retries>"
 
 
@@ -69,7 +78,9 @@ def test_builtin_helpers(template: str, expected: str) -> None:
 
 def test_nested_each_uses_the_inner_item_and_index() -> None:
     context = {"groups": [{"name": "g1", "items": ["a", "b"]}, {"name": "g2", "items": ["c"]}]}
-    template = "{{#each groups}}{{this.name}}:{{#each this.items}}{{@index}}{{this}}{{/each}};{{/each}}"
+    template = (
+        "{{#each groups}}{{this.name}}:{{#each this.items}}{{@index}}{{this}}{{/each}};{{/each}}"
+    )
     assert render(template, context) == "g1:0a1b;g2:0c;"
 
 
@@ -78,7 +89,9 @@ def test_each_over_empty_list_takes_the_else() -> None:
 
 
 def test_comments_and_triple_stash() -> None:
-    assert _r("{{!-- internal note --}}Q: {{{inputs.query}}}{{! also dropped }}") == "Q: what is it?"
+    assert (
+        _r("{{!-- internal note --}}Q: {{{inputs.query}}}{{! also dropped }}") == "Q: what is it?"
+    )
 
 
 def test_missing_item_field_is_an_error() -> None:

@@ -56,7 +56,10 @@ def test_failure_skips_all_success_dependents_transitively() -> None:
     s.initial()
     s.running("a")
     decision = s.finish("a", Status.FAILED)
-    assert decision.skipped == [("b", "dependency `a` was failed"), ("c", "dependency `b` was skipped")]
+    assert decision.skipped == [
+        ("b", "dependency `a` was failed"),
+        ("c", "dependency `b` was skipped"),
+    ]
     assert s.status["x"] == Status.PENDING
 
 
@@ -98,16 +101,18 @@ def test_all_done_runs_after_skipped_dependencies() -> None:
     assert run.statuses() == {"a": "failed", "b": "skipped", "cleanup": "completed"}
 
 
-GROUP = """\
+GROUP = (
+    """\
 name: g
 steps:
   - id: fan
     type: parallel
     max_concurrency: 2
     steps:
-""" + "".join(
-    f"      - id: w{i}\n        type: action\n        action: log\n" for i in range(6)
-) + _action("after", ["fan"])
+"""
+    + "".join(f"      - id: w{i}\n        type: action\n        action: log\n" for i in range(6))
+    + _action("after", ["fan"])
+)
 
 
 def test_parallel_group_runs_children_then_finishes() -> None:
@@ -130,7 +135,8 @@ def test_max_concurrency_is_never_exceeded() -> None:
 
 
 def test_max_concurrency_applies_per_group_when_nested() -> None:
-    text = """\
+    text = (
+        """\
 name: n
 steps:
   - id: outer
@@ -141,10 +147,15 @@ steps:
         type: parallel
         max_concurrency: 1
         steps:
-""" + "".join(
-        f"          - id: i{i}\n            type: action\n            action: log\n"
-        for i in range(4)
-    ) + "".join(f"      - id: o{i}\n        type: action\n        action: log\n" for i in range(4))
+"""
+        + "".join(
+            f"          - id: i{i}\n            type: action\n            action: log\n"
+            for i in range(4)
+        )
+        + "".join(
+            f"      - id: o{i}\n        type: action\n        action: log\n" for i in range(4)
+        )
+    )
     run = simulate(text)
     assert run.max_running["inner"] == 1
     assert run.max_running["outer"] <= 2  # `inner` itself takes one of outer's three slots
@@ -152,7 +163,9 @@ steps:
 
 
 def test_skipped_group_skips_its_children() -> None:
-    text = _wf(_action("a")) + """\
+    text = (
+        _wf(_action("a"))
+        + """\
   - id: fan
     type: parallel
     depends_on: [a]
@@ -161,6 +174,7 @@ def test_skipped_group_skips_its_children() -> None:
         type: action
         action: log
 """
+    )
     run = simulate(text, failures={"a"})
     assert run.statuses() == {"a": "failed", "fan": "skipped", "c1": "skipped"}
     assert run.scheduler.reasons["c1"] == "`fan` was skipped"

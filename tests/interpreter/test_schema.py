@@ -44,10 +44,22 @@ def test_schema_accepts_every_example_and_original_file(
     [
         ({"steps": [{"id": "a", "type": "action", "action": "log"}]}, "'name' is a required"),
         ({"name": "x", "steps": [{"id": "a", "type": "llmm", "prompt": "hi"}]}, ""),
-        ({"name": "x", "steps": [{"id": "a", "type": "llm", "prompt": "hi", "max_tokens": "many"}]}, ""),
-        ({"name": "x", "steps": [{"id": "a", "type": "action", "action": "log", "timeout": -3}]}, ""),
+        (
+            {
+                "name": "x",
+                "steps": [{"id": "a", "type": "llm", "prompt": "hi", "max_tokens": "many"}],
+            },
+            "",
+        ),
+        (
+            {"name": "x", "steps": [{"id": "a", "type": "action", "action": "log", "timeout": -3}]},
+            "",
+        ),
         ({"name": "x", "steps": []}, ""),
-        ({"name": "x", "steps": [{"id": "a", "type": "embed", "input": "hi", "dependson": []}]}, ""),
+        (
+            {"name": "x", "steps": [{"id": "a", "type": "embed", "input": "hi", "dependson": []}]},
+            "",
+        ),
         ({"name": "x", "stepz": []}, ""),
     ],
     ids=["no-name", "bad-type", "wrong-type", "negative-timeout", "no-steps", "typo", "top-typo"],
@@ -65,5 +77,9 @@ def test_durations_in_the_schema_match_the_language() -> None:
     for ok in ("30s", "1h30m", "250ms", 5, "45"):
         doc = {"name": "x", "timeout": ok, "steps": [{"id": "a", "type": "action", "action": "l"}]}
         assert validator.is_valid(doc), ok
-    doc = {"name": "x", "timeout": "5 minutes", "steps": [{"id": "a", "type": "action", "action": "l"}]}
+    doc = {
+        "name": "x",
+        "timeout": "5 minutes",
+        "steps": [{"id": "a", "type": "action", "action": "l"}],
+    }
     assert not validator.is_valid(doc)

@@ -112,6 +112,8 @@ def test_syntax_errors_are_found_without_rendering() -> None:
 
 
 def test_static_analysis_finds_roots_and_steps() -> None:
-    source = "{{ steps.a.out }} {{ outputs['b'] }} {{#each steps.c.list}}{{this.x}}{{/each}} {{ q }}"
+    source = (
+        "{{ steps.a.out }} {{ outputs['b'] }} {{#each steps.c.list}}{{this.x}}{{/each}} {{ q }}"
+    )
     assert referenced_steps(source) == {"a", "b", "c"}
     assert undeclared_names(source) == {"steps", "outputs", "q"}

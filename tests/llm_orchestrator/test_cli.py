@@ -1,0 +1,120 @@
+"""The language commands of the CLI: validate, schema, graph (run in-process)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from llm_orchestrator.cli import main
+
+ROOT = Path(__file__).parents[2]
+EXAMPLES = sorted(str(p) for p in (ROOT / "examples").glob("*.yaml"))
+ORIGINAL = sorted(str(p) for p in (ROOT / "tests" / "fixtures" / "original").glob("*.yaml"))
+INVALID = ROOT / "tests" / "fixtures" / "invalid"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def test_validate_all_examples_and_original_files(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "validate", *EXAMPLES, *ORIGINAL)
+    assert code == 0
+    assert err == ""
+    assert out.count(": ok (") == len(EXAMPLES) + len(ORIGINAL)
+    assert f"{ROOT / 'examples' / 'rag-pipeline.yaml'}: ok (rag-pipeline v1.0, 4 steps)" in out
+
+
+def test_one_invalid_file_fails_the_run_but_all_are_checked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bad = str(INVALID / "cycle.yaml")
+    code, out, err = _run(capsys, "validate", bad, EXAMPLES[0])
+    assert code == 1
+    assert f"{bad}:7:17: dependency cycle: draft → review → revise → draft" in err
+    assert f"{EXAMPLES[0]}: ok" in out
+
+
+def test_missing_file_and_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = _run(capsys, "validate", str(tmp_path / "nope.yaml"), str(tmp_path))
+    assert code == 1
+    assert f"{tmp_path / 'nope.yaml'}: file not found" in err
+    assert f"{tmp_path}: is a directory, not a workflow file" in err
+
+
+def test_validate_json_report(capsys: pytest.CaptureFixture[str]) -> None:
+    bad = str(INVALID / "depends-on-unknown.yaml")
+    code, out, err = _run(capsys, "validate", "--json", EXAMPLES[0], bad)
+    assert code == 1
+    assert err == ""
+    report = json.loads(out)
+    assert report["valid"] is False
+    good, failed = report["files"]
+    assert good == {"file": EXAMPLES[0], "valid": True, "problems": [], "name": good["name"]}
+    assert failed["file"] == bad and failed["valid"] is False
+    assert failed["problems"] == [
+        {
+            "path": bad,
+            "line": 9,
+            "column": 18,
+            "message": "step `report` depends on unknown step `clasify`",
+            "hint": "did you mean `classify`?",
+            "where": "steps.1.depends_on.0",
+        }
+    ]
+
+
+def test_validate_json_all_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "validate", "--json", *EXAMPLES)
+    assert code == 0
+    report = json.loads(out)
+    assert report["valid"] is True
+    assert [f["file"] for f in report["files"]] == EXAMPLES
+
+
+def test_schema_prints_a_json_schema(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = _run(capsys, "schema")
+    assert code == 0
+    schema = json.loads(out)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    target = tmp_path / "workflow.schema.json"
+    assert _run(capsys, "schema", "-o", str(target))[0] == 0
+    assert json.loads(target.read_text(encoding="utf-8")) == schema
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        (
+            "mermaid",
+            ["flowchart TD", '  pick_path -- "urgent" --> page_oncall', "  summarise --> audit"],
+        ),
+        ("dot", ['digraph "support-triage" {', '  "summarise" -> "audit";']),
+    ],
+)
+def test_graph_formats(capsys: pytest.CaptureFixture[str], fmt: str, expected: list[str]) -> None:
+    code, out, _ = _run(capsys, "graph", str(ROOT / "examples" / "support-triage.yaml"),
+                        "--format", fmt)  # fmt: skip
+    assert code == 0
+    for line in expected:
+        assert line in out.splitlines()
+
+
+def test_graph_of_an_invalid_file_reports_it(capsys: pytest.CaptureFixture[str]) -> None:
+    bad = str(INVALID / "self-dependency.yaml")
+    code, out, err = _run(capsys, "graph", bad)
+    assert (code, out) == (1, "")
+    assert f"{bad}:8:9: step `loop` depends on itself" in err
+
+
+def test_unknown_format_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["graph", EXAMPLES[0], "--format", "png"])
+    assert caught.value.code == 2
+    assert "invalid choice: 'png'" in capsys.readouterr().err
