@@ -66,5 +66,3 @@ def classified(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             raise step_failure(str(exc), type=exc.error_type) from None
 
     return wrapper
-
-

@@ -56,8 +56,9 @@ class ActionActivities:
             }
             url = self._settings.sink_urls.get(step.action)
             if url is None:
-                activity.logger.info("%s · %s (log sink) %s", step.id, step.action,
-                                     json.dumps(params, default=str))
+                activity.logger.info(
+                    "%s · %s (log sink) %s", step.id, step.action, json.dumps(params, default=str)
+                )
                 return StepOutcome(output={"sink": "log", **payload}, attempt=attempt)
             result = await self._send(step.id, url, "POST", {}, payload, request)
             return StepOutcome(output={"sink": "webhook", **result}, attempt=attempt)

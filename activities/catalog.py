@@ -28,7 +28,8 @@ class Catalog:
         if not self._dir.is_dir():
             return []
         return sorted(
-            p for p in self._dir.iterdir()
+            p
+            for p in self._dir.iterdir()
             if p.suffix in _SUFFIXES and not p.name.endswith(".input.json")
         )
 

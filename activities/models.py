@@ -122,9 +122,13 @@ class ModelActivities:
                 try:
                     query = [float(x) for x in json.loads(text)]
                 except (ValueError, TypeError):
-                    raise StepError(step.id, f"query looks like a vector but is not: {text[:80]}") from None
+                    raise StepError(
+                        step.id, f"query looks like a vector but is not: {text[:80]}"
+                    ) from None
             else:
-                embedded = await self._providers.offline.embed([text], model="query", dimensions=None)
+                embedded = await self._providers.offline.embed(
+                    [text], model="query", dimensions=None
+                )
                 query = embedded.vectors[0]
                 usage = Usage(input_tokens=embedded.input_tokens)
         try:
@@ -137,7 +141,12 @@ class ModelActivities:
             h.as_dict(include_metadata=step.include_metadata, include_vector=step.include_vectors)
             for h in hits
         ]
-        meta = {"count": len(results), "top_k": step.top_k, "database": step.database,
-                "index": step.index}
-        return StepOutcome(output=results, extras=[meta], usage=usage,
-                           attempt=activity.info().attempt)
+        meta = {
+            "count": len(results),
+            "top_k": step.top_k,
+            "database": step.database,
+            "index": step.index,
+        }
+        return StepOutcome(
+            output=results, extras=[meta], usage=usage, attempt=activity.info().attempt
+        )

@@ -41,5 +41,7 @@ class ActivitySettings:
             catalog_dir=catalog,
             http_allowed_hosts=_split(env.get("LLM_ORCHESTRATOR_HTTP_ALLOW")),
             sink_urls=sinks,
-            docs_dir=Path(docs) if docs else (catalog / "docs" if (catalog / "docs").is_dir() else None),
+            docs_dir=Path(docs)
+            if docs
+            else (catalog / "docs" if (catalog / "docs").is_dir() else None),
         )

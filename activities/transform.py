@@ -103,7 +103,8 @@ def _json_parse(value: Any, params: Mapping[str, Any]) -> Any:
         return json.loads(fenced.group(1) if fenced else text)
     except json.JSONDecodeError as exc:
         raise StepError(
-            "transform", f"json_parse: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            "transform",
+            f"json_parse: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
         ) from None
 
 
@@ -120,8 +121,11 @@ def _split(value: Any, params: Mapping[str, Any]) -> Any:
 def _sort(value: Any, params: Mapping[str, Any]) -> Any:
     key = params.get("key")
     rows = _items(_one(value))
-    return sorted(rows, key=(lambda r: _get(r, key)) if key else None,
-                  reverse=bool(params.get("reverse", False)))
+    return sorted(
+        rows,
+        key=(lambda r: _get(r, key)) if key else None,
+        reverse=bool(params.get("reverse", False)),
+    )
 
 
 def _unique(value: Any, params: Mapping[str, Any]) -> Any:

@@ -83,9 +83,9 @@ def _collect_output_names(steps: Any, names: set[str]) -> None:
             names.update(o for o in output if isinstance(o, str))
         _collect_output_names(step.get("steps"), names)
         _collect_output_names(step.get("tasks"), names)
-        for items in (step.get("branches") or {}).values() if isinstance(
-            step.get("branches"), dict
-        ) else ():
+        for items in (
+            (step.get("branches") or {}).values() if isinstance(step.get("branches"), dict) else ()
+        ):
             _collect_output_names(items, names)
 
 

@@ -30,7 +30,9 @@ def bind_outputs(names: Sequence[str], output: Any, extras: Sequence[Any]) -> di
 class TemplateContext:
     """The template context of a run, updated in place as steps change (O(1) per update)."""
 
-    def __init__(self, inputs: Mapping[str, Any], workflow: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, inputs: Mapping[str, Any], workflow: Mapping[str, Any] | None = None
+    ) -> None:
         self._steps: dict[str, dict[str, Any]] = {}
         self._outputs: dict[str, Any] = {}
         self._name_owner: dict[str, str] = {}

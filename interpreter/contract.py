@@ -42,13 +42,37 @@ ALL_ACTIVITY_NAMES = (
 QUERY_PROGRESS = "progress"
 
 TRANSFORM_FUNCTIONS = (
-    "identity", "merge", "concat", "filter", "pick", "extract_metadata", "json_parse",
-    "json_stringify", "split", "join", "first", "last", "length", "upper", "lower", "trim",
-    "flatten", "unique", "sort",
+    "identity",
+    "merge",
+    "concat",
+    "filter",
+    "pick",
+    "extract_metadata",
+    "json_parse",
+    "json_stringify",
+    "split",
+    "join",
+    "first",
+    "last",
+    "length",
+    "upper",
+    "lower",
+    "trim",
+    "flatten",
+    "unique",
+    "sort",
 )
 """Built-in transform functions (implemented in ``activities.transform``)."""
 
-BUILTIN_ACTIONS = ("log", "http", "webhook", "publish", "queue_review", "send_notification", "notify")
+BUILTIN_ACTIONS = (
+    "log",
+    "http",
+    "webhook",
+    "publish",
+    "queue_review",
+    "send_notification",
+    "notify",
+)
 """Actions every worker provides (implemented in ``activities.action``)."""
 
 

@@ -70,9 +70,7 @@ class Dag:
         default_factory=list
     )
     """(id, first loc, second loc) for every id defined twice; the second one is dropped."""
-    branch_targets: list[tuple[str, str, str, tuple[str | int, ...]]] = field(
-        default_factory=list
-    )
+    branch_targets: list[tuple[str, str, str, tuple[str | int, ...]]] = field(default_factory=list)
     """(branch id, case, target id, loc of the reference) for id references in branch cases."""
 
     @classmethod
@@ -91,16 +89,19 @@ class Dag:
                 duplicates.append((step.id, nodes[step.id].loc, loc))
                 return
             children: list[str] = []
-            nodes[step.id] = Node(step.id, step, loc, tuple(dict.fromkeys(step.depends_on)),
-                                  parent, guard)
+            nodes[step.id] = Node(
+                step.id, step, loc, tuple(dict.fromkeys(step.depends_on)), parent, guard
+            )
             if isinstance(step, ParallelStep):
                 for i, child in enumerate(step.steps):
                     if child.id not in nodes:
                         children.append(child.id)
                     add(child, (*loc, "steps", i), step.id, None)
             elif isinstance(step, BranchStep):
-                cases = {**step.branches, "default": step.default} if step.default else dict(
-                    step.branches
+                cases = (
+                    {**step.branches, "default": step.default}
+                    if step.default
+                    else dict(step.branches)
                 )
                 inline: dict[str, set[str]] = {}
                 for case, items in cases.items():
@@ -217,7 +218,7 @@ class Dag:
 def _replace(node: Node, **changes: object) -> Node:
     values = {name: getattr(node, name) for name in Node.__slots__}
     values.update(changes)
-    return Node(**values)  # type: ignore[arg-type]
+    return Node(**values)
 
 
 def _upstream(node: Node) -> Iterator[str]:
@@ -266,7 +267,7 @@ def find_cycle(dag: Dag) -> list[str] | None:
                 iters.pop()
                 continue
             if color.get(nxt) == 1:
-                cycle = path[path.index(nxt) :] + [nxt]
+                cycle = [*path[path.index(nxt) :], nxt]
                 ids: list[str] = []
                 for node_id, _ in cycle:
                     if not ids or ids[-1] != node_id:

@@ -7,7 +7,9 @@ from interpreter.models import RetryPolicy
 STEP_TIMEOUT_SECONDS = 300.0
 """Start-to-close timeout of one attempt of a step's activity."""
 
-RETRY = RetryPolicy(max_attempts=3, initial_interval=1.0, backoff_coefficient=2.0, max_interval=60.0)
+RETRY = RetryPolicy(
+    max_attempts=3, initial_interval=1.0, backoff_coefficient=2.0, max_interval=60.0
+)
 """Retry policy of a step's activity."""
 
 LLM_PROVIDER = "openai"

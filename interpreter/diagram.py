@@ -76,8 +76,10 @@ def to_mermaid(definition: WorkflowDefinition) -> str:
             lines.append(f"  {_mermaid_id(dep)} --> {_mermaid_id(node.id)}")
         if node.guard is not None:
             cases = "/".join(sorted(node.guard[1]))
-            lines.append(f'  {_mermaid_id(node.guard[0])} -- "{_mermaid_text(cases)}" --> '
-                         f"{_mermaid_id(node.id)}")
+            lines.append(
+                f'  {_mermaid_id(node.guard[0])} -- "{_mermaid_text(cases)}" --> '
+                f"{_mermaid_id(node.id)}"
+            )
     return "\n".join(lines) + "\n"
 
 

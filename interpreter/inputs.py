@@ -22,7 +22,7 @@ _CHECKS: dict[InputType, tuple[type | tuple[type, ...], str]] = {
 
 
 def resolve_inputs(definition: WorkflowDefinition, given: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the inputs with defaults filled in, or raise :class:`InputError` listing every problem.
+    """Return the inputs with defaults filled in; :class:`InputError` lists every problem.
 
     A workflow that declares no inputs (the original format could not) accepts any.
     """

@@ -41,9 +41,13 @@ def load_file(path: str | Path) -> WorkflowDefinition:
     except FileNotFoundError:
         raise WorkflowDefinitionError([Problem("file not found", name)]) from None
     except IsADirectoryError:
-        raise WorkflowDefinitionError([Problem("is a directory, not a workflow file", name)]) from None
+        raise WorkflowDefinitionError(
+            [Problem("is a directory, not a workflow file", name)]
+        ) from None
     except OSError as exc:
-        raise WorkflowDefinitionError([Problem(f"cannot read file: {exc.strerror}", name)]) from None
+        raise WorkflowDefinitionError(
+            [Problem(f"cannot read file: {exc.strerror}", name)]
+        ) from None
     return load_text(decode(raw, name), name)
 
 
@@ -61,7 +65,8 @@ def load_definition(data: Any, path: str = "<definition>") -> WorkflowDefinition
                 Problem(
                     f"the top level is {kind}; a workflow is a mapping",
                     path,
-                    *(getattr(data, "mark", None) or (1, 1)),
+                    (getattr(data, "mark", None) or (1, 1))[0],
+                    (getattr(data, "mark", None) or (1, 1))[1],
                     hint="start the file with `name:` and `steps:`",
                 )
             ]
@@ -76,7 +81,9 @@ def load_definition(data: Any, path: str = "<definition>") -> WorkflowDefinition
         problems += _check_salvaged(exc, data, path)
         raise WorkflowDefinitionError(_sorted(problems)) from None
     except RecursionError:
-        raise WorkflowDefinitionError([Problem("steps are nested too deeply", path, 1, 1)]) from None
+        raise WorkflowDefinitionError(
+            [Problem("steps are nested too deeply", path, 1, 1)]
+        ) from None
     problems = check_definition(definition, data, path)
     if problems:
         raise WorkflowDefinitionError(_sorted(problems))
@@ -100,7 +107,7 @@ def _check_salvaged(exc: ValidationError, data: LocDict, path: str) -> list[Prob
         loc = tuple(error["loc"])
         if not loc or loc[0] != "steps":
             if loc and loc[0] in salvage and loc[0] not in ("name", "steps"):
-                salvage.pop(loc[0], None)
+                salvage.pop(str(loc[0]), None)
             continue
         parent: Any = None
         index: Any = None
@@ -157,10 +164,8 @@ def _walk(root: Any, loc: tuple[Any, ...]) -> tuple[Any, tuple[str | int, ...]]:
         ):
             tagged = node  # the union's tag, not a key (an `action` step also has a key `action`)
             continue
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if (isinstance(node, Mapping) and part in node) or in_list:
             node = node[part]
             path.append(part)
     return node, tuple(path)
@@ -172,7 +177,12 @@ def _label(path: tuple[str | int, ...], root: Any) -> str:
     field: str | int | None = None
     node = root
     for part in path:
-        node = node[part] if isinstance(node, Mapping | list) else None
+        if isinstance(node, Mapping):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
         field = part if step_id is not None and field is None else field
         if isinstance(node, Mapping) and isinstance(node.get("id"), str) and "type" in node:
             step_id, field = node["id"], None
@@ -198,7 +208,7 @@ def _problems_from_pydantic(exc: ValidationError, root: Any, path: str) -> list[
     for error in errors:
         loc = tuple(error["loc"])
         kind = error["type"]
-        node, data_path = _walk(root, loc)
+        _, data_path = _walk(root, loc)
         hint: str | None = None
         if kind == "extra_forbidden":
             field = str(loc[-1])
@@ -217,8 +227,10 @@ def _problems_from_pydantic(exc: ValidationError, root: Any, path: str) -> list[
             tag = error.get("ctx", {}).get("tag")
             match = difflib.get_close_matches(str(tag), _STEP_TYPES, n=1, cutoff=0.5)
             message = f"{_label(data_path, root)}: unknown step type `{tag}`"
-            hint = (f"did you mean `{match[0]}`? " if match else "") + "types: " + ", ".join(
-                _STEP_TYPES
+            hint = (
+                (f"did you mean `{match[0]}`? " if match else "")
+                + "types: "
+                + ", ".join(_STEP_TYPES)
             )
             line_col = position(root, (*data_path, "type"))
         elif kind == "union_tag_not_found":

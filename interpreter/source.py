@@ -58,9 +58,11 @@ class _DepthLimitedComposer(Composer):
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark
+                mark = self.peek_event().start_mark  # type: ignore[attr-defined]
                 raise _TooDeep(mark.line + 1, mark.column + 1)
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            node: Node | None = super().compose_node(parent, index)
+            assert node is not None
+            return node
         finally:
             self._depth -= 1
 
@@ -272,9 +274,9 @@ def key_position(root: Any, loc: tuple[str | int, ...]) -> Mark | None:
         return None
     node = root
     for part in loc[:-1]:
-        if isinstance(node, LocDict) and isinstance(part, str) and part in node:
-            node = node[part]
-        elif isinstance(node, LocList) and isinstance(part, int) and 0 <= part < len(node):
+        in_dict = isinstance(node, LocDict) and isinstance(part, str) and part in node
+        in_list = isinstance(node, LocList) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
             node = node[part]
     last = loc[-1]
     if isinstance(node, LocDict) and isinstance(last, str):

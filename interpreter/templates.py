@@ -56,7 +56,9 @@ _HB_MARKERS = (
     "{{#", "{{/", "{{^", "{{else", "{{{", "{{!", "@index", "@key", "@first", "@last", "@root",
     "this", "../", "{{.}}",
 )  # fmt: skip
-_HB_STANDALONE = re.compile(r"^[ \t]*(\{\{~?\s*(?:[#/^!]|else\b)[^{}]*\}\})[ \t]*(?:\r?\n|\Z)", re.M)
+_HB_STANDALONE = re.compile(
+    r"^[ \t]*(\{\{~?\s*(?:[#/^!]|else\b)[^{}]*\}\})[ \t]*(?:\r?\n|\Z)", re.M
+)
 _HB_BARE = re.compile(r"^[A-Za-z_]\w*(\.\w+)*$")
 _HB_NOT_FIELDS = {"this", "loop", "__key", "true", "false", "null", "none", "True", "False", "None"}
 
@@ -292,7 +294,14 @@ def render(source: str, context: Mapping[str, Any]) -> str:
     """Render ``source`` as text."""
     try:
         return str(_compile_template(source).render(context))
-    except (TemplateError, TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError) as exc:
+    except (
+        TemplateError,
+        TypeError,
+        ValueError,
+        KeyError,
+        AttributeError,
+        ZeroDivisionError,
+    ) as exc:
         raise TemplateFailure(_describe(exc)) from None
 
 
@@ -323,7 +332,14 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     """Evaluate a Jinja expression (no braces), e.g. ``steps.classify.output == 'safe'``."""
     try:
         result = _compile_expression(expression.strip())(**context)
-    except (TemplateError, TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError) as exc:
+    except (
+        TemplateError,
+        TypeError,
+        ValueError,
+        KeyError,
+        AttributeError,
+        ZeroDivisionError,
+    ) as exc:
         raise TemplateFailure(_describe(exc)) from None
     if isinstance(result, StrictUndefined):
         raise TemplateFailure(f"undefined value in `{expression.strip()}`")
@@ -361,7 +377,7 @@ def evaluate_condition(condition: str, context: Mapping[str, Any]) -> bool:
 # --- static checks (used by validation) ------------------------------------------------
 
 
-def _parse(source: str, *, expression: bool) -> nodes.Node:
+def _parse(source: str, *, expression: bool) -> nodes.Template:
     text = to_jinja(source)
     if expression:
         text = "{{ " + text + " }}"
@@ -389,7 +405,10 @@ def undeclared_names(source: str, *, expression: bool = False) -> set[str]:
 def referenced_steps(source: str, *, expression: bool = False) -> set[str]:
     """Step ids read through ``steps.<id>`` or ``outputs.<id>`` (also ``steps['id']``)."""
     found: set[str] = set()
-    for node in _parse(source, expression=expression).find_all((nodes.Getattr, nodes.Getitem)):
+    tree = _parse(source, expression=expression)
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if not isinstance(node, nodes.Getattr | nodes.Getitem):
+            continue
         target = node.node
         if isinstance(target, nodes.Name) and target.name in ("steps", "outputs"):
             if isinstance(node, nodes.Getattr):

@@ -204,8 +204,8 @@ class DagWorkflow:
             request = RunInput.model_validate(raw_input)
         except ValidationError as exc:
             raise ApplicationError(
-                "invalid start input: expected {\"workflow\": NAME, \"inputs\": {...}} or "
-                "{\"definition\": {...}, \"inputs\": {...}}; "
+                'invalid start input: expected {"workflow": NAME, "inputs": {...}} or '
+                '{"definition": {...}, "inputs": {...}}; '
                 + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()),
                 type=ERROR_INVALID_INPUT,
                 non_retryable=True,
@@ -232,7 +232,7 @@ class DagWorkflow:
                 ) from None
         assert request.workflow is not None
         try:
-            resolved = await workflow.execute_activity(
+            resolved: ResolvedWorkflow = await workflow.execute_activity(
                 ACTIVITY_RESOLVE_WORKFLOW,
                 ResolveRequest(name=request.workflow),
                 result_type=ResolvedWorkflow,
@@ -288,8 +288,9 @@ class DagWorkflow:
         record.started_at = workflow.now().isoformat()
         try:
             if step.when is not None and not evaluate_condition(step.when, self._context.data):
-                self._set(node.id, status="skipped", reason="`when` was false",
-                          ended_at=record.started_at)
+                self._set(
+                    node.id, status="skipped", reason="`when` was false", ended_at=record.started_at
+                )
                 return self._scheduler.finish(node.id, Status.SKIPPED, "`when` was false")
         except TemplateFailure as exc:
             return self._fail(node, f"`when` could not be evaluated: {exc}")
@@ -421,7 +422,9 @@ class DagWorkflow:
             raise _StepFailed(f"template error: {exc}") from None
         defaults = self._definition_model.defaults
         if isinstance(step, LlmStep):
-            update.setdefault("provider", step.provider or defaults.provider or code_defaults.LLM_PROVIDER)
+            update.setdefault(
+                "provider", step.provider or defaults.provider or code_defaults.LLM_PROVIDER
+            )
             update["model"] = step.model or defaults.model or code_defaults.LLM_MODEL
             if step.temperature is None and defaults.temperature is not None:
                 update["temperature"] = defaults.temperature
@@ -431,7 +434,9 @@ class DagWorkflow:
             update["provider"] = (
                 step.provider or defaults.embedding_provider or code_defaults.EMBEDDING_PROVIDER
             )
-            update["model"] = step.model or defaults.embedding_model or code_defaults.EMBEDDING_MODEL
+            update["model"] = (
+                step.model or defaults.embedding_model or code_defaults.EMBEDDING_MODEL
+            )
         try:
             return type(step).model_validate({**step.model_dump(by_alias=True), **update})
         except ValidationError as exc:
@@ -537,4 +542,3 @@ def _attempts(exc: ActivityError) -> int:
         if isinstance(detail, dict) and isinstance(detail.get("attempt"), int):
             return int(detail["attempt"])
     return 0
-

@@ -27,15 +27,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             definition = load_file(name)
         except WorkflowDefinitionError as exc:
             failed = True
-            results.append({"file": name, "valid": False, "problems": [p.as_dict() for p in exc.problems]})
+            results.append(
+                {"file": name, "valid": False, "problems": [p.as_dict() for p in exc.problems]}
+            )
             if not args.json:
                 for problem in exc.problems:
                     print(problem.format(), file=sys.stderr)
         else:
             results.append({"file": name, "valid": True, "problems": [], "name": definition.name})
             if not args.json:
-                print(f"{name}: ok ({definition.name} v{definition.version}, "
-                      f"{_count_steps(definition)} steps)")
+                print(
+                    f"{name}: ok ({definition.name} v{definition.version}, "
+                    f"{_count_steps(definition)} steps)"
+                )
     if args.json:
         print(json.dumps({"valid": not failed, "files": results}, indent=2))
     return 1 if failed else 0

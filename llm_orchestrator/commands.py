@@ -44,27 +44,45 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ("start", "start a run and print its workflow id without waiting", _cmd_start),
     ):
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("workflow", metavar="FILE_OR_NAME",
-                       help="a workflow file, or the name of one in the worker's catalog")
-        p.add_argument("-i", "--input", action="append", default=[], metavar="KEY=VALUE",
-                       help="an input (VALUE parsed as JSON when it can be); or a JSON object, "
-                            "or @file.json; repeatable")
-        p.add_argument("--offline", action="store_true",
-                       help="answer every model call with the offline provider (no keys needed)")
+        p.add_argument(
+            "workflow",
+            metavar="FILE_OR_NAME",
+            help="a workflow file, or the name of one in the worker's catalog",
+        )
+        p.add_argument(
+            "-i",
+            "--input",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="an input (VALUE parsed as JSON when it can be); or a JSON object, "
+            "or @file.json; repeatable",
+        )
+        p.add_argument(
+            "--offline",
+            action="store_true",
+            help="answer every model call with the offline provider (no keys needed)",
+        )
         p.add_argument("--id", help="workflow id (default: <name>-<random>)")
         p.add_argument("--task-queue", default=DEFAULT_TASK_QUEUE)
         p.add_argument("--address", help="Temporal address (default: TEMPORAL_ADDRESS / profile)")
         if name == "run":
-            p.add_argument("--no-worker", action="store_true",
-                           help="do not start an in-process worker; rely on running workers")
+            p.add_argument(
+                "--no-worker",
+                action="store_true",
+                help="do not start an in-process worker; rely on running workers",
+            )
             p.add_argument("--catalog", default=None, help="catalog dir of the in-process worker")
             p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
         p.set_defaults(func=func)
 
     w = sub.add_parser("worker", help="run a worker (same as `python worker.py`)")
     w.add_argument("--task-queue", default=DEFAULT_TASK_QUEUE)
-    w.add_argument("--catalog", default=None,
-                   help="directory of workflow files for {\"workflow\": NAME} (default examples/)")
+    w.add_argument(
+        "--catalog",
+        default=None,
+        help='directory of workflow files for {"workflow": NAME} (default examples/)',
+    )
     w.add_argument("--max-concurrent-activities", type=int, default=100)
     w.add_argument("--max-cached-workflows", type=int, default=1000)
     w.add_argument("--address", help="Temporal address (default: TEMPORAL_ADDRESS / profile)")
@@ -73,10 +91,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("server", help="run the embedded Temporal dev server in the foreground")
     s.add_argument("--port", type=int, default=7233)
     s.add_argument("--ui-port", type=int, default=8233)
-    s.add_argument("--db-file", type=Path, default=None,
-                   help=f"SQLite file (default {state_dir() / 'temporal.db'})")
-    s.add_argument("--no-tune", action="store_true",
-                   help="the dev server's own defaults (slower; see docs/embedded-server.md)")
+    s.add_argument(
+        "--db-file",
+        type=Path,
+        default=None,
+        help=f"SQLite file (default {state_dir() / 'temporal.db'})",
+    )
+    s.add_argument(
+        "--no-tune",
+        action="store_true",
+        help="the dev server's own defaults (slower; see docs/embedded-server.md)",
+    )
     s.set_defaults(func=_cmd_server)
 
 
@@ -127,8 +152,12 @@ def _run_input(args: argparse.Namespace) -> tuple[RunInput, WorkflowDefinition |
     return RunInput(workflow=args.workflow, inputs=inputs, offline=args.offline), None
 
 
-async def _start(client: Client, args: argparse.Namespace, request: RunInput,
-                 definition: WorkflowDefinition | None) -> WorkflowHandle[Any, Any]:
+async def _start(
+    client: Client,
+    args: argparse.Namespace,
+    request: RunInput,
+    definition: WorkflowDefinition | None,
+) -> WorkflowHandle[Any, Any]:
     name = definition.name if definition else request.workflow or "run"
     workflow_id = args.id or f"{_slug(name)}-{uuid.uuid4().hex[:8]}"
     return await client.start_workflow(
@@ -168,14 +197,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(_run(args, request, definition))
 
 
-async def _run(args: argparse.Namespace, request: RunInput,
-               definition: WorkflowDefinition | None) -> int:
+async def _run(
+    args: argparse.Namespace, request: RunInput, definition: WorkflowDefinition | None
+) -> int:
     server: DevServer | None = None
     if not args.address and not address_configured() and not port_open("127.0.0.1", 7233):
         log = state_dir() / "temporal-server.log"
         state_dir().mkdir(parents=True, exist_ok=True)
-        _say(args, f"no Temporal server configured or running: starting the embedded dev server "
-                   f"(127.0.0.1:7233, Web UI http://127.0.0.1:8233, log {log})")
+        _say(
+            args,
+            f"no Temporal server configured or running: starting the embedded dev server "
+            f"(127.0.0.1:7233, Web UI http://127.0.0.1:8233, log {log})",
+        )
         server = DevServer().start(log=log)
     stop = asyncio.Event()
     worker_task: asyncio.Task[None] | None = None
@@ -220,7 +253,7 @@ async def _follow(args: argparse.Namespace, handle: WorkflowHandle[Any, Any]) ->
 
 def _failure_text(exc: WorkflowFailureError) -> str:
     cause: BaseException | None = exc.cause
-    parts = []
+    parts: list[str] = []
     while isinstance(cause, FailureError):
         if isinstance(cause, ApplicationError) or not parts:
             parts.append(cause.message)
@@ -264,8 +297,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        print(f"worker on {client.service_client.config.target_host}, task queue "
-              f"`{args.task_queue}`, catalog {settings.catalog_dir}", file=sys.stderr, flush=True)
+        print(
+            f"worker on {client.service_client.config.target_host}, task queue "
+            f"`{args.task_queue}`, catalog {settings.catalog_dir}",
+            file=sys.stderr,
+            flush=True,
+        )
         await run_worker(
             client,
             settings,
@@ -280,11 +317,16 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_server(args: argparse.Namespace) -> int:
-    server = DevServer(port=args.port, ui_port=args.ui_port, db_file=args.db_file,
-                       tuned=not args.no_tune)
+    server = DevServer(
+        port=args.port, ui_port=args.ui_port, db_file=args.db_file, tuned=not args.no_tune
+    )
     command = server.command()
-    print(f"Temporal dev server on 127.0.0.1:{args.port}, Web UI http://127.0.0.1:{args.ui_port}, "
-          f"data {command[command.index('--db-filename') + 1]}", file=sys.stderr, flush=True)
+    print(
+        f"Temporal dev server on 127.0.0.1:{args.port}, Web UI http://127.0.0.1:{args.ui_port}, "
+        f"data {command[command.index('--db-filename') + 1]}",
+        file=sys.stderr,
+        flush=True,
+    )
     process = subprocess.Popen(command, env=os.environ.copy())
     try:
         return process.wait()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from interpreter.errors import OrchestratorError
 
-__all__ = ["DevServer", "TUNING_ARGS", "find_binary", "port_open", "state_dir"]
+__all__ = ["TUNING_ARGS", "DevServer", "find_binary", "port_open", "state_dir"]
 
 TUNING_ARGS: tuple[str, ...] = (
     "--sqlite-pragma", "journal_mode=wal",
@@ -115,7 +115,9 @@ class DevServer:
                 return self
             time.sleep(0.05)
         self.stop()
-        raise OrchestratorError(f"the Temporal dev server did not listen on {self.address} in {wait:g}s")
+        raise OrchestratorError(
+            f"the Temporal dev server did not listen on {self.address} in {wait:g}s"
+        )
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the process we started (by PID), politely first."""

@@ -40,4 +40,6 @@ class EmbeddingProvider(Protocol):
 
     name: str
 
-    async def embed(self, texts: list[str], *, model: str, dimensions: int | None) -> Embeddings: ...
+    async def embed(
+        self, texts: list[str], *, model: str, dimensions: int | None
+    ) -> Embeddings: ...

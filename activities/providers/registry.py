@@ -43,6 +43,7 @@ class Providers:
             raise StepError(
                 step_id,
                 f"embedding provider `{name}` is not configured on this worker (configured: "
-                f"{', '.join(sorted(self._embed))}); run with --offline to use the offline provider",
+                f"{', '.join(sorted(self._embed))}); run with --offline to use the offline "
+                "provider",
             )
         return provider

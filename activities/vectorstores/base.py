@@ -14,7 +14,9 @@ class Hit:
     metadata: dict[str, Any] = field(default_factory=dict)
     vector: list[float] | None = None
 
-    def as_dict(self, *, include_metadata: bool = True, include_vector: bool = False) -> dict[str, Any]:
+    def as_dict(
+        self, *, include_metadata: bool = True, include_vector: bool = False
+    ) -> dict[str, Any]:
         return {
             "id": self.id,
             "score": self.score,
@@ -35,7 +37,9 @@ class Record:
 class VectorStore(Protocol):
     """Upsert, query, delete and count vectors in named indexes."""
 
-    async def upsert(self, index: str, records: list[Record], *, namespace: str | None = None) -> int: ...
+    async def upsert(
+        self, index: str, records: list[Record], *, namespace: str | None = None
+    ) -> int: ...
 
     async def query(
         self,

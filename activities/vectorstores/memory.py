@@ -75,7 +75,9 @@ class MemoryStore:
     def _space(self, index: str, namespace: str | None) -> dict[str, Record]:
         return self._data.setdefault((index, namespace or ""), {})
 
-    async def upsert(self, index: str, records: list[Record], *, namespace: str | None = None) -> int:
+    async def upsert(
+        self, index: str, records: list[Record], *, namespace: str | None = None
+    ) -> int:
         space = self._space(index, namespace)
         for record in records:
             space[record.id] = record
@@ -97,12 +99,20 @@ class MemoryStore:
                 raise StepError(
                     "vector_search",
                     f"query has {len(vector)} dimensions but index `{index}` holds "
-                    f"{len(record.vector)}-dimensional vectors; embed the query with the index's model",
+                    f"{len(record.vector)}-dimensional vectors; embed the query with the "
+                    "index's model",
                 )
             if filter and not matches(record.metadata, filter):
                 continue
-            hits.append(Hit(record.id, _cosine(vector, record.vector), record.text, record.metadata,
-                            record.vector))
+            hits.append(
+                Hit(
+                    record.id,
+                    _cosine(vector, record.vector),
+                    record.text,
+                    record.metadata,
+                    record.vector,
+                )
+            )
         hits.sort(key=lambda h: (-h.score, h.id))
         return hits[:top_k]
 

@@ -52,7 +52,8 @@ class Stores:
             raise StepError(
                 step_id,
                 f"vector database `{database}` is not configured on this worker (configured: "
-                f"{', '.join(sorted(self._stores))}); run with --offline to use the in-memory store",
+                f"{', '.join(sorted(self._stores))}); run with --offline to use the in-memory "
+                "store",
             )
         return store
 
@@ -70,7 +71,11 @@ class Stores:
             for number, chunk in enumerate(chunk_text(path.read_text(encoding="utf-8"))):
                 chunk_id = hashlib.sha1(f"{source}#{number}".encode()).hexdigest()[:16]
                 records.append(
-                    Record(chunk_id, hashed_embedding(chunk), chunk,
-                           {"source": source, "chunk": number, "text": chunk})
+                    Record(
+                        chunk_id,
+                        hashed_embedding(chunk),
+                        chunk,
+                        {"source": source, "chunk": number, "text": chunk},
+                    )
                 )
         await self.memory.upsert(index, records)

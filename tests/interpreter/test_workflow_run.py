@@ -92,7 +92,13 @@ async def failure_of(client: Client, task_queue: str, payload: dict[str, Any]) -
 
 @pytest.mark.parametrize(
     "name",
-    ["sentiment-analysis", "content-moderation", "rag-pipeline", "research-brief", "support-triage"],
+    [
+        "sentiment-analysis",
+        "content-moderation",
+        "rag-pipeline",
+        "research-brief",
+        "support-triage",
+    ],
 )
 async def test_every_example_runs_offline_from_its_definition(
     client: Client, task_queue: str, worker_for: Any, name: str
