@@ -9,6 +9,7 @@ problems it can find, located as ``path:line:col``, through one
 
 from __future__ import annotations
 
+import copy
 import difflib
 from collections.abc import Mapping
 from pathlib import Path
@@ -100,8 +101,6 @@ def _check_salvaged(exc: ValidationError, data: LocDict, path: str) -> list[Prob
     This way one run reports both a wrong `max_tokens` and an unknown `depends_on`
     id elsewhere, instead of making the user fix them in rounds.
     """
-    import copy
-
     salvage = copy.deepcopy(data)
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes, pass_context
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes, pass_context
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -395,8 +395,6 @@ def check_syntax(source: str, *, expression: bool = False) -> str | None:
 
 def undeclared_names(source: str, *, expression: bool = False) -> set[str]:
     """Top-level names a template reads that it does not define itself."""
-    from jinja2 import meta
-
     return set(meta.find_undeclared_variables(_parse(source, expression=expression))) - set(
         _GLOBALS
     )

@@ -14,11 +14,18 @@ from activities import ActivitySettings, WorkerActivities
 from interpreter.contract import DEFAULT_TASK_QUEUE
 from interpreter.workflow import DagWorkflow
 
-__all__ = ["build_worker", "run_worker"]
+__all__ = ["build_worker", "run_worker", "workflow_runner"]
 
 # Pure, heavy modules the workflow uses: share them with the sandbox instead of
 # re-importing them for every run (a third of worker CPU otherwise).
 _PASSTHROUGH = ("pydantic", "pydantic_core", "jinja2", "markupsafe", "yaml", "annotated_types")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The workflow sandbox as workers (and replay tests) run it."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
+    )
 
 
 def build_worker(
@@ -36,9 +43,7 @@ def build_worker(
         task_queue=task_queue,
         workflows=[DagWorkflow],
         activities=[*activities.all(), *custom_activities],
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
-        ),
+        workflow_runner=workflow_runner(),
         max_concurrent_activities=max_concurrent_activities,
         max_cached_workflows=max_cached_workflows,
     )
