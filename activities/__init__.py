@@ -11,20 +11,21 @@ from activities.action import ActionActivities
 from activities.catalog import Catalog
 from activities.models import ModelActivities
 from activities.providers import Providers
+from activities.providers.config import WorkerConfig
 from activities.settings import ActivitySettings
 from activities.transform import run_transform
 from activities.vectorstores import Stores
 
-__all__ = ["ActivitySettings", "WorkerActivities"]
+__all__ = ["ActivitySettings", "WorkerActivities", "WorkerConfig"]
 
 
 class WorkerActivities:
     """Every activity a worker registers, with the shared clients they use."""
 
-    def __init__(self, settings: ActivitySettings) -> None:
+    def __init__(self, settings: ActivitySettings, config: WorkerConfig | None = None) -> None:
         self.settings = settings
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
-        self.providers = Providers()
+        self.providers = Providers(config)
         self.stores = Stores(settings.docs_dir)
         self._catalog = Catalog(settings)
         self._actions = ActionActivities(settings, self.http)
@@ -42,3 +43,4 @@ class WorkerActivities:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        await self.providers.aclose()

@@ -8,9 +8,10 @@ travels in the failure's details so the run's result can report it.
 from __future__ import annotations
 
 import functools
+import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -21,22 +22,54 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def next_delay(retry_after: float | None, *, jitter: bool = True) -> float | None:
+    """When the next attempt should start: the server's wish, else the policy's backoff.
+
+    Temporal's retry policy has no jitter, so many runs failing together would retry
+    together; we spread them by ±20% around the policy's backoff (10% above a
+    server-given delay, never earlier than asked).
+    """
+    if retry_after is not None:
+        return retry_after * (random.uniform(1.0, 1.1) if jitter else 1.0)
+    if not jitter or not activity.in_activity():
+        return None
+    info = activity.info()
+    policy = info.retry_policy
+    if policy is None:
+        return None
+    initial = policy.initial_interval.total_seconds() if policy.initial_interval else 1.0
+    delay = initial * (policy.backoff_coefficient ** (info.attempt - 1))
+    cap = policy.maximum_interval.total_seconds() if policy.maximum_interval else initial * 100
+    return min(delay, cap) * random.uniform(0.8, 1.2)
+
+
 def step_failure(
     message: str,
     *,
     type: str = ERROR_STEP_FAILED,
     retryable: bool = False,
     retry_after: float | None = None,
+    jitter: bool = True,
 ) -> ApplicationError:
     """An ``ApplicationError`` for the current attempt, with the attempt in its details."""
     attempt = activity.info().attempt if activity.in_activity() else 1
+    delay = next_delay(retry_after, jitter=jitter) if retryable else None
     return ApplicationError(
         message,
         {"attempt": attempt},
         type=type,
         non_retryable=not retryable,
-        next_retry_delay=timedelta(seconds=retry_after) if retry_after else None,
+        next_retry_delay=timedelta(seconds=delay) if delay is not None else None,
     )
+
+
+def _jitter(args: tuple[Any, ...]) -> bool:
+    """The step's `retry.jitter`, found on the activity's request argument."""
+    for arg in args:
+        retry = getattr(getattr(arg, "step", None), "retry", None)
+        if retry is not None:
+            return bool(retry.jitter)
+    return True
 
 
 def classified(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
@@ -49,18 +82,12 @@ def classified(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         except ApplicationError:
             raise
         except ProviderError as exc:
-            retry_after = None
-            raw = exc.headers.get("retry-after")
-            if raw:
-                try:
-                    retry_after = float(raw)
-                except ValueError:
-                    retry_after = None
             raise step_failure(
-                f"{exc.provider}: {exc}" + (f" (HTTP {exc.status})" if exc.status else ""),
+                str(exc),
                 type=ERROR_PROVIDER,
                 retryable=exc.retryable,
-                retry_after=retry_after,
+                retry_after=exc.retry_after,
+                jitter=_jitter(args),
             ) from None
         except StepError as exc:
             raise step_failure(str(exc), type=exc.error_type) from None

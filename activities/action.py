@@ -10,6 +10,7 @@ import httpx
 from temporalio import activity
 
 from activities._failures import classified
+from activities.providers.http import RETRYABLE_STATUS, retry_delay
 from activities.settings import ActivitySettings
 from interpreter.contract import ACTIVITY_ACTION, ActionRequest, StepOutcome
 from interpreter.errors import ERROR_ACTION_NOT_ALLOWED, ProviderError, StepError
@@ -95,14 +96,16 @@ class ActionActivities:
         except httpx.HTTPError as exc:
             raise ProviderError(f"{method} {url} failed: {exc}", provider=host) from None
         if response.status_code >= 400:
-            retryable = response.status_code in (408, 409, 425, 429) or response.status_code >= 500
-            raise ProviderError(
+            retryable = response.status_code in RETRYABLE_STATUS or response.status_code >= 500
+            error = ProviderError(
                 f"{method} {url} answered {response.status_code}: {response.text[:500]}",
                 provider=host,
                 status=response.status_code,
                 headers=response.headers,
                 retryable=retryable,
             )
+            error.retry_after = retry_delay(response.headers)
+            raise error
         try:
             parsed: Any = response.json()
         except ValueError:

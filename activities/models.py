@@ -8,6 +8,7 @@ from typing import Any
 from temporalio import activity
 
 from activities._failures import classified, step_failure
+from activities.providers.prices import cost_usd
 from activities.providers.registry import Providers
 from activities.vectorstores.registry import Stores
 from interpreter.contract import (
@@ -67,6 +68,14 @@ class ModelActivities:
         self._providers = providers
         self._stores = stores
 
+    def _usage(self, model: str, input_tokens: int, output_tokens: int, offline: bool) -> Usage:
+        price = None if offline else self._providers.config.price(model)
+        return Usage(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=cost_usd(price, input_tokens, output_tokens),
+        )
+
     @activity.defn(name=ACTIVITY_LLM)
     @classified
     async def llm(self, request: LlmRequest) -> StepOutcome:
@@ -74,7 +83,7 @@ class ModelActivities:
         provider = self._providers.chat(step.id, step.provider or "", offline=request.offline)
         reply = await provider.complete(step)
         output = _structured(step, reply.text)
-        usage = Usage(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens)
+        usage = self._usage(reply.model, reply.input_tokens, reply.output_tokens, request.offline)
         metadata = {**reply.metadata, "finish_reason": reply.finish_reason}
         return StepOutcome(
             output=output,
@@ -105,7 +114,7 @@ class ModelActivities:
         return StepOutcome(
             output=output,
             extras=[{"model": model, "dimensions": dims, "tokens_used": tokens}],
-            usage=Usage(input_tokens=tokens),
+            usage=self._usage(model, tokens, 0, request.offline),
             attempt=activity.info().attempt,
         )
 

@@ -72,6 +72,9 @@ class Dag:
     """(id, first loc, second loc) for every id defined twice; the second one is dropped."""
     branch_targets: list[tuple[str, str, str, tuple[str | int, ...]]] = field(default_factory=list)
     """(branch id, case, target id, loc of the reference) for id references in branch cases."""
+    _before_start: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    """Per step, a bitmask (bit i = i-th node) of the steps done before it starts; lazy."""
+    _bits: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(cls, definition: WorkflowDefinition) -> Dag:
@@ -165,25 +168,74 @@ class Dag:
         A guarding branch counts (its choice is made before its targets start);
         enclosing containers do not, they finish after their children.
         """
-        open_containers = set(self.enclosing(node_id))
-        guard = self.nodes[node_id].guard
-        if guard is not None:
-            open_containers.add(guard[0])
-        seen: set[str] = set()
-        stack = list(_upstream(self.nodes[node_id]))
-        while stack:
-            current = stack.pop()
-            if current in seen or current not in self.nodes:
+        mask = self._ancestor_mask(node_id)
+        return {other for i, other in enumerate(self.nodes) if mask >> i & 1}
+
+    def is_ancestor(self, node_id: str, other: str) -> bool:
+        """``other in self.ancestors(node_id)``, without building the set."""
+        if other not in self.nodes:
+            return False
+        return bool(self._ancestor_mask(node_id) >> self._bits[other] & 1)
+
+    def _ancestor_mask(self, node_id: str) -> int:
+        if self._before_start is None:
+            self._bits = {step_id: i for i, step_id in enumerate(self.nodes)}
+            self._before_start = self._ancestry()
+        mask = self._before_start[node_id]
+        for container in (node_id, *self.enclosing(node_id)):
+            mask &= ~(1 << self._bits[container])
+        return mask
+
+    def _ancestry(self) -> dict[str, int]:
+        """Bitmasks of what precedes each step's start, in one pass over the graph.
+
+        Two values per step, as in :func:`find_cycle`: *start* = everything its
+        dependencies' finish implies, plus its parent's and guard's start; *finish* =
+        itself, its start, and the finish of each child (a finished container implies
+        finished children).
+        """
+        bit = {node_id: 1 << i for i, node_id in enumerate(self.nodes)}
+        values: dict[tuple[str, str], int] = {}
+
+        def inputs(key: tuple[str, str]) -> list[tuple[str, str]]:
+            node = self.nodes[key[0]]
+            if key[1] == "finish":
+                return [(key[0], "start"), *((child, "finish") for child in node.children)]
+            out = [(dep, "finish") for dep in node.deps if dep in self.nodes]
+            for container in (node.parent, node.guard[0] if node.guard else None):
+                if container is not None and container in self.nodes:
+                    out.append((container, "start"))
+            return out
+
+        def combine(key: tuple[str, str]) -> int:
+            node_id, phase = key
+            if phase == "finish":
+                mask = bit[node_id] | values[(node_id, "start")]
+                for child in self.nodes[node_id].children:
+                    mask |= values.get((child, "finish"), 0)
+                return mask
+            mask = 0
+            for upstream, upstream_phase in inputs(key):
+                value = values.get((upstream, upstream_phase), 0)
+                mask |= value | (bit[upstream] if upstream_phase == "start" else 0)
+            return mask
+
+        for root in self.nodes:
+            if (root, "finish") in values:
                 continue
-            seen.add(current)
-            node = self.nodes[current]
-            stack.extend(_upstream(node))
-            if current not in open_containers:
-                # a finished container implies its children are done too
-                stack.extend(node.children)
-        seen -= set(self.enclosing(node_id))
-        seen.discard(node_id)
-        return seen
+            stack = [((root, "finish"), iter(inputs((root, "finish"))))]
+            on_stack = {(root, "finish")}
+            while stack:
+                key, pending = stack[-1]
+                nxt = next((k for k in pending if k not in values and k not in on_stack), None)
+                if nxt is None:
+                    stack.pop()
+                    on_stack.discard(key)
+                    values[key] = combine(key)
+                else:  # a cycle (reported by validation) just contributes nothing
+                    on_stack.add(nxt)
+                    stack.append((nxt, iter(inputs(nxt))))
+        return {node_id: values[(node_id, "start")] for node_id in self.nodes}
 
     def topological_order(self) -> list[str]:
         """Step ids in an order where every step follows what it waits for."""

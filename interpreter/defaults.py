@@ -17,5 +17,8 @@ LLM_MODEL = "gpt-4o-mini"
 EMBEDDING_PROVIDER = "openai"
 EMBEDDING_MODEL = "text-embedding-3-small"
 
+STREAM_HEARTBEAT_SECONDS = 30.0
+"""A streamed `llm` step that receives no token for this long is retried (dead stream)."""
+
 RESOLVE_TIMEOUT_SECONDS = 30.0
 """Timeout for reading a workflow file from the worker's catalog."""

@@ -114,3 +114,5 @@ class ProviderError(OrchestratorError):
         self.status = status
         self.headers = dict(headers or {})
         self.retryable = retryable
+        self.retry_after: float | None = None
+        """Seconds the service asked us to wait before trying again, if it said."""

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
+from yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.parser import Parser
 from yaml.reader import Reader
@@ -21,11 +22,17 @@ from yaml.scanner import Scanner
 
 from interpreter.errors import Problem, WorkflowDefinitionError
 
+try:  # libyaml composes several times faster than PyYAML's pure-Python parser
+    from yaml import CSafeLoader as _CLoader
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    _CLoader = None  # type: ignore[assignment,misc]
+
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 64
 
 Mark = tuple[int, int]
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 class LocDict(dict[str, Any]):
@@ -136,6 +143,8 @@ class _Builder:
                 seq.append(self.build(item))
             return seq
         assert isinstance(node, ScalarNode)
+        if node.tag == _STR_TAG:
+            return node.value  # what the constructor would return, without its bookkeeping
         value = self.loader.construct_object(node, deep=True)
         if isinstance(value, bytes | set) or type(value).__module__ == "datetime":
             # Dates and binary blobs have no place in a workflow; keep the text the user wrote.
@@ -177,13 +186,45 @@ def decode(raw: bytes, path: str) -> str:
         ) from None
 
 
+def _compose_with_libyaml(text: str) -> tuple[Any, Node | None]:
+    """Compose with libyaml, after checking the nesting depth on its event stream.
+
+    Its composer recurses in C, where a document nested too deeply would crash the
+    process instead of raising, so the depth limit is enforced first.
+    """
+    events = _CLoader(text)
+    try:
+        depth = 0
+        while events.check_event():
+            event = events.get_event()
+            if isinstance(event, CollectionStartEvent | ScalarEvent | AliasEvent):
+                if depth + 1 > MAX_DEPTH:
+                    mark = event.start_mark
+                    raise _TooDeep(mark.line + 1, mark.column + 1)
+                if isinstance(event, CollectionStartEvent):
+                    depth += 1
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+    finally:
+        events.dispose()
+    loader = _CLoader(text)
+    return loader, loader.get_single_node()
+
+
 def parse(text: str, path: str = "<workflow>") -> Any:
     """Parse YAML or JSON text into :class:`LocDict`/:class:`LocList` trees."""
     if len(text) > MAX_FILE_BYTES:
         decode(text.encode("utf-8", "surrogatepass"), path)  # raises the size problem
-    loader = _NodeLoader(text)
+    loader: Any = None
     try:
-        node = loader.get_single_node()
+        if _CLoader is not None:
+            try:
+                loader, node = _compose_with_libyaml(text)
+            except yaml.YAMLError:
+                loader = None  # compose again below, for PyYAML's more precise message
+        if loader is None:
+            loader = _NodeLoader(text)
+            node = loader.get_single_node()
     except _TooDeep as exc:
         raise WorkflowDefinitionError(
             [
@@ -221,7 +262,8 @@ def parse(text: str, path: str = "<workflow>") -> Any:
     except yaml.YAMLError as exc:
         raise WorkflowDefinitionError([Problem(f"invalid YAML: {exc}", path, 1, 1)]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if node is None:
         raise WorkflowDefinitionError(
             [

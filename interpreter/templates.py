@@ -377,7 +377,9 @@ def evaluate_condition(condition: str, context: Mapping[str, Any]) -> bool:
 # --- static checks (used by validation) ------------------------------------------------
 
 
+@lru_cache(maxsize=256)
 def _parse(source: str, *, expression: bool) -> nodes.Template:
+    # cached: validation asks three questions of each template; callers only read the tree
     text = to_jinja(source)
     if expression:
         text = "{{ " + text + " }}"
@@ -395,9 +397,18 @@ def check_syntax(source: str, *, expression: bool = False) -> str | None:
 
 def undeclared_names(source: str, *, expression: bool = False) -> set[str]:
     """Top-level names a template reads that it does not define itself."""
-    return set(meta.find_undeclared_variables(_parse(source, expression=expression))) - set(
-        _GLOBALS
-    )
+    tree = _parse(source, expression=expression)
+    loaded: set[str] = set()
+    for name in tree.find_all(nodes.Name):
+        if name.ctx != "load":
+            # the template binds names (for, set, macro ...): let Jinja work out the scopes
+            loaded = set(meta.find_undeclared_variables(tree))
+            break
+        loaded.add(name.name)
+    else:
+        if any(True for _ in tree.find_all((nodes.Macro, nodes.CallBlock, nodes.Import))):
+            loaded = set(meta.find_undeclared_variables(tree))
+    return loaded - set(_GLOBALS)
 
 
 def referenced_steps(source: str, *, expression: bool = False) -> set[str]:

@@ -198,7 +198,6 @@ class _Checker:
                         hint=nearest(name, allowed_roots)
                         or "templates read inputs.<name>, steps.<id>.output, steps.<id>.<output>",
                     )
-            ancestors = dag.ancestors(step_id) if step_id else ids
             for ref in sorted(referenced_steps(source, expression=expression)):
                 target = ref if ref in ids else by_output.get(ref)
                 if target is None:
@@ -207,7 +206,7 @@ class _Checker:
                         f"{where}: template refers to unknown step `{ref}`",
                         hint=nearest(ref, ids | set(by_output)),
                     )
-                elif step_id and target not in ancestors and target != step_id:
+                elif step_id and target != step_id and not dag.is_ancestor(step_id, target):
                     self.report(
                         loc,
                         f"{where}: template reads step `{target}`, which is not guaranteed to "

@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
     from interpreter.dag import Dag, Decision, Node, Scheduler, Status
     from interpreter.diagram import describe_step, to_mermaid
     from interpreter.errors import (
+        ERROR_BUDGET_EXCEEDED,
         ERROR_INVALID_DEFINITION,
         ERROR_INVALID_INPUT,
         ERROR_STEP_FAILED,
@@ -300,8 +301,31 @@ class DagWorkflow:
             return decision
         if isinstance(step, BranchStep):
             return self._merge(decision, self._choose(node, step))
+        if isinstance(step, LlmStep | EmbedStep):
+            self._check_budget(node.id)
         self._tasks[node.id] = asyncio.create_task(self._run_leaf(node))
         return decision
+
+    def _check_budget(self, step_id: str) -> None:
+        """Refuse to start another model step once the run's `budget` is exceeded."""
+        budget = self._definition_model.budget
+        if budget is None:
+            return
+        spent = self._progress.usage
+        tokens = spent.input_tokens + spent.output_tokens
+        over = []
+        if budget.max_usd is not None and spent.cost_usd > budget.max_usd:
+            over.append(f"spent ${spent.cost_usd:.6f} of budget.max_usd ${budget.max_usd:g}")
+        if budget.max_tokens is not None and tokens > budget.max_tokens:
+            over.append(f"used {tokens} tokens of budget.max_tokens {budget.max_tokens}")
+        if over:
+            self._set(step_id, status="skipped", reason="budget exceeded")
+            raise ApplicationError(
+                f"budget exceeded before step `{step_id}`: " + "; ".join(over),
+                {"cost_usd": spent.cost_usd, "tokens": tokens},
+                type=ERROR_BUDGET_EXCEEDED,
+                non_retryable=True,
+            )
 
     def _choose(self, node: Node, step: BranchStep) -> Decision:
         try:
@@ -392,6 +416,11 @@ class DagWorkflow:
             result_type=StepOutcome if activity in _STEP_ACTIVITIES else None,
             start_to_close_timeout=timedelta(seconds=timeout),
             retry_policy=_retry_policy(step, self._definition_model),
+            heartbeat_timeout=(
+                timedelta(seconds=code_defaults.STREAM_HEARTBEAT_SECONDS)
+                if isinstance(step, LlmStep) and step.stream
+                else None
+            ),
             summary=f"{node.id} · {describe_step(step, self._definition_model)}",
         )
         if isinstance(outcome, StepOutcome):

@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, FailureError
 
 from activities import ActivitySettings
+from activities.providers.config import load_worker_config
 from interpreter.contract import (
     DEFAULT_TASK_QUEUE,
     QUERY_PROGRESS,
@@ -73,6 +74,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                 help="do not start an in-process worker; rely on running workers",
             )
             p.add_argument("--catalog", default=None, help="catalog dir of the in-process worker")
+            p.add_argument(
+                "--config",
+                default=None,
+                help="worker config file (providers, limits, prices) for the "
+                "in-process worker; default LLM_ORCHESTRATOR_CONFIG",
+            )
             p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
         p.set_defaults(func=func)
 
@@ -86,6 +93,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     w.add_argument("--max-concurrent-activities", type=int, default=100)
     w.add_argument("--max-cached-workflows", type=int, default=1000)
     w.add_argument("--address", help="Temporal address (default: TEMPORAL_ADDRESS / profile)")
+    w.add_argument(
+        "--config",
+        default=None,
+        help="worker config file (providers, limits, prices); default LLM_ORCHESTRATOR_CONFIG",
+    )
     w.set_defaults(func=_cmd_worker)
 
     s = sub.add_parser("server", help="run the embedded Temporal dev server in the foreground")
@@ -216,8 +228,9 @@ async def _run(
         client = await connect(args.address or (server.address if server else None))
         if not args.no_worker:
             settings = ActivitySettings.from_env(catalog_dir=args.catalog)
+            config = load_worker_config(args.config)
             worker_task = asyncio.create_task(
-                run_worker(client, settings, task_queue=args.task_queue, stop=stop)
+                run_worker(client, settings, config=config, task_queue=args.task_queue, stop=stop)
             )
             _say(args, f"in-process worker on task queue `{args.task_queue}`")
         handle = await _start(client, args, request, definition)
@@ -290,6 +303,7 @@ def _say(args: argparse.Namespace, text: str) -> None:
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     settings = ActivitySettings.from_env(catalog_dir=args.catalog)
+    config = load_worker_config(args.config)
 
     async def go() -> int:
         client = await connect(args.address)
@@ -306,6 +320,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         await run_worker(
             client,
             settings,
+            config=config,
             task_queue=args.task_queue,
             max_concurrent_activities=args.max_concurrent_activities,
             max_cached_workflows=args.max_cached_workflows,

@@ -10,7 +10,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities import ActivitySettings, WorkerActivities
+from activities import ActivitySettings, WorkerActivities, WorkerConfig
 from interpreter.contract import DEFAULT_TASK_QUEUE
 from interpreter.workflow import DagWorkflow
 
@@ -53,13 +53,14 @@ async def run_worker(
     client: Client,
     settings: ActivitySettings,
     *,
+    config: WorkerConfig | None = None,
     task_queue: str = DEFAULT_TASK_QUEUE,
     max_concurrent_activities: int = 100,
     max_cached_workflows: int = 1000,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Run a worker until ``stop`` is set (or forever), then close shared clients."""
-    activities = WorkerActivities(settings)
+    activities = WorkerActivities(settings, config)
     worker = build_worker(
         client,
         activities,

@@ -15,7 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities import ActivitySettings, WorkerActivities
+from activities import ActivitySettings, WorkerActivities, WorkerConfig
 from llm_orchestrator.devserver import TUNING_ARGS, find_binary
 from llm_orchestrator.worker import build_worker
 
@@ -53,15 +53,16 @@ WorkerFactory = Callable[..., Any]
 
 @pytest.fixture
 def worker_for(client: Client, task_queue: str) -> WorkerFactory:
-    """``async with worker_for(settings=..., custom=[...]) as activities:`` runs a worker."""
+    """``async with worker_for(settings=, config=, custom=[...]) as activities:`` runs a worker."""
 
     @asynccontextmanager
     async def start(
         *,
         settings: ActivitySettings | None = None,
+        config: WorkerConfig | None = None,
         custom: Sequence[Callable[..., Any]] = (),
     ) -> AsyncIterator[WorkerActivities]:
-        activities = WorkerActivities(settings or ActivitySettings(catalog_dir=EXAMPLES))
+        activities = WorkerActivities(settings or ActivitySettings(catalog_dir=EXAMPLES), config)
         worker: Worker = build_worker(
             client, activities, task_queue=task_queue, custom_activities=custom
         )

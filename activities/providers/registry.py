@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from activities.providers.anthropic import AnthropicProvider
 from activities.providers.base import ChatProvider, EmbeddingProvider
+from activities.providers.config import WorkerConfig, load_worker_config, read_secret
+from activities.providers.http import HttpEndpoint
 from activities.providers.offline import OfflineProvider
+from activities.providers.openai import OpenAIProvider
 from interpreter.errors import StepError
 
 __all__ = ["Providers"]
@@ -12,38 +18,66 @@ __all__ = ["Providers"]
 class Providers:
     """The worker's providers by name. ``offline=True`` routes every call to the offline one."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, config: WorkerConfig | None = None, env: Mapping[str, str] | None = None
+    ) -> None:
+        self.config = config or load_worker_config(env=env)
+        self._env = env
         self.offline = OfflineProvider()
-        self._chat: dict[str, ChatProvider] = {"offline": self.offline}
-        self._embed: dict[str, EmbeddingProvider] = {"offline": self.offline}
+        self.endpoints: dict[str, HttpEndpoint] = {}
+        self._vendors: dict[str, OpenAIProvider | AnthropicProvider] = {}
 
-    def add_chat(self, provider: ChatProvider) -> None:
-        self._chat[provider.name] = provider
+    def _vendor(self, step_id: str, name: str) -> OpenAIProvider | AnthropicProvider | None:
+        if name in self._vendors:
+            return self._vendors[name]
+        settings = self.config.providers.get(name)
+        if settings is None:
+            return None
+        key = None
+        if settings.api_key_env:
+            key = read_secret(settings.api_key_env, self.config, self._env)
+            if not key:
+                raise StepError(
+                    step_id,
+                    f"provider `{name}` needs an API key: set {settings.api_key_env} on the "
+                    "worker (environment or secrets file)",
+                )
+        endpoint = HttpEndpoint(name, settings, key)
+        vendor: OpenAIProvider | AnthropicProvider = (
+            AnthropicProvider(endpoint)
+            if settings.kind == "anthropic"
+            else OpenAIProvider(endpoint)
+        )
+        self.endpoints[name] = endpoint
+        self._vendors[name] = vendor
+        return vendor
 
-    def add_embedder(self, provider: EmbeddingProvider) -> None:
-        self._embed[provider.name] = provider
+    def _unknown(self, step_id: str, kind: str, name: str) -> StepError:
+        known = ", ".join(sorted({"offline", *self.config.providers}))
+        return StepError(
+            step_id,
+            f"{kind} provider `{name}` is not configured on this worker (configured: {known}); "
+            "add it to the worker config, or run with --offline",
+        )
 
     def chat(self, step_id: str, name: str, *, offline: bool) -> ChatProvider:
-        if offline:
+        if offline or name == "offline":
             return self.offline
-        provider = self._chat.get(name)
-        if provider is None:
-            raise StepError(
-                step_id,
-                f"LLM provider `{name}` is not configured on this worker (configured: "
-                f"{', '.join(sorted(self._chat))}); run with --offline to use the offline provider",
-            )
-        return provider
+        vendor = self._vendor(step_id, name)
+        if vendor is None:
+            raise self._unknown(step_id, "LLM", name)
+        return vendor
 
     def embedder(self, step_id: str, name: str, *, offline: bool) -> EmbeddingProvider:
-        if offline:
+        if offline or name == "offline":
             return self.offline
-        provider = self._embed.get(name)
-        if provider is None:
-            raise StepError(
-                step_id,
-                f"embedding provider `{name}` is not configured on this worker (configured: "
-                f"{', '.join(sorted(self._embed))}); run with --offline to use the offline "
-                "provider",
-            )
-        return provider
+        vendor = self._vendor(step_id, name)
+        if vendor is None:
+            raise self._unknown(step_id, "embedding", name)
+        if not isinstance(vendor, OpenAIProvider):
+            raise StepError(step_id, f"provider `{name}` has no embeddings endpoint")
+        return vendor
+
+    async def aclose(self) -> None:
+        for endpoint in self.endpoints.values():
+            await endpoint.aclose()

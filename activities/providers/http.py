@@ -1,0 +1,276 @@
+"""The HTTP side every vendor module shares: one pooled client, limits, errors, SSE.
+
+Vendor SDK-style retries are off (``httpx`` never retries on its own here);
+Temporal owns retries. What this module decides is *whether* a failure is worth
+retrying and *when*: 408/409/425/429/5xx/529, connection errors, timeouts and
+unreadable bodies are retryable, with ``Retry-After`` / ``retry-after-ms`` /
+``x-ratelimit-reset-*`` / ``anthropic-ratelimit-*-reset`` turned into the
+delay; other 4xx are not, and keep the vendor's message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from activities.providers.config import ProviderSettings
+from activities.providers.resilience import BreakerOpen, CircuitBreaker, RateLimits
+from interpreter.errors import ProviderError
+
+__all__ = ["RETRYABLE_STATUS", "HttpEndpoint", "retry_delay", "vendor_message"]
+
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _seconds(value: str, now: datetime) -> float | None:
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    parts = _GO_DURATION.findall(text)
+    if parts and "".join(n + u for n, u in parts) == text:
+        return sum(float(n) * _UNIT[u] for n, u in parts)
+    for parse in (datetime.fromisoformat, parsedate_to_datetime):
+        try:
+            moment = parse(text.replace("Z", "+00:00") if parse is datetime.fromisoformat else text)
+        except (TypeError, ValueError):
+            continue
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return max(0.0, (moment - now).total_seconds())
+    return None
+
+
+def retry_delay(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Seconds the server asked us to wait, from any header vendors use for it."""
+    now = now or datetime.now(UTC)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if "retry-after-ms" in lowered:
+        try:
+            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
+        except ValueError:
+            pass
+    if "retry-after" in lowered:
+        delay = _seconds(lowered["retry-after"], now)
+        if delay is not None:
+            return delay
+    resets = [
+        _seconds(v, now)
+        for k, v in lowered.items()
+        if (
+            k.startswith("x-ratelimit-reset")
+            or (k.startswith("anthropic-ratelimit") and k.endswith("-reset"))
+        )
+    ]
+    known = [r for r in resets if r is not None]
+    return max(known) if known else None
+
+
+def vendor_message(body: str) -> str:
+    """The human part of an error body: OpenAI's and Anthropic's `error.message`, else the text."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.strip()[:500] or "(empty body)"
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            kind = error.get("type") or error.get("code")
+            return f"{error['message']}" + (f" ({kind})" if kind else "")
+        if isinstance(error, str):
+            return error
+        if data.get("message"):
+            return str(data["message"])
+    return body.strip()[:500]
+
+
+class HttpEndpoint:
+    """A provider endpoint: base URL, key, pooled client, breaker and rate limits."""
+
+    def __init__(self, name: str, settings: ProviderSettings, api_key: str | None) -> None:
+        self.name = name
+        self.settings = settings
+        self._key = api_key
+        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown)
+        self.limits = RateLimits(settings.requests_per_minute, settings.tokens_per_minute)
+        self._client: httpx.AsyncClient | None = None
+        self.requests_sent = 0
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                base_url=self.settings.base_url.rstrip("/") + "/",
+                http2=self.settings.http2,
+                timeout=httpx.Timeout(600.0, connect=10.0),
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                follow_redirects=False,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def redact(self, text: str) -> str:
+        """Never let the key (or a long prefix of it) into a message."""
+        if self._key and len(self._key) >= 8:
+            text = text.replace(self._key, "***").replace(self._key[:12], "***")
+        return text
+
+    def error(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        retryable: bool = True,
+        retry_after: float | None = None,
+    ) -> ProviderError:
+        exc = ProviderError(
+            self.redact(message),
+            provider=self.name,
+            status=status,
+            headers=headers,
+            retryable=retryable,
+        )
+        exc.retry_after = (
+            retry_after if retry_after is not None else (retry_delay(headers) if headers else None)
+        )
+        return exc
+
+    async def _admit(self, estimated_tokens: int) -> float:
+        try:
+            self.breaker.before_request()
+        except BreakerOpen as exc:
+            raise self.error(
+                f"{self.name}: {exc}; not sending the request", retry_after=exc.remaining
+            ) from None
+        return await self.limits.acquire(estimated_tokens)
+
+    def _check(self, response: httpx.Response, body: str) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        retryable = status in RETRYABLE_STATUS or status >= 500
+        if retryable:
+            self.breaker.failure()
+        message = vendor_message(body)
+        raise self.error(
+            f"{self.name} answered HTTP {status}: {message}",
+            status=status,
+            headers=response.headers,
+            retryable=retryable,
+        )
+
+    async def post_json(
+        self,
+        path: str,
+        payload: dict[str, Any],
+        headers: dict[str, str],
+        *,
+        timeout: float,
+        estimated_tokens: int = 0,
+    ) -> dict[str, Any]:
+        """POST JSON, return the decoded JSON body, or raise a classified ProviderError."""
+        await self._admit(estimated_tokens)
+        self.requests_sent += 1
+        try:
+            response = await self.client.post(
+                path.lstrip("/"),
+                json=payload,
+                headers=headers,
+                params=self.settings.query or None,
+                timeout=timeout,
+            )
+        except httpx.TimeoutException:
+            self.breaker.failure()
+            raise self.error(f"{self.name}: no answer within {timeout:g}s") from None
+        except httpx.HTTPError as exc:
+            self.breaker.failure()
+            raise self.error(
+                f"{self.name}: connection failed: {type(exc).__name__}: {exc}"
+            ) from None
+        body = response.text
+        self._check(response, body)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            self.breaker.failure()
+            raise self.error(
+                f"{self.name} answered HTTP {response.status_code} with a body that is not JSON: "
+                f"{body[:200]!r}",
+                status=response.status_code,
+            ) from None
+        if not isinstance(data, dict):
+            self.breaker.failure()
+            raise self.error(f"{self.name} answered with JSON that is not an object")
+        self.breaker.success()
+        return data
+
+    async def stream_sse(
+        self,
+        path: str,
+        payload: dict[str, Any],
+        headers: dict[str, str],
+        *,
+        timeout: float,
+        estimated_tokens: int = 0,
+    ) -> AsyncIterator[tuple[str, str]]:
+        """POST and yield ``(event, data)`` pairs of a server-sent event stream."""
+        await self._admit(estimated_tokens)
+        self.requests_sent += 1
+        try:
+            async with self.client.stream(
+                "POST",
+                path.lstrip("/"),
+                json=payload,
+                headers=headers,
+                params=self.settings.query or None,
+                timeout=timeout,
+            ) as response:
+                if response.status_code >= 400:
+                    body = (await response.aread()).decode("utf-8", "replace")
+                    self._check(response, body)
+                event = "message"
+                data: list[str] = []
+                async for line in response.aiter_lines():
+                    if line == "":
+                        if data:
+                            yield event, "\n".join(data)
+                        event, data = "message", []
+                    elif line.startswith(":"):
+                        continue
+                    elif line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data.append(line[5:].lstrip(" "))
+                if data:
+                    yield event, "\n".join(data)
+        except httpx.TimeoutException:
+            self.breaker.failure()
+            raise self.error(
+                f"{self.name}: the stream stalled for more than {timeout:g}s"
+            ) from None
+        except httpx.HTTPError as exc:
+            self.breaker.failure()
+            raise self.error(
+                f"{self.name}: the stream broke: {type(exc).__name__}: {exc}"
+            ) from None
+
+    def stream_ok(self) -> None:
+        self.breaker.success()
+
+    def stream_broken(self, message: str) -> ProviderError:
+        self.breaker.failure()
+        return self.error(f"{self.name}: {message}")

@@ -1,0 +1,193 @@
+"""OpenAI chat completions and embeddings, and any server that speaks them
+(Azure OpenAI, Ollama, vLLM, llama.cpp server, LM Studio, ...)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from temporalio import activity
+
+from activities.providers.base import ChatReply, Embeddings
+from activities.providers.http import HttpEndpoint
+from interpreter.models import JsonSchemaFormat, LlmStep
+
+__all__ = ["OpenAIProvider"]
+
+_REFUSAL_CODES = {"content_filter", "content_policy_violation"}
+
+
+def _call_timeout() -> float:
+    """Leave the activity a second to report a clean, retryable timeout itself."""
+    if activity.in_activity():
+        timeout = activity.info().start_to_close_timeout
+        if timeout is not None:
+            return max(1.0, timeout.total_seconds() - 1.0)
+    return 600.0
+
+
+def _estimate_tokens(step: LlmStep) -> int:
+    text = (step.system or "") + (step.prompt or "") + "".join(m.content for m in step.messages)
+    return len(text) // 4 + (step.max_tokens or 256)
+
+
+def chat_messages(step: LlmStep) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": step.system}] if step.system else []
+    messages += [{"role": m.role, "content": m.content} for m in step.messages]
+    if step.prompt is not None:
+        messages.append({"role": "user", "content": step.prompt})
+    return messages
+
+
+class OpenAIProvider:
+    """Chat and embeddings over the OpenAI wire format."""
+
+    def __init__(self, endpoint: HttpEndpoint) -> None:
+        self.endpoint = endpoint
+        self.name = endpoint.name
+
+    def _headers(self) -> dict[str, str]:
+        headers = dict(self.endpoint.settings.headers)
+        key = self.endpoint._key
+        if key:
+            style = self.endpoint.settings.key_header or "authorization"
+            headers["api-key" if style == "api-key" else style] = (
+                f"Bearer {key}" if style == "authorization" else key
+            )
+        return headers
+
+    def _body(self, step: LlmStep) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": step.model, "messages": chat_messages(step)}
+        for name in ("temperature", "max_tokens", "top_p"):
+            value = getattr(step, name)
+            if value is not None:
+                body[name] = value
+        if step.stop:
+            body["stop"] = step.stop
+        if step.response_format == "json":
+            body["response_format"] = {"type": "json_object"}
+        elif isinstance(step.response_format, JsonSchemaFormat):
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": step.response_format.name,
+                    "schema": step.response_format.json_schema,
+                    "strict": False,
+                },
+            }
+        body.update(step.extra)
+        return body
+
+    async def complete(self, step: LlmStep) -> ChatReply:
+        body = self._body(step)
+        if step.stream:
+            return await self._stream(step, body)
+        data = await self.endpoint.post_json(
+            "chat/completions",
+            body,
+            self._headers(),
+            timeout=_call_timeout(),
+            estimated_tokens=_estimate_tokens(step),
+        )
+        try:
+            choice = data["choices"][0]
+            message = choice.get("message") or {}
+            text = message.get("content") or ""
+            finish = choice.get("finish_reason")
+        except (KeyError, IndexError, TypeError):
+            raise self.endpoint.error(
+                f"{self.name}: the reply has no choices[0].message: {json.dumps(data)[:200]}"
+            ) from None
+        self._refusal(finish, message.get("refusal"))
+        usage = data.get("usage") or {}
+        return ChatReply(
+            text=text,
+            model=str(data.get("model") or step.model),
+            input_tokens=int(usage.get("prompt_tokens") or 0),
+            output_tokens=int(usage.get("completion_tokens") or 0),
+            finish_reason=finish,
+            metadata={"id": data.get("id"), "usage": usage, "provider": self.name},
+        )
+
+    def _refusal(self, finish: str | None, refusal: str | None) -> None:
+        if finish in _REFUSAL_CODES or refusal:
+            raise self.endpoint.error(
+                f"{self.name} refused the request: {refusal or finish}", retryable=False
+            )
+
+    async def _stream(self, step: LlmStep, body: dict[str, Any]) -> ChatReply:
+        body = {**body, "stream": True, "stream_options": {"include_usage": True}}
+        parts: list[str] = []
+        usage: dict[str, Any] = {}
+        finish: str | None = None
+        model = str(step.model)
+        done = False
+        async for _, data in self.endpoint.stream_sse(
+            "chat/completions",
+            body,
+            self._headers(),
+            timeout=_call_timeout(),
+            estimated_tokens=_estimate_tokens(step),
+        ):
+            if data.strip() == "[DONE]":
+                done = True
+                break
+            try:
+                chunk = json.loads(data)
+            except ValueError:
+                raise self.endpoint.stream_broken(
+                    f"unreadable stream chunk: {data[:120]!r}"
+                ) from None
+            if chunk.get("error"):
+                raise self.endpoint.stream_broken(f"error in stream: {chunk['error']}")
+            model = str(chunk.get("model") or model)
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                if delta.get("content"):
+                    parts.append(delta["content"])
+                finish = choice.get("finish_reason") or finish
+            if chunk.get("usage"):
+                usage = chunk["usage"]
+            if activity.in_activity():
+                activity.heartbeat(len(parts))
+        if not done:
+            raise self.endpoint.stream_broken("the stream ended before [DONE]; retrying")
+        self.endpoint.stream_ok()
+        self._refusal(finish, None)
+        return ChatReply(
+            text="".join(parts),
+            model=model,
+            input_tokens=int(usage.get("prompt_tokens") or 0),
+            output_tokens=int(usage.get("completion_tokens") or 0),
+            finish_reason=finish,
+            metadata={"usage": usage, "provider": self.name, "streamed": True},
+        )
+
+    async def embed(self, texts: list[str], *, model: str, dimensions: int | None) -> Embeddings:
+        body: dict[str, Any] = {"model": model, "input": texts, "encoding_format": "float"}
+        if dimensions:
+            body["dimensions"] = dimensions
+        data = await self.endpoint.post_json(
+            "embeddings",
+            body,
+            self._headers(),
+            timeout=_call_timeout(),
+            estimated_tokens=sum(len(t) for t in texts) // 4,
+        )
+        try:
+            rows = sorted(data["data"], key=lambda r: r.get("index", 0))
+            vectors = [[float(x) for x in row["embedding"]] for row in rows]
+        except (KeyError, TypeError, ValueError):
+            raise self.endpoint.error(
+                f"{self.name}: the embeddings reply has no data[].embedding"
+            ) from None
+        if len(vectors) != len(texts):
+            raise self.endpoint.error(
+                f"{self.name}: asked for {len(texts)} embeddings, got {len(vectors)}"
+            )
+        usage = data.get("usage") or {}
+        return Embeddings(
+            vectors=vectors,
+            model=str(data.get("model") or model),
+            input_tokens=int(usage.get("prompt_tokens") or usage.get("total_tokens") or 0),
+        )
