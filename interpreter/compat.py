@@ -76,6 +76,8 @@ def _collect_output_names(steps: Any, names: set[str]) -> None:
     for step in steps:
         if not isinstance(step, dict):
             continue
+        if isinstance(step.get("id"), str):
+            names.add(step["id"])  # `outputs.<id>` is that step's first output
         output = step.get("output")
         if isinstance(output, str):
             names.add(output)

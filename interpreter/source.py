@@ -200,7 +200,7 @@ def _compose_with_libyaml(text: str) -> tuple[Any, Node | None]:
             if isinstance(event, CollectionStartEvent | ScalarEvent | AliasEvent):
                 if depth + 1 > MAX_DEPTH:
                     mark = event.start_mark
-                    raise _TooDeep(mark.line + 1, mark.column + 1)
+                    raise _TooDeep(mark.line + 1, mark.column + 1) if mark else _TooDeep(1, 1)
                 if isinstance(event, CollectionStartEvent):
                     depth += 1
             elif isinstance(event, CollectionEndEvent):

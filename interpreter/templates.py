@@ -84,7 +84,7 @@ def _hb_path(token: str, in_each: bool = False) -> str:
 
 
 def _hb_expr(tokens: list[str], in_each: bool = False) -> str:
-    """Translate Handlebars `helper a (helper b c)` call syntax to Jinja `helper(a, helper(b, c))`."""
+    """Translate Handlebars `helper a (helper b c)` calls to Jinja `helper(a, helper(b, c))`."""
 
     def parse(pos: int) -> tuple[str, int]:
         if tokens[pos] == "(":
@@ -397,34 +397,41 @@ def check_syntax(source: str, *, expression: bool = False) -> str | None:
 
 def undeclared_names(source: str, *, expression: bool = False) -> set[str]:
     """Top-level names a template reads that it does not define itself."""
-    tree = _parse(source, expression=expression)
-    loaded: set[str] = set()
-    for name in tree.find_all(nodes.Name):
-        if name.ctx != "load":
-            # the template binds names (for, set, macro ...): let Jinja work out the scopes
-            loaded = set(meta.find_undeclared_variables(tree))
-            break
-        loaded.add(name.name)
-    else:
-        if any(True for _ in tree.find_all((nodes.Macro, nodes.CallBlock, nodes.Import))):
-            loaded = set(meta.find_undeclared_variables(tree))
-    return loaded - set(_GLOBALS)
+    return set(_analyse(source, expression)[0])
 
 
 def referenced_steps(source: str, *, expression: bool = False) -> set[str]:
     """Step ids read through ``steps.<id>`` or ``outputs.<id>`` (also ``steps['id']``)."""
-    found: set[str] = set()
+    return set(_analyse(source, expression)[1])
+
+
+@lru_cache(maxsize=256)
+def _analyse(source: str, expression: bool) -> tuple[frozenset[str], frozenset[str]]:
+    """(undeclared names, referenced steps) of a template, in one walk of its tree."""
     tree = _parse(source, expression=expression)
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        if not isinstance(node, nodes.Getattr | nodes.Getitem):
-            continue
-        target = node.node
-        if isinstance(target, nodes.Name) and target.name in ("steps", "outputs"):
-            if isinstance(node, nodes.Getattr):
-                found.add(node.attr)
-            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                found.add(node.arg.value)
-    return found
+    loaded: set[str] = set()
+    found: set[str] = set()
+    binds = False
+    kinds = (nodes.Name, nodes.Getattr, nodes.Getitem, nodes.Macro, nodes.CallBlock)
+    for node in tree.find_all(kinds):
+        if isinstance(node, nodes.Name):
+            if node.ctx == "load":
+                loaded.add(node.name)
+            else:
+                binds = True
+        elif isinstance(node, nodes.Macro | nodes.CallBlock):
+            binds = True
+        elif isinstance(node, nodes.Getattr | nodes.Getitem):
+            target = node.node
+            if isinstance(target, nodes.Name) and target.name in ("steps", "outputs"):
+                if isinstance(node, nodes.Getattr):
+                    found.add(node.attr)
+                elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                    found.add(node.arg.value)
+    if binds:
+        # the template binds names (for, set, macro ...): let Jinja work out the scopes
+        loaded = set(meta.find_undeclared_variables(tree))
+    return frozenset(loaded - set(_GLOBALS)), frozenset(found)
 
 
 def iter_strings(value: Any) -> Iterable[str]:

@@ -64,6 +64,8 @@ def _template_fields(step: AnyStep, loc: Loc) -> Iterator[tuple[Loc, str, bool]]
         yield from _strings_in(step.filter, (*loc, "filter"))
         if step.namespace:
             yield (*loc, "namespace"), step.namespace, False
+        if is_template(step.index):  # rendered at run time too
+            yield (*loc, "index"), step.index, False
     elif isinstance(step, TransformStep):
         if step.template is not None:
             yield (*loc, "template"), step.template, False

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -104,6 +105,8 @@ class HttpEndpoint:
         self.limits = RateLimits(settings.requests_per_minute, settings.tokens_per_minute)
         self._client: httpx.AsyncClient | None = None
         self.requests_sent = 0
+        self.last_sent: list[float] = []
+        """Monotonic send times of the last 1,000 requests (for breaker checks)."""
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -150,13 +153,17 @@ class HttpEndpoint:
         return exc
 
     async def _admit(self, estimated_tokens: int) -> float:
+        waited = await self.limits.acquire(estimated_tokens)
         try:
             self.breaker.before_request()
         except BreakerOpen as exc:
             raise self.error(
                 f"{self.name}: {exc}; not sending the request", retry_after=exc.remaining
             ) from None
-        return await self.limits.acquire(estimated_tokens)
+        self.requests_sent += 1
+        self.last_sent.append(time.monotonic())
+        del self.last_sent[:-1000]
+        return waited
 
     def _check(self, response: httpx.Response, body: str) -> None:
         status = response.status_code
@@ -184,7 +191,6 @@ class HttpEndpoint:
     ) -> dict[str, Any]:
         """POST JSON, return the decoded JSON body, or raise a classified ProviderError."""
         await self._admit(estimated_tokens)
-        self.requests_sent += 1
         try:
             response = await self.client.post(
                 path.lstrip("/"),
@@ -229,7 +235,6 @@ class HttpEndpoint:
     ) -> AsyncIterator[tuple[str, str]]:
         """POST and yield ``(event, data)`` pairs of a server-sent event stream."""
         await self._admit(estimated_tokens)
-        self.requests_sent += 1
         try:
             async with self.client.stream(
                 "POST",

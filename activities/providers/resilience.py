@@ -32,6 +32,8 @@ class CircuitBreaker:
     _failures: int = 0
     _opened_at: float | None = None
     _probing: bool = False
+    opened: list[tuple[float, float]] = field(default_factory=list, repr=False)
+    """(opened at, probe allowed from) for the last openings, newest last."""
 
     def _now(self) -> float:
         return self.clock()  # type: ignore[operator,no-any-return]
@@ -54,6 +56,9 @@ class CircuitBreaker:
         self._probing = True
 
     def success(self) -> None:
+        if self._opened_at is not None and not self._probing:
+            # an answer to a request sent before the breaker opened; only the probe closes it
+            return
         self._failures = 0
         self._opened_at = None
         self._probing = False
@@ -62,6 +67,8 @@ class CircuitBreaker:
         self._failures += 1
         if self._probing or self._failures >= self.failures_to_open:
             self._opened_at = self._now()
+            self.opened.append((self._opened_at, self._opened_at + self.cooldown))
+            del self.opened[:-100]
         self._probing = False
 
 

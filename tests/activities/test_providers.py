@@ -6,6 +6,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -418,3 +419,43 @@ steps:
     assert len(fake.requests(CHAT)) == 1
     assert progress.steps["shape"].status == "completed"
     assert progress.steps["second"].status == "skipped"
+
+
+@pytest.mark.usefixtures("keys")
+async def test_fault_storm_50_concurrent_runs_complete_and_open_breakers_send_nothing(
+    client: Client, task_queue: str, worker_for: Any, fake: FakeVendor
+) -> None:
+    fake.storm = True
+    doc = yaml.safe_load(
+        (Path(__file__).parents[2] / "examples/sentiment-analysis.yaml").read_text()
+    )
+    doc["defaults"]["retry"] = {"max_attempts": 30, "initial_interval": "100ms",
+                                "max_interval": "1s"}  # fmt: skip
+    config = config_for(fake, breaker_failures=2, breaker_cooldown=0.2)
+    async with worker_for(config=config) as activities:
+        handles = [
+            await client.start_workflow(
+                WORKFLOW_TYPE,
+                {"definition": doc, "inputs": {"text": f"message {i}"}},
+                id=f"storm-{i}-{uuid.uuid4().hex[:6]}",
+                task_queue=task_queue,
+                result_type=RunResult,
+            )
+            for i in range(50)
+        ]
+        results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 240)
+        endpoints = dict(activities.providers.endpoints)
+    assert len(results) == 50
+    assert all(r.outputs["sentiment"] == "positive" for r in results)
+    retried = sum(
+        r.steps[s].attempts > 1 for r in results for s in ("extract_sentiment", "generate_response")
+    )
+    assert retried > 0
+    opened = 0
+    for endpoint in endpoints.values():
+        opened += len(endpoint.breaker.opened)
+        for start_open, probe_from in endpoint.breaker.opened:
+            # nothing may be *sent* while the breaker is open (the probe comes at probe_from)
+            assert not [t for t in endpoint.last_sent if start_open < t < probe_from - 0.001]
+    assert opened > 0
+    assert len(fake.requests()) == sum(e.requests_sent for e in endpoints.values())

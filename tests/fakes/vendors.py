@@ -8,6 +8,7 @@ the queue is empty the server answers like the vendor would on a good day
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -186,6 +187,9 @@ class FakeVendor:
         self.script: dict[str, deque[Answer]] = {}
         self.log: list[Logged] = []
         self.default_text = "positive"
+        self.storm = False
+        """Every 3rd request fails: 429 (Retry-After 0.2 s), then 500, then a dropped connection."""
+        self._count = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -204,9 +208,21 @@ class FakeVendor:
 
     def _next(self, path: str, body: dict[str, Any]) -> Answer:
         with self._lock:
+            self._count += 1
             queue = self.script.get(path)
             if queue:
                 return queue.popleft()
+            if self.storm and self._count % 3 == 0:
+                fault = (self._count // 3) % 3
+                if fault == 0:
+                    return Answer(
+                        status=429,
+                        headers={"Retry-After": "0.2"},
+                        body={"error": {"message": "slow down", "type": "rate_limit"}},
+                    )
+                if fault == 1:
+                    return Answer(status=500, body={"error": {"message": "internal"}})
+                return Answer(drop=True)
         return self.default(path, body)
 
     def default(self, path: str, body: dict[str, Any]) -> Answer:
@@ -278,7 +294,9 @@ class _Handler(BaseHTTPRequestHandler):
             )
         answer = self.fake._next(path, body)
         if answer.drop:
-            self.connection.close()
+            # a real disconnect: shut the socket down, not just drop our reference to it
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
             return
         if answer.hang is not None:
             time.sleep(answer.hang)

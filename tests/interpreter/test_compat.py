@@ -183,6 +183,22 @@ steps:
     assert second.params == {"key": "status", "value": "active"}
 
 
+def test_transform_bare_step_id_reads_that_steps_output() -> None:
+    definition = load_text("""\
+name: t
+steps:
+  - id: fetch
+    type: action
+    action: log
+  - id: shape
+    type: transform
+    depends_on: [fetch]
+    function: identity
+    inputs: [fetch]
+""")
+    assert definition.steps[1].inputs == ["{{ outputs.fetch }}"]
+
+
 @pytest.mark.parametrize(
     ("typo", "hint"),
     [("dependson", "depends_on"), ("condtion", "condition"), ("ouput", "output")],

@@ -144,3 +144,11 @@ def test_topological_order_puts_everything_after_what_it_waits_for() -> None:
     for node in dag.nodes.values():
         for upstream in _upstream(node):
             assert order.index(upstream) < order.index(node.id), (upstream, node.id)
+
+
+def test_is_ancestor_agrees_with_ancestors() -> None:
+    dag = _dag(NESTED)
+    for step_id in dag.nodes:
+        expected = dag.ancestors(step_id)
+        assert {other for other in dag.nodes if dag.is_ancestor(step_id, other)} == expected
+    assert not dag.is_ancestor("after", "no_such_step")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
+from interpreter import source
 from interpreter.errors import WorkflowDefinitionError
 from interpreter.source import MAX_DEPTH, decode, key_position, parse, position
+
+ROOT = Path(__file__).parents[2]
 
 TEXT = """\
 name: positions
@@ -124,3 +129,38 @@ def test_decode_locates_the_first_invalid_byte() -> None:
     problem = caught.value.problems[0]
     assert (problem.line, problem.column) == (3, 9)
     assert problem.message == "file is not valid UTF-8 (byte 0xff)"
+
+
+def _snapshot(text: str) -> object:
+    """Data plus every recorded position, or the problems raised."""
+
+    def walk(node: object) -> object:
+        if isinstance(node, dict):
+            return {k: (walk(v), node.pos[k], node.key_pos[k]) for k, v in node.items()}
+        if isinstance(node, list):
+            return [(walk(v), p) for v, p in zip(node, node.pos, strict=True)]
+        return node
+
+    try:
+        return walk(parse(text, "f.yaml"))
+    except WorkflowDefinitionError as exc:
+        return [p.format() for p in exc.problems]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *(p.read_text(encoding="utf-8") for p in sorted(ROOT.glob("examples/*.yaml"))),
+        *(p.read_text(encoding="utf-8") for p in sorted(ROOT.glob("tests/fixtures/original/*"))),
+        TEXT,
+        "a: " + "[" * MAX_DEPTH + "]" * MAX_DEPTH,
+        "name: x\nsteps:\n\t- id: a\n",
+        "a: {b: 1\n",
+        "name: café ☕\nsteps: [{id: é, prompt: 'naïve “quotes” 🎉', n: 1}]\n",
+        "base: &b {x: 1}\nthing:\n  <<: *b\n  x: 2\n  y: 1\n  y: 2\n",
+    ],
+)
+def test_libyaml_and_pure_python_parsers_agree(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = _snapshot(text)
+    monkeypatch.setattr(source, "_CLoader", None)
+    assert _snapshot(text) == fast

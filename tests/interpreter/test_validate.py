@@ -142,3 +142,11 @@ steps:
 def test_condition_syntax_is_checked_as_an_expression() -> None:
     text = "name: v\nsteps:\n  - id: a\n    type: action\n    action: log\n    when: inputs.x ==\n"
     assert "w.yaml:6:11: step `a`: template syntax error" in _problems(text)[0]
+
+
+def test_templates_in_a_vector_search_index_are_checked() -> None:
+    text = (
+        "name: v\nsteps:\n  - id: s\n    type: vector_search\n"
+        '    index: "docs-{{ inputs.team "\n    query: hi\n'
+    )
+    assert "w.yaml:5:12: step `s`: template syntax error" in _problems(text)[0]
