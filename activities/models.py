@@ -122,9 +122,26 @@ class ModelActivities:
     @classified
     async def vector_search(self, request: VectorSearchRequest) -> StepOutcome:
         step = request.step
-        store = await self._stores.get(step.id, step.database, step.index, offline=request.offline)
+        provider_name, _, model = (step.embedder or "offline/hashed").partition("/")
+        embedder = self._providers.embedder(step.id, provider_name, offline=request.offline)
+        spent = Usage()
+
+        async def embed(texts: list[str]) -> list[list[float]]:
+            nonlocal spent
+            vectors: list[list[float]] = []
+            for start in range(0, len(texts), 64):
+                result = await embedder.embed(
+                    texts[start : start + 64], model=model, dimensions=None
+                )
+                vectors.extend(result.vectors)
+                spent = spent + self._usage(result.model, result.input_tokens, 0, request.offline)
+                activity.heartbeat(start)
+            return vectors
+
+        store = await self._stores.get(
+            step.id, step.database, step.index, offline=request.offline, embed=embed
+        )
         query = step.query
-        usage = None
         if isinstance(query, str):
             text = query.strip()
             if text.startswith("["):
@@ -135,11 +152,7 @@ class ModelActivities:
                         step.id, f"query looks like a vector but is not: {text[:80]}"
                     ) from None
             else:
-                embedded = await self._providers.offline.embed(
-                    [text], model="query", dimensions=None
-                )
-                query = embedded.vectors[0]
-                usage = Usage(input_tokens=embedded.input_tokens)
+                query = (await embed([text]))[0]
         try:
             hits = await store.query(
                 step.index, query, top_k=step.top_k, filter=step.filter, namespace=step.namespace
@@ -156,6 +169,7 @@ class ModelActivities:
             "database": step.database,
             "index": step.index,
         }
+        usage = spent if spent.input_tokens else None
         return StepOutcome(
             output=results, extras=[meta], usage=usage, attempt=activity.info().attempt
         )

@@ -166,6 +166,11 @@ class VectorSearchStep(_StepBase):
     namespace: str | None = None
     include_metadata: bool = True
     include_vectors: bool = False
+    embedder: str | None = Field(
+        default=None,
+        description="`provider/model` that embeds the index's documents and text queries "
+        "(default: the file's embedding defaults).",
+    )
 
 
 class TransformStep(_StepBase):

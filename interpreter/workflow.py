@@ -459,6 +459,10 @@ class DagWorkflow:
                 update["temperature"] = defaults.temperature
             if step.max_tokens is None and defaults.max_tokens is not None:
                 update["max_tokens"] = defaults.max_tokens
+        elif isinstance(step, VectorSearchStep) and step.embedder is None:
+            provider = defaults.embedding_provider or code_defaults.EMBEDDING_PROVIDER
+            model = defaults.embedding_model or code_defaults.EMBEDDING_MODEL
+            update["embedder"] = f"{provider}/{model}"
         elif isinstance(step, EmbedStep):
             update["provider"] = (
                 step.provider or defaults.embedding_provider or code_defaults.EMBEDDING_PROVIDER

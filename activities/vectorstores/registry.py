@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from activities.providers.offline import hashed_embedding
@@ -43,9 +44,19 @@ class Stores:
     def add(self, name: str, store: VectorStore) -> None:
         self._stores[name] = store
 
-    async def get(self, step_id: str, database: str, index: str, *, offline: bool) -> VectorStore:
+    async def get(
+        self,
+        step_id: str,
+        database: str,
+        index: str,
+        *,
+        offline: bool,
+        embed: Callable[[list[str]], Awaitable[list[list[float]]]] | None = None,
+    ) -> VectorStore:
+        """The store for ``database``; the in-memory one is filled from the docs directory,
+        embedded with ``embed`` (the index's embedder), the first time ``index`` is used."""
         if offline or database in _OFFLINE_DATABASES:
-            await self._seed(index)
+            await self._seed(index, embed)
             return self.memory
         store = self._stores.get(database)
         if store is None:
@@ -57,25 +68,31 @@ class Stores:
             )
         return store
 
-    async def _seed(self, index: str) -> None:
+    async def _seed(
+        self, index: str, embed: Callable[[list[str]], Awaitable[list[list[float]]]] | None
+    ) -> None:
         if index in self._seeded or self._docs_dir is None or not self._docs_dir.is_dir():
             return
-        self._seeded.add(index)
         if await self.memory.count(index):
+            self._seeded.add(index)
             return
-        records = []
+        chunks: list[tuple[str, int, str]] = []
         for path in sorted(self._docs_dir.rglob("*")):
             if path.suffix not in (".md", ".txt") or not path.is_file():
                 continue
             source = path.relative_to(self._docs_dir).as_posix()
             for number, chunk in enumerate(chunk_text(path.read_text(encoding="utf-8"))):
-                chunk_id = hashlib.sha1(f"{source}#{number}".encode()).hexdigest()[:16]
-                records.append(
-                    Record(
-                        chunk_id,
-                        hashed_embedding(chunk),
-                        chunk,
-                        {"source": source, "chunk": number, "text": chunk},
-                    )
-                )
+                chunks.append((source, number, chunk))
+        texts = [chunk for _, _, chunk in chunks]
+        vectors = await embed(texts) if embed else [hashed_embedding(t) for t in texts]
+        records = [
+            Record(
+                hashlib.sha1(f"{source}#{number}".encode()).hexdigest()[:16],
+                vector,
+                chunk,
+                {"source": source, "chunk": number, "text": chunk},
+            )
+            for (source, number, chunk), vector in zip(chunks, vectors, strict=True)
+        ]
         await self.memory.upsert(index, records)
+        self._seeded.add(index)
