@@ -290,18 +290,15 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+_RENDER_ERRORS = (TemplateError, TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError)
+"""What a template can raise at render time: all of it becomes a TemplateFailure."""
+
+
 def render(source: str, context: Mapping[str, Any]) -> str:
     """Render ``source`` as text."""
     try:
         return str(_compile_template(source).render(context))
-    except (
-        TemplateError,
-        TypeError,
-        ValueError,
-        KeyError,
-        AttributeError,
-        ZeroDivisionError,
-    ) as exc:
+    except _RENDER_ERRORS as exc:
         raise TemplateFailure(_describe(exc)) from None
 
 
@@ -314,10 +311,8 @@ def render_value(value: Any, context: Mapping[str, Any]) -> Any:
     if isinstance(value, str):
         if not is_template(value):
             return value
-        single = _SINGLE_EXPR.match(value)
-        if single and "{%" not in value and not to_jinja(value).count("{%"):
-            inner = to_jinja(value)
-            single = _SINGLE_EXPR.match(inner)
+        if "{%" not in value and _SINGLE_EXPR.match(value):
+            single = _SINGLE_EXPR.match(to_jinja(value))
             if single:
                 return evaluate(single.group(1), context)
         return render(value, context)
@@ -332,14 +327,7 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     """Evaluate a Jinja expression (no braces), e.g. ``steps.classify.output == 'safe'``."""
     try:
         result = _compile_expression(expression.strip())(**context)
-    except (
-        TemplateError,
-        TypeError,
-        ValueError,
-        KeyError,
-        AttributeError,
-        ZeroDivisionError,
-    ) as exc:
+    except _RENDER_ERRORS as exc:
         raise TemplateFailure(_describe(exc)) from None
     if isinstance(result, StrictUndefined):
         raise TemplateFailure(f"undefined value in `{expression.strip()}`")
