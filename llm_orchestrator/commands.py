@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -342,9 +341,6 @@ def _cmd_server(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    process = subprocess.Popen(command, env=os.environ.copy())
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        process.send_signal(signal.SIGINT)
-        return process.wait()
+    # become the server process, so signals (Ctrl-C, SIGTERM from a supervisor) reach it
+    os.execv(command[0], command)
+    return 0  # not reached: execv replaces this process

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -98,3 +99,25 @@ async def test_python_worker_py_serves_catalog_runs_and_stops_on_sigterm(
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert f"task queue `{task_queue}`" in stderr
+
+
+def test_server_command_is_the_dev_server_process_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = 17400
+    process = subprocess.Popen(
+        [*CLI, "server", "--port", str(port), "--ui-port", str(port + 1),
+         "--db-file", str(tmp_path / "t.db")],
+        cwd=ROOT, env=_env(tmp_path), stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for _ in range(200):
+            if port_open("127.0.0.1", port):
+                break
+            time.sleep(0.05)
+        assert port_open("127.0.0.1", port)
+        assert port_open("127.0.0.1", port + 1)  # the Web UI
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    # the CLI *became* the server: stopping its PID stops the server
+    assert not port_open("127.0.0.1", port)
+    assert (tmp_path / "t.db").is_file()
