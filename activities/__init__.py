@@ -26,7 +26,11 @@ class WorkerActivities:
         self.settings = settings
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
         self.providers = Providers(config)
-        self.stores = Stores(settings.docs_dir)
+        self.stores = Stores(
+            vectors_dir=settings.vectors_dir,
+            docs_dir=settings.docs_dir,
+            uris=settings.vector_stores,
+        )
         self._catalog = Catalog(settings)
         self._actions = ActionActivities(settings, self.http)
         self._models = ModelActivities(self.providers, self.stores)
@@ -44,3 +48,4 @@ class WorkerActivities:
     async def aclose(self) -> None:
         await self.http.aclose()
         await self.providers.aclose()
+        await self.stores.aclose()

@@ -10,6 +10,8 @@ from temporalio import activity
 from activities._failures import classified, step_failure
 from activities.providers.prices import cost_usd
 from activities.providers.registry import Providers
+from activities.telemetry import provider_call
+from activities.vectorstores.ingest import OFFLINE_EMBEDDER, Embedder
 from activities.vectorstores.registry import Stores
 from interpreter.contract import (
     ACTIVITY_EMBED,
@@ -21,7 +23,6 @@ from interpreter.contract import (
     Usage,
     VectorSearchRequest,
 )
-from interpreter.errors import StepError
 from interpreter.models import JsonSchemaFormat, LlmStep
 
 __all__ = ["ModelActivities"]
@@ -81,9 +82,19 @@ class ModelActivities:
     async def llm(self, request: LlmRequest) -> StepOutcome:
         step = request.step
         provider = self._providers.chat(step.id, step.provider or "", offline=request.offline)
-        reply = await provider.complete(step)
+        with provider_call(provider, "chat", model=step.model, step=step) as call:
+            reply = await provider.complete(step)
+            usage = self._usage(
+                reply.model, reply.input_tokens, reply.output_tokens, request.offline
+            )
+            call.answered(
+                reply.model,
+                usage,
+                finish_reason=reply.finish_reason,
+                response_id=reply.metadata.get("id"),
+                text=reply.text,
+            )
         output = _structured(step, reply.text)
-        usage = self._usage(reply.model, reply.input_tokens, reply.output_tokens, request.offline)
         metadata = {**reply.metadata, "finish_reason": reply.finish_reason}
         return StepOutcome(
             output=output,
@@ -102,9 +113,14 @@ class ModelActivities:
         tokens = 0
         model = step.model or ""
         for start in range(0, len(texts), step.batch_size):
-            result = await provider.embed(
-                texts[start : start + step.batch_size], model=model, dimensions=step.dimensions
-            )
+            with provider_call(provider, "embeddings", model=step.model) as call:
+                result = await provider.embed(
+                    texts[start : start + step.batch_size], model=model, dimensions=step.dimensions
+                )
+                call.answered(
+                    result.model,
+                    self._usage(result.model, result.input_tokens, 0, request.offline),
+                )
             vectors.extend(result.vectors)
             tokens += result.input_tokens
             model = result.model
@@ -122,43 +138,31 @@ class ModelActivities:
     @classified
     async def vector_search(self, request: VectorSearchRequest) -> StepOutcome:
         step = request.step
-        provider_name, _, model = (step.embedder or "offline/hashed").partition("/")
-        embedder = self._providers.embedder(step.id, provider_name, offline=request.offline)
         spent = Usage()
 
-        async def embed(texts: list[str]) -> list[list[float]]:
-            nonlocal spent
-            vectors: list[list[float]] = []
-            for start in range(0, len(texts), 64):
-                result = await embedder.embed(
-                    texts[start : start + 64], model=model, dimensions=None
-                )
-                vectors.extend(result.vectors)
-                spent = spent + self._usage(result.model, result.input_tokens, 0, request.offline)
-                activity.heartbeat(start)
-            return vectors
+        def embedder_for(name: str) -> Embedder:
+            """The index's (or the step's) `provider/model`, usage summed into `spent`."""
+            provider_name, _, model = name.partition("/")
+            embedder = self._providers.embedder(step.id, provider_name, offline=request.offline)
 
-        store = await self._stores.get(
-            step.id, step.database, step.index, offline=request.offline, embed=embed
-        )
-        query = step.query
-        if isinstance(query, str):
-            text = query.strip()
-            if text.startswith("["):
-                try:
-                    query = [float(x) for x in json.loads(text)]
-                except (ValueError, TypeError):
-                    raise StepError(
-                        step.id, f"query looks like a vector but is not: {text[:80]}"
-                    ) from None
-            else:
-                query = (await embed([text]))[0]
-        try:
-            hits = await store.query(
-                step.index, query, top_k=step.top_k, filter=step.filter, namespace=step.namespace
-            )
-        except StepError as exc:
-            raise StepError(step.id, str(exc).split(": ", 1)[-1]) from None
+            async def embed(texts: list[str]) -> list[list[float]]:
+                nonlocal spent
+                vectors: list[list[float]] = []
+                for start in range(0, len(texts), 64):
+                    with provider_call(embedder, "embeddings", model=model or None) as call:
+                        result = await embedder.embed(
+                            texts[start : start + 64], model=model, dimensions=None
+                        )
+                        usage = self._usage(result.model, result.input_tokens, 0, request.offline)
+                        call.answered(result.model, usage)
+                    vectors.extend(result.vectors)
+                    spent = spent + usage
+                    activity.heartbeat(start)
+                return vectors
+
+            return Embedder(OFFLINE_EMBEDDER if embedder.name == "offline" else name, embed)
+
+        hits = await self._stores.search(step, embedder_for)
         results = [
             h.as_dict(include_metadata=step.include_metadata, include_vector=step.include_vectors)
             for h in hits

@@ -24,7 +24,11 @@ class ActivitySettings:
     sink_urls: dict[str, str] = field(default_factory=dict)
     """Webhook URL per sink action (publish, queue_review, send_notification)."""
     docs_dir: Path | None = None
-    """Documents the offline in-memory vector store indexes on first use."""
+    """Documents a missing embedded index (`database: local` or `memory`) is built from."""
+    vectors_dir: Path | None = None
+    """Where `database: local` keeps its LanceDB tables (default: the user's state dir)."""
+    vector_stores: dict[str, str] = field(default_factory=dict)
+    """Store URI per database name, from ``LLM_ORCHESTRATOR_VECTORSTORE_<NAME>``."""
 
     @classmethod
     def from_env(cls, *, catalog_dir: str | Path | None = None) -> ActivitySettings:
@@ -37,6 +41,12 @@ class ActivitySettings:
         }
         catalog = Path(catalog_dir or env.get("LLM_ORCHESTRATOR_CATALOG", "examples"))
         docs = env.get("LLM_ORCHESTRATOR_DOCS")
+        prefix = "LLM_ORCHESTRATOR_VECTORSTORE_"
+        stores = {
+            key[len(prefix) :].lower(): value
+            for key, value in env.items()
+            if key.startswith(prefix) and value
+        }
         return cls(
             catalog_dir=catalog,
             http_allowed_hosts=_split(env.get("LLM_ORCHESTRATOR_HTTP_ALLOW")),
@@ -44,4 +54,8 @@ class ActivitySettings:
             docs_dir=Path(docs)
             if docs
             else (catalog / "docs" if (catalog / "docs").is_dir() else None),
+            vectors_dir=Path(env["LLM_ORCHESTRATOR_VECTORS"])
+            if env.get("LLM_ORCHESTRATOR_VECTORS")
+            else None,
+            vector_stores=stores,
         )

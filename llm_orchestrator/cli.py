@@ -89,9 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
     graph.set_defaults(func=_cmd_graph)
 
-    from llm_orchestrator import commands
+    from llm_orchestrator import commands, indexing
 
     commands.register(sub)
+    indexing.register(sub)
     return parser
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -30,11 +31,41 @@ from interpreter.errors import OrchestratorError
 from interpreter.inputs import resolve_inputs
 from interpreter.loader import load_file
 from interpreter.models import WorkflowDefinition
+from llm_orchestrator import observability
 from llm_orchestrator.connect import address_configured, connect
 from llm_orchestrator.devserver import DevServer, port_open, state_dir
+from llm_orchestrator.logs import configure_logging
 from llm_orchestrator.worker import run_worker
 
 __all__ = ["register"]
+
+log = logging.getLogger(__name__)
+
+
+def _observability_flags(p: argparse.ArgumentParser, *, metrics: bool, level: str) -> None:
+    """--metrics-bind, --log-format, --log-level (defaults from LLM_ORCHESTRATOR_* variables)."""
+    env = os.environ
+    if metrics:
+        p.add_argument(
+            "--metrics-bind",
+            metavar="HOST:PORT",
+            default=env.get("LLM_ORCHESTRATOR_METRICS_BIND") or None,
+            help="serve Prometheus metrics (Temporal SDK and step metrics) on "
+            "http://HOST:PORT/metrics, e.g. 127.0.0.1:9464",
+        )
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=env.get("LLM_ORCHESTRATOR_LOG_FORMAT") or "text",
+        help="log lines as text or as JSON objects (with workflow, run and step ids)",
+    )
+    p.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        default=(env.get("LLM_ORCHESTRATOR_LOG_LEVEL") or level).upper(),
+        help=f"default {level}",
+    )
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -80,6 +111,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                 "in-process worker; default LLM_ORCHESTRATOR_CONFIG",
             )
             p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+        _observability_flags(p, metrics=name == "run", level="WARNING")
         p.set_defaults(func=func)
 
     w = sub.add_parser("worker", help="run a worker (same as `python worker.py`)")
@@ -97,6 +129,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="worker config file (providers, limits, prices); default LLM_ORCHESTRATOR_CONFIG",
     )
+    _observability_flags(w, metrics=True, level="INFO")
     w.set_defaults(func=_cmd_worker)
 
     s = sub.add_parser("server", help="run the embedded Temporal dev server in the foreground")
@@ -189,27 +222,46 @@ def _slug(name: str) -> str:
 # --- run / start ------------------------------------------------------------------------
 
 
+def _observe(args: argparse.Namespace, service: str) -> observability.Observability:
+    """Logging, tracing and metrics for this process, before anything connects."""
+    configure_logging(args.log_format, args.log_level)
+    return observability.setup(
+        metrics_bind=getattr(args, "metrics_bind", None), service_name=service
+    )
+
+
 def _cmd_start(args: argparse.Namespace) -> int:
     request, definition = _run_input(args)
+    obs = _observe(args, "llm-orchestrator-cli")
 
     async def go() -> int:
-        client = await connect(args.address)
+        client = await connect(args.address, interceptors=obs.interceptors)
         handle = await _start(client, args, request, definition)
         print(json.dumps({"workflow_id": handle.id, "run_id": handle.result_run_id}))
         return 0
 
-    return asyncio.run(go())
+    try:
+        return asyncio.run(go())
+    finally:
+        obs.shutdown()
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     request, definition = _run_input(args)
+    obs = _observe(args, "llm-orchestrator")
     # SIGTERM unwinds like Ctrl-C, so the dev server we may have started is stopped too
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    return asyncio.run(_run(args, request, definition))
+    try:
+        return asyncio.run(_run(args, request, definition, obs))
+    finally:
+        obs.shutdown()
 
 
 async def _run(
-    args: argparse.Namespace, request: RunInput, definition: WorkflowDefinition | None
+    args: argparse.Namespace,
+    request: RunInput,
+    definition: WorkflowDefinition | None,
+    obs: observability.Observability,
 ) -> int:
     server: DevServer | None = None
     if not args.address and not address_configured() and not port_open("127.0.0.1", 7233):
@@ -224,7 +276,13 @@ async def _run(
     stop = asyncio.Event()
     worker_task: asyncio.Task[None] | None = None
     try:
-        client = await connect(args.address or (server.address if server else None))
+        client = await connect(
+            args.address or (server.address if server else None),
+            runtime=obs.runtime,
+            interceptors=obs.interceptors,
+        )
+        if obs.metrics_address:
+            _say(args, f"metrics on http://{obs.metrics_address}/metrics")
         if not args.no_worker:
             settings = ActivitySettings.from_env(catalog_dir=args.catalog)
             config = load_worker_config(args.config)
@@ -303,18 +361,21 @@ def _say(args: argparse.Namespace, text: str) -> None:
 def _cmd_worker(args: argparse.Namespace) -> int:
     settings = ActivitySettings.from_env(catalog_dir=args.catalog)
     config = load_worker_config(args.config)
+    obs = _observe(args, "llm-orchestrator-worker")
 
     async def go() -> int:
-        client = await connect(args.address)
+        client = await connect(args.address, runtime=obs.runtime, interceptors=obs.interceptors)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        print(
-            f"worker on {client.service_client.config.target_host}, task queue "
-            f"`{args.task_queue}`, catalog {settings.catalog_dir}",
-            file=sys.stderr,
-            flush=True,
+        log.info(
+            "worker on %s, task queue `%s`, catalog %s%s%s",
+            client.service_client.config.target_host,
+            args.task_queue,
+            settings.catalog_dir,
+            f", metrics on http://{obs.metrics_address}/metrics" if obs.metrics_address else "",
+            ", tracing on" if obs.tracer_provider is not None else "",
         )
         await run_worker(
             client,
@@ -327,7 +388,10 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         )
         return 0
 
-    return asyncio.run(go())
+    try:
+        return asyncio.run(go())
+    finally:
+        obs.shutdown()
 
 
 def _cmd_server(args: argparse.Namespace) -> int:

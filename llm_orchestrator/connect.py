@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import Runtime
 
 __all__ = ["address_configured", "connect"]
 
@@ -22,14 +24,26 @@ def address_configured() -> bool:
     return bool(profile.get("target_host")) and profile.get("target_host") != "localhost:7233"
 
 
-async def connect(address: str | None = None) -> Client:
+async def connect(
+    address: str | None = None,
+    *,
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
     """A client with the pydantic data converter, from ``temporalio.envconfig`` settings.
 
     TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS settings and
     TEMPORAL_PROFILE / the TOML config file all apply; ``address`` overrides them.
+    ``runtime`` (metrics) and ``interceptors`` (tracing) come from
+    ``llm_orchestrator.observability``; workers built on this client inherit both.
     """
     config = ClientConfig.load_client_connect_config()
     if address:
         config["target_host"] = address
     config.setdefault("target_host", "localhost:7233")
-    return await Client.connect(**config, data_converter=pydantic_data_converter)
+    return await Client.connect(
+        **config,
+        data_converter=pydantic_data_converter,
+        runtime=runtime,
+        interceptors=list(interceptors),
+    )

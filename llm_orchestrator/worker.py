@@ -6,11 +6,14 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from opentelemetry.trace import TracerProvider
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import ActivitySettings, WorkerActivities, WorkerConfig
+from activities.telemetry import StepTelemetry
 from interpreter.contract import DEFAULT_TASK_QUEUE
 from interpreter.workflow import DagWorkflow
 
@@ -36,8 +39,17 @@ def build_worker(
     max_concurrent_activities: int = 100,
     max_cached_workflows: int = 1000,
     custom_activities: Sequence[Callable[..., Any]] = (),
+    tracer_provider: TracerProvider | None = None,
 ) -> Worker:
-    """A worker for `DagWorkflow`; ``custom_activities`` serve `action: <their name>` steps."""
+    """A worker for `DagWorkflow`; ``custom_activities`` serve `action: <their name>` steps.
+
+    Step metrics go to the client's runtime meter (the Prometheus endpoint, when
+    one is configured); step spans to ``tracer_provider``, else the global one.
+    """
+    runtime = client.service_client.config.runtime or Runtime.default()
+    meter = runtime.metric_meter.with_additional_attributes(
+        {"namespace": client.namespace, "task_queue": task_queue}
+    )
     return Worker(
         client,
         task_queue=task_queue,
@@ -46,6 +58,7 @@ def build_worker(
         workflow_runner=workflow_runner(),
         max_concurrent_activities=max_concurrent_activities,
         max_cached_workflows=max_cached_workflows,
+        interceptors=[StepTelemetry(meter, tracer_provider=tracer_provider)],
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -51,8 +52,14 @@ def task_queue() -> str:
 WorkerFactory = Callable[..., Any]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _vectors_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`database: local` indexes go to a temporary directory, never the user's state dir."""
+    os.environ["LLM_ORCHESTRATOR_VECTORS"] = str(tmp_path_factory.mktemp("vectors"))
+
+
 @pytest.fixture
-def worker_for(client: Client, task_queue: str) -> WorkerFactory:
+def worker_for(client: Client, task_queue: str, tmp_path: Path) -> WorkerFactory:
     """``async with worker_for(settings=, config=, custom=[...]) as activities:`` runs a worker."""
 
     @asynccontextmanager
@@ -62,7 +69,11 @@ def worker_for(client: Client, task_queue: str) -> WorkerFactory:
         config: WorkerConfig | None = None,
         custom: Sequence[Callable[..., Any]] = (),
     ) -> AsyncIterator[WorkerActivities]:
-        activities = WorkerActivities(settings or ActivitySettings(catalog_dir=EXAMPLES), config)
+        # each test's embedded indexes start empty and are built from examples/docs on use
+        default = ActivitySettings(
+            catalog_dir=EXAMPLES, docs_dir=EXAMPLES / "docs", vectors_dir=tmp_path / "vectors"
+        )
+        activities = WorkerActivities(settings or default, config)
         worker: Worker = build_worker(
             client, activities, task_queue=task_queue, custom_activities=custom
         )

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from activities import telemetry
 from activities.providers.config import ProviderSettings
 from activities.providers.resilience import BreakerOpen, CircuitBreaker, RateLimits
 from interpreter.errors import ProviderError
@@ -101,6 +102,7 @@ class HttpEndpoint:
         self.name = name
         self.settings = settings
         self._key = api_key
+        telemetry.remember_secret(api_key)
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown)
         self.limits = RateLimits(settings.requests_per_minute, settings.tokens_per_minute)
         self._client: httpx.AsyncClient | None = None
@@ -154,6 +156,7 @@ class HttpEndpoint:
 
     async def _admit(self, estimated_tokens: int) -> float:
         waited = await self.limits.acquire(estimated_tokens)
+        telemetry.rate_limit_waited(self.name, waited)
         try:
             self.breaker.before_request()
         except BreakerOpen as exc:

@@ -3,6 +3,11 @@
 It is honest about what it is: replies start with ``[offline]`` unless the step
 gives a ``mock_response``, and usage counts words, not a vendor's tokens. Runs
 with ``--offline`` (or ``provider: offline``) use it for every model call.
+
+A prompt that carries numbered context passages (``[1] (source) text``) and a
+``Question:`` line gets an extractive answer: the sentence of the passages that
+shares the most words with the question, cited as ``[n] (source)``. Otherwise
+the reply echoes the prompt's last line.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import re
 from activities.providers.base import ChatReply, Embeddings
 from interpreter.models import LlmStep
 
-__all__ = ["OFFLINE_DIMENSIONS", "OfflineProvider", "hashed_embedding"]
+__all__ = ["OFFLINE_DIMENSIONS", "OfflineProvider", "extractive_answer", "hashed_embedding"]
 
 OFFLINE_DIMENSIONS = 384
 _WORD = re.compile(r"[a-z0-9]+")
@@ -36,6 +41,94 @@ def hashed_embedding(text: str, dimensions: int = OFFLINE_DIMENSIONS) -> list[fl
     return [v / norm for v in vector] if norm else vector
 
 
+_PASSAGE = re.compile(r"^\s*\[(\d+)\]\s*(?:\(([^)\n]*)\))?\s*(.*)$")
+_QUESTION = re.compile(r"^\s*(?:question|q)\s*:\s*(.+)$", re.IGNORECASE)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"(\[…])|\n+")
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "my",
+        "of",
+        "on",
+        "or",
+        "the",
+        "this",
+        "to",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    ]
+)
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if len(word) > 4 and word.endswith("e") else word
+
+
+def _terms(text: str) -> set[str]:
+    return {_stem(w) for w in _words(text) if w not in _STOP}
+
+
+def extractive_answer(prompt: str) -> str | None:
+    """``Based on [n] (source): <the passage sentence closest to the question>``, or
+    ``None`` when the prompt has no numbered passages and question."""
+    passages: list[tuple[str, str, list[str]]] = []
+    question = None
+    for line in prompt.splitlines():
+        asked = _QUESTION.match(line)
+        passage = _PASSAGE.match(line)
+        if asked:
+            question = asked.group(1).strip()
+        elif passage:
+            passages.append((passage.group(1), passage.group(2) or "", [passage.group(3)]))
+        elif passages and question is None:
+            passages[-1][2].append(line)
+    if not passages or not question:
+        return None
+    wanted = _terms(question)
+    best: tuple[int, str, str, str] | None = None
+    for number, source, lines in passages:
+        for sentence in _SENTENCE.split("\n".join(lines)):
+            sentence = sentence.strip().lstrip("#…").strip()
+            overlap = len(wanted & _terms(sentence))
+            if sentence and (best is None or overlap > best[0]):
+                best = (overlap, number, source, sentence)
+    if best is None or best[0] == 0:
+        return f"The context does not answer: {question}"
+    _, number, source, sentence = best
+    cited = f"[{number}] ({source})" if source else f"[{number}]"
+    return f"Based on {cited}: {sentence}"
+
+
 class OfflineProvider:
     """Chat and embeddings without a network."""
 
@@ -49,8 +142,11 @@ class OfflineProvider:
             mock = step.mock_response
             text = mock if isinstance(mock, str) else json.dumps(mock)
         else:
-            last = next((line for line in reversed(prompt.splitlines()) if line.strip()), "")
-            text = f"[offline {step.model}] {last.strip()[:200]}"
+            answer = extractive_answer(prompt)
+            if answer is None:
+                last = next((line for line in reversed(prompt.splitlines()) if line.strip()), "")
+                answer = last.strip()[:200]
+            text = f"[offline {step.model}] {answer}"
         words = text.split()
         if step.max_tokens is not None:
             text = " ".join(words[: step.max_tokens]) if len(words) > step.max_tokens else text

@@ -8,6 +8,7 @@ from activities.providers.anthropic import AnthropicProvider
 from activities.providers.base import ChatProvider, EmbeddingProvider
 from activities.providers.config import WorkerConfig, load_worker_config, read_secret
 from activities.providers.http import HttpEndpoint
+from activities.providers.local_embedder import LocalEmbedder
 from activities.providers.offline import OfflineProvider
 from activities.providers.openai import OpenAIProvider
 from interpreter.errors import StepError
@@ -24,6 +25,7 @@ class Providers:
         self.config = config or load_worker_config(env=env)
         self._env = env
         self.offline = OfflineProvider()
+        self.local = LocalEmbedder()
         self.endpoints: dict[str, HttpEndpoint] = {}
         self._vendors: dict[str, OpenAIProvider | AnthropicProvider] = {}
 
@@ -69,6 +71,8 @@ class Providers:
         return vendor
 
     def embedder(self, step_id: str, name: str, *, offline: bool) -> EmbeddingProvider:
+        if name == "local":  # on the worker's CPU: no network, so --offline keeps it
+            return self.local
         if offline or name == "offline":
             return self.offline
         vendor = self._vendor(step_id, name)

@@ -1,7 +1,33 @@
-"""Vector stores: the Protocol, the in-memory store, and the per-worker registry."""
+"""Vector stores: the Protocol, the backends (in-memory, LanceDB, pgvector, ...), the common
+filter syntax, ingestion, and the per-worker registry."""
 
-from activities.vectorstores.base import Hit, Record, VectorStore
-from activities.vectorstores.memory import MemoryStore, matches
-from activities.vectorstores.registry import Stores
+from activities.vectorstores.base import (
+    Hit,
+    IndexInfo,
+    IndexMismatch,
+    IndexNotFound,
+    InvalidFilter,
+    Record,
+    StoreError,
+    VectorStore,
+)
+from activities.vectorstores.filters import matches
+from activities.vectorstores.memory import MemoryStore
+from activities.vectorstores.registry import SCHEMES, Stores, default_vectors_dir, open_store
 
-__all__ = ["Hit", "MemoryStore", "Record", "Stores", "VectorStore", "matches"]
+__all__ = [
+    "SCHEMES",
+    "Hit",
+    "IndexInfo",
+    "IndexMismatch",
+    "IndexNotFound",
+    "InvalidFilter",
+    "MemoryStore",
+    "Record",
+    "StoreError",
+    "Stores",
+    "VectorStore",
+    "default_vectors_dir",
+    "matches",
+    "open_store",
+]

@@ -1,22 +1,25 @@
-"""An in-memory vector store: the offline default and the test double.
+"""An in-memory vector store: the deterministic fake that tests use, `database: memory`.
 
-Cosine similarity by brute force; filters support equality, ``$in``, ``$ne``,
-``$gt/$gte/$lt/$lte`` and ``$and/$or`` over metadata.
+Exact cosine search with numpy over everything in a namespace; filters are
+evaluated in Python with the same semantics the other backends translate to.
+Nothing persists: the store lives as long as its worker.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from typing import Any
 
-from activities.vectorstores.base import Hit, Record
+from activities.vectorstores.base import Hit, IndexInfo, IndexMismatch, IndexNotFound, Record
+from activities.vectorstores.filters import evaluate, parse
 from interpreter.errors import StepError
 
-__all__ = ["MemoryStore", "matches"]
+__all__ = ["MemoryStore", "from_uri", "matches"]
 
 
 def matches(metadata: dict[str, Any], condition: dict[str, Any]) -> bool:
-    """Does ``metadata`` satisfy the common filter syntax ``condition``?"""
+    """Row matching for the `filter` transform: the same operators as store filters, with
+    Python's lenient equality (``None``, lists and mixed types allowed)."""
     for key, expected in condition.items():
         if key == "$and":
             if not all(matches(metadata, c) for c in expected):
@@ -26,9 +29,8 @@ def matches(metadata: dict[str, Any], condition: dict[str, Any]) -> bool:
                 return False
         elif isinstance(expected, dict):
             value = metadata.get(key)
-            for op, operand in expected.items():
-                if not _compare(op, value, operand):
-                    return False
+            if not all(_compare(op, value, operand) for op, operand in expected.items()):
+                return False
         elif metadata.get(key) != expected:
             return False
     return True
@@ -56,31 +58,42 @@ def _compare(op: str, value: Any, operand: Any) -> bool:
             return bool(value <= operand)
     except TypeError:
         return False
-    raise StepError("vector_search", f"unsupported filter operator `{op}`")
-
-
-def _cosine(a: list[float], b: list[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    na = math.sqrt(sum(x * x for x in a))
-    nb = math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
+    raise StepError("transform", f"unsupported filter operator `{op}`")
 
 
 class MemoryStore:
-    """Vectors kept in a dict per (index, namespace)."""
+    """Records in a dict per (index, namespace)."""
 
     def __init__(self) -> None:
+        self._info: dict[str, IndexInfo] = {}
         self._data: dict[tuple[str, str], dict[str, Record]] = {}
 
     def _space(self, index: str, namespace: str | None) -> dict[str, Record]:
         return self._data.setdefault((index, namespace or ""), {})
 
+    async def describe(self, index: str) -> IndexInfo | None:
+        return self._info.get(index)
+
+    async def create_index(self, index: str, info: IndexInfo) -> None:
+        self._info.setdefault(index, info)
+
     async def upsert(
         self, index: str, records: list[Record], *, namespace: str | None = None
     ) -> int:
+        if not records:
+            return 0
+        info = self._info.setdefault(index, IndexInfo(len(records[0].vector)))
+        for record in records:
+            if len(record.vector) != info.dimension:
+                raise IndexMismatch(
+                    f"record `{record.id}` has {len(record.vector)} dimensions but index "
+                    f"`{index}` holds {info.dimension}-dimensional vectors"
+                )
         space = self._space(index, namespace)
         for record in records:
-            space[record.id] = record
+            space[record.id] = Record(
+                record.id, list(record.vector), record.text, dict(record.metadata)
+            )
         return len(records)
 
     async def query(
@@ -92,33 +105,70 @@ class MemoryStore:
         filter: dict[str, Any] | None = None,
         namespace: str | None = None,
     ) -> list[Hit]:
-        space = self._space(index, namespace)
-        hits = []
-        for record in space.values():
-            if len(record.vector) != len(vector):
-                raise StepError(
-                    "vector_search",
-                    f"query has {len(vector)} dimensions but index `{index}` holds "
-                    f"{len(record.vector)}-dimensional vectors; embed the query with the "
-                    "index's model",
-                )
-            if filter and not matches(record.metadata, filter):
-                continue
-            hits.append(
-                Hit(
-                    record.id,
-                    _cosine(vector, record.vector),
-                    record.text,
-                    record.metadata,
-                    record.vector,
-                )
+        expr = parse(filter)
+        info = self._info.get(index)
+        if info is None:
+            raise IndexNotFound(f"index `{index}` does not exist in the in-memory store")
+        if len(vector) != info.dimension:
+            raise IndexMismatch(
+                f"the query has {len(vector)} dimensions but index `{index}` holds "
+                f"{info.dimension}-dimensional vectors"
             )
-        hits.sort(key=lambda h: (-h.score, h.id))
-        return hits[:top_k]
+        candidates = [
+            r for r in self._space(index, namespace).values() if evaluate(expr, r.metadata)
+        ]
+        if not candidates or top_k <= 0:
+            return []
+        import numpy as np  # only when searching: keeps importing the worker light
 
-    async def delete(self, index: str, ids: list[str], *, namespace: str | None = None) -> int:
+        matrix = np.asarray([r.vector for r in candidates], dtype=np.float64)
+        query = np.asarray(vector, dtype=np.float64)
+        norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(query)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scores = np.where(norms > 0, matrix @ query / norms, 0.0)
+        order = sorted(range(len(candidates)), key=lambda i: (-scores[i], candidates[i].id))
+        return [
+            Hit(
+                candidates[i].id,
+                float(scores[i]),
+                candidates[i].text or str(candidates[i].metadata.get("text", "")),
+                dict(candidates[i].metadata),
+                list(candidates[i].vector),
+            )
+            for i in order[:top_k]
+        ]
+
+    async def delete(
+        self,
+        index: str,
+        ids: list[str] | None = None,
+        *,
+        filter: dict[str, Any] | None = None,
+        namespace: str | None = None,
+    ) -> int:
+        expr = parse(filter)
         space = self._space(index, namespace)
-        return sum(1 for i in ids if space.pop(i, None) is not None)
+        chosen = space.keys() if ids is None else [i for i in dict.fromkeys(ids) if i in space]
+        doomed = [i for i in chosen if evaluate(expr, space[i].metadata)]
+        if ids is None and expr is None:
+            doomed = []  # neither ids nor filter: delete nothing, never everything
+        for record_id in doomed:
+            del space[record_id]
+        return len(doomed)
 
-    async def count(self, index: str, *, namespace: str | None = None) -> int:
-        return len(self._space(index, namespace))
+    async def count(
+        self, index: str, *, filter: dict[str, Any] | None = None, namespace: str | None = None
+    ) -> int:
+        expr = parse(filter)
+        space = self._space(index, namespace)
+        if expr is None:
+            return len(space)
+        return sum(1 for r in space.values() if evaluate(expr, r.metadata))
+
+    async def aclose(self) -> None:
+        return None
+
+
+def from_uri(uri: str, *, env: Mapping[str, str] | None = None) -> MemoryStore:
+    """``memory`` (or ``memory://``): a fresh in-memory store."""
+    return MemoryStore()

@@ -16,7 +16,6 @@ from activities.providers.config import ProviderSettings, load_worker_config, re
 from interpreter.contract import WORKFLOW_TYPE, RunResult
 from tests.fakes.vendors import Answer, FakeVendor, openai_chat
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 CHAT = "/v1/chat/completions"
 
@@ -65,6 +64,7 @@ def local_config(fake: FakeVendor, tmp_path: Path) -> Any:
     return config.model_copy(update={"providers": providers, "secrets_file": secrets})
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_named_provider_options_and_secrets_file(
     client: Client, task_queue: str, worker_for: Any, fake: FakeVendor, tmp_path: Path
 ) -> None:
@@ -101,6 +101,7 @@ async def test_named_provider_options_and_secrets_file(
     }
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_invalid_json_reply_is_retried_then_parsed(
     client: Client, task_queue: str, worker_for: Any, fake: FakeVendor, tmp_path: Path
 ) -> None:
@@ -115,6 +116,7 @@ async def test_invalid_json_reply_is_retried_then_parsed(
     assert requests[0].body["response_format"] == {"type": "json_object"}
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_json_schema_output_is_validated(
     client: Client, task_queue: str, worker_for: Any, fake: FakeVendor, tmp_path: Path
 ) -> None:

@@ -109,10 +109,11 @@ def test_server_command_is_the_dev_server_process_and_stops_on_sigterm(tmp_path:
         cwd=ROOT, env=_env(tmp_path), stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        for _ in range(200):
-            if port_open("127.0.0.1", port):
+        deadline = time.monotonic() + 90  # generous: CI machines are busy
+        while time.monotonic() < deadline:
+            if port_open("127.0.0.1", port) and port_open("127.0.0.1", port + 1):
                 break
-            time.sleep(0.05)
+            time.sleep(0.1)
         assert port_open("127.0.0.1", port)
         assert port_open("127.0.0.1", port + 1)  # the Web UI
     finally:
