@@ -16,7 +16,6 @@ from activities.providers.config import ProviderSettings, load_worker_config, re
 from interpreter.contract import WORKFLOW_TYPE, RunResult
 from tests.fakes.vendors import Answer, FakeVendor, openai_chat
 
-
 CHAT = "/v1/chat/completions"
 
 
