@@ -97,6 +97,19 @@ class IndexMismatch(StoreError):
     error_type = "IndexMismatch"
 
 
+def check_dimensions(index: str, dimension: int, vectors: dict[str, list[float]]) -> None:
+    """Raise :class:`IndexMismatch` unless every vector has the index's dimension.
+
+    ``vectors`` maps what each vector is (``record `a```, ``the query``) to it.
+    """
+    for what, vector in vectors.items():
+        if len(vector) != dimension:
+            raise IndexMismatch(
+                f"{what} has {len(vector)} dimensions but index `{index}` holds "
+                f"{dimension}-dimensional vectors"
+            )
+
+
 class InvalidIndexName(StoreError):
     error_type = "InvalidIndexName"
 

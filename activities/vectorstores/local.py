@@ -27,9 +27,9 @@ from lancedb.index import Bitmap
 from activities.vectorstores.base import (
     Hit,
     IndexInfo,
-    IndexMismatch,
     IndexNotFound,
     Record,
+    check_dimensions,
     check_index_name,
 )
 from activities.vectorstores.filters import parse, to_lance_sql
@@ -136,12 +136,7 @@ class LanceStore:
             await self.create_index(index, IndexInfo(len(records[0].vector)))
         dimension = await self._dimension(index)
         latest = {r.id: r for r in records}  # merge_insert wants unique keys per batch
-        for record in latest.values():
-            if len(record.vector) != dimension:
-                raise IndexMismatch(
-                    f"record `{record.id}` has {len(record.vector)} dimensions but index "
-                    f"`{index}` holds {dimension}-dimensional vectors"
-                )
+        check_dimensions(index, dimension, {f"record `{r.id}`": r.vector for r in latest.values()})
         table = await self._existing(index)
         rows = list(latest.values())
         flat = pa.array([x for r in rows for x in r.vector], type=pa.float32())
@@ -183,11 +178,7 @@ class LanceStore:
     ) -> list[Hit]:
         where = self._where(namespace, filter)  # an invalid filter fails before any I/O
         dimension = await self._dimension(index)
-        if len(vector) != dimension:
-            raise IndexMismatch(
-                f"the query has {len(vector)} dimensions but index `{index}` holds "
-                f"{dimension}-dimensional vectors"
-            )
+        check_dimensions(index, dimension, {"the query": vector})
         if top_k <= 0:
             return []
         table = await self._existing(index)

@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from activities.vectorstores.base import Hit, IndexInfo, IndexMismatch, IndexNotFound, Record
+from activities.vectorstores.base import (
+    Hit,
+    IndexInfo,
+    IndexNotFound,
+    Record,
+    check_dimensions,
+)
 from activities.vectorstores.filters import evaluate, parse
 from interpreter.errors import StepError
 
@@ -83,12 +89,7 @@ class MemoryStore:
         if not records:
             return 0
         info = self._info.setdefault(index, IndexInfo(len(records[0].vector)))
-        for record in records:
-            if len(record.vector) != info.dimension:
-                raise IndexMismatch(
-                    f"record `{record.id}` has {len(record.vector)} dimensions but index "
-                    f"`{index}` holds {info.dimension}-dimensional vectors"
-                )
+        check_dimensions(index, info.dimension, {f"record `{r.id}`": r.vector for r in records})
         space = self._space(index, namespace)
         for record in records:
             space[record.id] = Record(
@@ -109,11 +110,7 @@ class MemoryStore:
         info = self._info.get(index)
         if info is None:
             raise IndexNotFound(f"index `{index}` does not exist in the in-memory store")
-        if len(vector) != info.dimension:
-            raise IndexMismatch(
-                f"the query has {len(vector)} dimensions but index `{index}` holds "
-                f"{info.dimension}-dimensional vectors"
-            )
+        check_dimensions(index, info.dimension, {"the query": vector})
         candidates = [
             r for r in self._space(index, namespace).values() if evaluate(expr, r.metadata)
         ]

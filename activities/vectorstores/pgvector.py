@@ -31,9 +31,9 @@ from psycopg_pool import AsyncConnectionPool
 from activities.vectorstores.base import (
     Hit,
     IndexInfo,
-    IndexMismatch,
     IndexNotFound,
     Record,
+    check_dimensions,
     check_index_name,
 )
 from activities.vectorstores.filters import parse, to_pg_sql
@@ -184,12 +184,7 @@ class PgVectorStore:
         if await self.describe(index) is None:
             await self.create_index(index, IndexInfo(len(records[0].vector)))
         dimension = await self._dimension(index)
-        for record in records:
-            if len(record.vector) != dimension:
-                raise IndexMismatch(
-                    f"record `{record.id}` has {len(record.vector)} dimensions but index "
-                    f"`{index}` holds {dimension}-dimensional vectors"
-                )
+        check_dimensions(index, dimension, {f"record `{r.id}`": r.vector for r in records})
         statement = sql.SQL(
             "INSERT INTO {} (namespace, id, embedding, text, metadata) "
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (namespace, id) DO UPDATE SET "
@@ -228,11 +223,7 @@ class PgVectorStore:
     ) -> list[Hit]:
         where, params, filtered = self._where(namespace, filter)
         dimension = await self._dimension(index)
-        if len(vector) != dimension:
-            raise IndexMismatch(
-                f"the query has {len(vector)} dimensions but index `{index}` holds "
-                f"{dimension}-dimensional vectors"
-            )
+        check_dimensions(index, dimension, {"the query": vector})
         if top_k <= 0:
             return []
         query = np.asarray(vector, dtype=np.float32)

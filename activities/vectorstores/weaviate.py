@@ -68,12 +68,12 @@ from weaviate.exceptions import (
 from activities.vectorstores.base import (
     Hit,
     IndexInfo,
-    IndexMismatch,
     IndexNotFound,
     InvalidFilter,
     InvalidIndexName,
     Record,
     StoreError,
+    check_dimensions,
     check_index_name,
 )
 from activities.vectorstores.filters import And, Compare, Expr, Member, Or, parse
@@ -410,17 +410,13 @@ class WeaviateStore:
         await self._collection_schema(index, refresh=True)
 
     def _plan(
-        self, records: list[Record], dimension: int, schema: Mapping[str, str]
+        self, index: str, records: list[Record], dimension: int, schema: Mapping[str, str]
     ) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
         """(metadata key, data type) → property, and the properties still to create."""
         names: dict[tuple[str, str], str] = {}
         new: dict[str, str] = {}
+        check_dimensions(index, dimension, {f"record `{r.id}`": r.vector for r in records})
         for record in records:
-            if len(record.vector) != dimension:
-                raise IndexMismatch(
-                    f"record `{record.id}` has {len(record.vector)} dimensions but the index "
-                    f"holds {dimension}-dimensional vectors"
-                )
             for key, value in record.metadata.items():
                 if not _NAME.match(key) or key in _RESERVED or "__" in key:
                     raise StoreError(
@@ -448,7 +444,7 @@ class WeaviateStore:
         assert info is not None
         entry = await self._collection_schema(index)
         assert entry is not None
-        names, missing = self._plan(records, info.dimension, entry[1])
+        names, missing = self._plan(index, records, info.dimension, entry[1])
         if missing:
             name = collection_name(index)
             collection = (await self._connect()).collections.use(name)
@@ -465,7 +461,7 @@ class WeaviateStore:
                             raise
             entry = await self._collection_schema(index, refresh=True)
             assert entry is not None
-            names, _ = self._plan(records, info.dimension, entry[1])
+            names, _ = self._plan(index, records, info.dimension, entry[1])
         return names
 
     async def upsert(
@@ -540,11 +536,8 @@ class WeaviateStore:
         if where is None:
             raise IndexNotFound(f"index `{index}` does not exist in Weaviate")
         info = await self.describe(index)
-        if info is not None and len(vector) != info.dimension:
-            raise IndexMismatch(
-                f"the query has {len(vector)} dimensions but index `{index}` holds "
-                f"{info.dimension}-dimensional vectors"
-            )
+        if info is not None:
+            check_dimensions(index, info.dimension, {"the query": vector})
         if top_k <= 0 or where is False:
             return []
         assert not isinstance(where, bool)
