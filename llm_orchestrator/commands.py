@@ -125,6 +125,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     w.add_argument("--max-cached-workflows", type=int, default=1000)
     w.add_argument("--address", help="Temporal address (default: TEMPORAL_ADDRESS / profile)")
     w.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=60.0,
+        help="keep retrying an unreachable Temporal server this many seconds (default 60)",
+    )
+    w.add_argument(
         "--config",
         default=None,
         help="worker config file (providers, limits, prices); default LLM_ORCHESTRATOR_CONFIG",
@@ -364,7 +370,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     obs = _observe(args, "llm-orchestrator-worker")
 
     async def go() -> int:
-        client = await connect(args.address, runtime=obs.runtime, interceptors=obs.interceptors)
+        client = await connect(
+            args.address,
+            runtime=obs.runtime,
+            interceptors=obs.interceptors,
+            wait=args.connect_timeout,
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

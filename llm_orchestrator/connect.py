@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import Sequence
 
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
+from temporalio.service import RPCError
+
+from interpreter.errors import OrchestratorError
 
 __all__ = ["address_configured", "connect"]
 
@@ -29,6 +34,7 @@ async def connect(
     *,
     runtime: Runtime | None = None,
     interceptors: Sequence[Interceptor] = (),
+    wait: float = 0.0,
 ) -> Client:
     """A client with the pydantic data converter, from ``temporalio.envconfig`` settings.
 
@@ -36,14 +42,28 @@ async def connect(
     TEMPORAL_PROFILE / the TOML config file all apply; ``address`` overrides them.
     ``runtime`` (metrics) and ``interceptors`` (tracing) come from
     ``llm_orchestrator.observability``; workers built on this client inherit both.
+    ``wait`` keeps retrying an unreachable server that long (a worker started next to
+    its server); then, or at once, the failure is a clear :class:`OrchestratorError`.
     """
     config = ClientConfig.load_client_connect_config()
     if address:
         config["target_host"] = address
     config.setdefault("target_host", "localhost:7233")
-    return await Client.connect(
-        **config,
-        data_converter=pydantic_data_converter,
-        runtime=runtime,
-        interceptors=list(interceptors),
-    )
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return await Client.connect(
+                **config,
+                data_converter=pydantic_data_converter,
+                runtime=runtime,
+                interceptors=list(interceptors),
+            )
+        except (RuntimeError, RPCError) as exc:
+            if time.monotonic() >= deadline:
+                reason = str(exc).split("ConnectError(", 1)[0].strip(" (")
+                raise OrchestratorError(
+                    f"cannot connect to Temporal at {config['target_host']} ({reason}); start "
+                    "one with `llm-orchestrator server`, or point TEMPORAL_ADDRESS or a "
+                    "Temporal profile at your cluster"
+                ) from None
+            await asyncio.sleep(1.0)

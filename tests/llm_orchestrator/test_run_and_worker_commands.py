@@ -122,3 +122,14 @@ def test_server_command_is_the_dev_server_process_and_stops_on_sigterm(tmp_path:
     # the CLI *became* the server: stopping its PID stops the server
     assert not port_open("127.0.0.1", port)
     assert (tmp_path / "t.db").is_file()
+
+
+def test_worker_without_a_server_says_what_to_do_instead_of_a_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "worker.py", "--address", "127.0.0.1:9", "--connect-timeout", "2"],
+        cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "cannot connect to Temporal at 127.0.0.1:9" in result.stderr
+    assert "llm-orchestrator server" in result.stderr
+    assert "Traceback" not in result.stderr
