@@ -18,7 +18,8 @@ EMBEDDING_PROVIDER = "openai"
 EMBEDDING_MODEL = "text-embedding-3-small"
 
 STREAM_HEARTBEAT_SECONDS = 30.0
-"""A streamed `llm` step that receives no token for this long is retried (dead stream)."""
+"""A streamed `llm` step that receives no token for this long (or half its timeout,
+if shorter) is retried: the stream is dead even if its connection is open."""
 
 RESOLVE_TIMEOUT_SECONDS = 30.0
 """Timeout for reading a workflow file from the worker's catalog."""

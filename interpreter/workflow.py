@@ -416,8 +416,9 @@ class DagWorkflow:
             result_type=StepOutcome if activity in _STEP_ACTIVITIES else None,
             start_to_close_timeout=timedelta(seconds=timeout),
             retry_policy=_retry_policy(step, self._definition_model),
+            # a stream that stops sending tokens is dead even if its connection stays open
             heartbeat_timeout=(
-                timedelta(seconds=code_defaults.STREAM_HEARTBEAT_SECONDS)
+                timedelta(seconds=min(code_defaults.STREAM_HEARTBEAT_SECONDS, timeout / 2))
                 if isinstance(step, LlmStep) and step.stream
                 else None
             ),

@@ -459,3 +459,25 @@ async def test_fault_storm_50_concurrent_runs_complete_and_open_breakers_send_no
             assert not [t for t in endpoint.last_sent if start_open < t < probe_from - 0.001]
     assert opened > 0
     assert len(fake.requests()) == sum(e.requests_sent for e in endpoints.values())
+
+
+@pytest.mark.usefixtures("keys")
+async def test_a_stream_that_stalls_with_the_connection_open_is_retried(
+    client: Client, task_queue: str, worker_for: Any, fake: FakeVendor
+) -> None:
+    pieces = ["still ", "here"]
+    fake.then(CHAT, Answer(sse=openai_stream(pieces), cut_after=1, stall=12.0))
+    fake.then(CHAT, Answer(sse=openai_stream(pieces)))
+    # timeout 10 s: the heartbeat timeout becomes 5 s, so the stall is caught well
+    # before the attempt's own timeout (9 s for the HTTP call), connection still open
+    step = one_step(stream=True, timeout="10s")
+    async with worker_for(config=config_for(fake)):
+        handle = await start(client, task_queue, step)
+        result, error = await outcome(handle)
+    assert error is None and result is not None
+    assert result.outputs == {"answer": "still here"}
+    sent = fake.requests(CHAT)
+    assert len(sent) == 2
+    assert sent[1].at - sent[0].at < 8.5
+    history = (await handle.fetch_history()).to_json()
+    assert "TIMEOUT_TYPE_HEARTBEAT" in history

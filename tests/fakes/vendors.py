@@ -28,6 +28,8 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     sse: list[tuple[str | None, str]] | None = None
     cut_after: int | None = None
+    stall: float | None = None
+    """With `cut_after`: keep the connection open this long after the last event sent."""
     hang: float | None = None
     raw: bytes | None = None
     drop: bool = False
@@ -308,6 +310,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             for i, (event, data) in enumerate(answer.sse):
                 if answer.cut_after is not None and i >= answer.cut_after:
+                    if answer.stall:
+                        time.sleep(answer.stall)
                     break
                 text = (f"event: {event}\n" if event else "") + f"data: {data}\n\n"
                 self.wfile.write(text.encode())
