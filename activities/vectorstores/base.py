@@ -110,6 +110,16 @@ def check_dimensions(index: str, dimension: int, vectors: dict[str, list[float]]
             )
 
 
+async def prepare_upsert(store: VectorStore, index: str, records: list[Record]) -> IndexInfo:
+    """Create a missing index with the records' dimension, then check every record fits."""
+    info = await store.describe(index)
+    if info is None:
+        info = IndexInfo(len(records[0].vector))
+        await store.create_index(index, info)
+    check_dimensions(index, info.dimension, {f"record `{r.id}`": r.vector for r in records})
+    return info
+
+
 class InvalidIndexName(StoreError):
     error_type = "InvalidIndexName"
 

@@ -31,6 +31,7 @@ from activities.vectorstores.base import (
     Record,
     check_dimensions,
     check_index_name,
+    prepare_upsert,
 )
 from activities.vectorstores.filters import parse, to_lance_sql
 
@@ -132,11 +133,8 @@ class LanceStore:
     ) -> int:
         if not records:
             return 0
-        if await self._table(index) is None:
-            await self.create_index(index, IndexInfo(len(records[0].vector)))
-        dimension = await self._dimension(index)
+        dimension = (await prepare_upsert(self, index, records)).dimension
         latest = {r.id: r for r in records}  # merge_insert wants unique keys per batch
-        check_dimensions(index, dimension, {f"record `{r.id}`": r.vector for r in latest.values()})
         table = await self._existing(index)
         rows = list(latest.values())
         flat = pa.array([x for r in rows for x in r.vector], type=pa.float32())

@@ -35,6 +35,7 @@ from activities.vectorstores.base import (
     Record,
     check_dimensions,
     check_index_name,
+    prepare_upsert,
 )
 from activities.vectorstores.filters import parse, to_pg_sql
 
@@ -181,10 +182,7 @@ class PgVectorStore:
     ) -> int:
         if not records:
             return 0
-        if await self.describe(index) is None:
-            await self.create_index(index, IndexInfo(len(records[0].vector)))
-        dimension = await self._dimension(index)
-        check_dimensions(index, dimension, {f"record `{r.id}`": r.vector for r in records})
+        await prepare_upsert(self, index, records)
         statement = sql.SQL(
             "INSERT INTO {} (namespace, id, embedding, text, metadata) "
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (namespace, id) DO UPDATE SET "
