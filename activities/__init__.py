@@ -9,7 +9,7 @@ import httpx
 
 from activities.action import ActionActivities
 from activities.catalog import Catalog
-from activities.models import ModelActivities
+from activities.model_steps import ModelActivities
 from activities.providers import Providers
 from activities.providers.config import WorkerConfig
 from activities.settings import ActivitySettings

@@ -17,6 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from interpreter.errors import ERROR_PROVIDER, ERROR_STEP_FAILED, ProviderError, StepError
+from interpreter.steps import StepCall
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -66,9 +67,9 @@ def step_failure(
 def _jitter(args: tuple[Any, ...]) -> bool:
     """The step's `retry.jitter`, found on the activity's request argument."""
     for arg in args:
-        retry = getattr(getattr(arg, "step", None), "retry", None)
-        if retry is not None:
-            return bool(retry.jitter)
+        step = getattr(arg, "step", None)
+        if isinstance(step, StepCall):
+            return step.jitter
     return True
 
 

@@ -12,8 +12,9 @@ from temporalio import activity
 from activities._failures import classified
 from activities.providers.http import RETRYABLE_STATUS, retry_delay
 from activities.settings import ActivitySettings
-from interpreter.contract import ACTIVITY_ACTION, ActionRequest, StepOutcome
+from interpreter.contract import ACTIVITY_ACTION, StepOutcome
 from interpreter.errors import ERROR_ACTION_NOT_ALLOWED, ProviderError, StepError
+from interpreter.steps.action import ActionRequest
 
 __all__ = ["ActionActivities"]
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from temporalio import activity
 
 from activities._failures import step_failure
 from activities.settings import ActivitySettings
-from interpreter.contract import ACTIVITY_RESOLVE_WORKFLOW, ResolvedWorkflow, ResolveRequest
+from interpreter.catalog import ResolvedWorkflow, ResolveRequest
+from interpreter.contract import ACTIVITY_RESOLVE_WORKFLOW
 from interpreter.errors import ERROR_INVALID_DEFINITION, WorkflowDefinitionError
+from interpreter.hints import nearest
 from interpreter.loader import load_file
-from interpreter.validate import nearest
 
 __all__ = ["Catalog"]
 
@@ -47,12 +49,16 @@ class Catalog:
 
     @activity.defn(name=ACTIVITY_RESOLVE_WORKFLOW)
     async def resolve(self, request: ResolveRequest) -> ResolvedWorkflow:
-        path = self.find(request.name)
+        # reading and validating files blocks: keep it off the worker's event loop
+        return await asyncio.to_thread(self._resolve, request.name)
+
+    def _resolve(self, name: str) -> ResolvedWorkflow:
+        path = self.find(name)
         if path is None:
             names = [p.stem for p in self.files()]
-            hint = nearest(request.name, set(names))
+            hint = nearest(name, set(names))
             raise step_failure(
-                f"no workflow named `{request.name}` in the worker's catalog {self._dir}"
+                f"no workflow named `{name}` in the worker's catalog {self._dir}"
                 + (f"; {hint}" if hint else "")
                 + (f" (available: {', '.join(names)})" if names else " (it is empty)"),
                 type=ERROR_INVALID_DEFINITION,

@@ -43,7 +43,7 @@ from interpreter.contract import (
     Usage,
 )
 from interpreter.errors import ProviderError
-from interpreter.models import LlmStep
+from interpreter.steps.llm import LlmCall
 
 __all__ = [
     "BREAKER_STATES",
@@ -272,7 +272,7 @@ def _text_parts(text: str) -> list[dict[str, str]]:
     return [{"type": "text", "content": text}]
 
 
-def _input_messages(step: LlmStep) -> list[dict[str, Any]]:
+def _input_messages(step: LlmCall) -> list[dict[str, Any]]:
     messages = [{"role": m.role, "parts": _text_parts(m.content)} for m in step.messages]
     if step.prompt is not None:
         messages.append({"role": "user", "parts": _text_parts(step.prompt)})
@@ -351,7 +351,7 @@ def provider_call(
     operation: str,
     *,
     model: str | None,
-    step: LlmStep | None = None,
+    step: LlmCall | None = None,
 ) -> Iterator[ProviderCall]:
     """A CLIENT span named ``{operation} {model}`` around one model call, plus metrics.
 

@@ -33,9 +33,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from interpreter.dag import Dag, Scheduler, Status  # noqa: E402
+from interpreter.dag import Dag  # noqa: E402
 from interpreter.loader import load_text  # noqa: E402
 from interpreter.models import BranchStep, ParallelStep  # noqa: E402
+from interpreter.scheduler import Scheduler, Status  # noqa: E402
 
 LOAD_TARGET_S = 1.0
 READY_TARGET_US = 50.0

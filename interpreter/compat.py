@@ -13,13 +13,8 @@ import difflib
 import re
 from typing import Any
 
-from interpreter.models import (
-    ActionStep,
-    LlmStep,
-    TransformStep,
-    _StepBase,
-)
 from interpreter.source import LocDict, LocList
+from interpreter.steps import KINDS, StepBase
 
 __all__ = ["normalize"]
 
@@ -34,18 +29,21 @@ _RETRY_ORIGINAL_KEYS = {
 }
 _BACKOFF_COEFFICIENT = {"exponential": 2.0, "linear": 1.0, "constant": 1.0, "fixed": 1.0}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_STEP_FIELDS = {name for name in _StepBase.model_fields} | {"type", "condition", "timeout_seconds"}
+_STEP_FIELDS = {name for name in StepBase.model_fields} | {"type", "condition", "timeout_seconds"}
 
 
-def _fields(model: type[_StepBase]) -> set[str]:
+def _fields(model: type[StepBase]) -> set[str]:
     names = set(model.model_fields)
     names.update(f.alias for f in model.model_fields.values() if f.alias)
     return names | {"type", "condition", "timeout_seconds"}
 
 
-_LLM_FIELDS = _fields(LlmStep)
-_TRANSFORM_FIELDS = _fields(TransformStep)
-_ACTION_FIELDS = _fields(ActionStep)
+_FREE_KEYS = {
+    name: (kind.free_keys_into, _fields(kind.model))
+    for name, kind in KINDS.items()
+    if kind.free_keys_into is not None
+}
+"""Per kind: the field that collects keys it does not know, and the keys it does."""
 
 
 def _move(d: LocDict, old: str, new: str) -> None:
@@ -127,25 +125,23 @@ def _normalize_step(step: Any, output_names: set[str]) -> None:
     if isinstance(step.get("retry"), LocDict):
         _normalize_retry(step["retry"])
 
+    if isinstance(kind, str) and kind in _FREE_KEYS:
+        target, known = _FREE_KEYS[kind]
+        _gather_free_keys(step, known, target)
     if kind == "parallel":
         if "tasks" in step and "steps" not in step:
             _move(step, "tasks", "steps")
-        for child in step.get("steps") or []:
+        for child in _list(step.get("steps")):
             _normalize_step(child, output_names)
     elif kind == "branch":
         branches = step.get("branches")
         if isinstance(branches, LocDict):
             for items in branches.values():
-                for item in items if isinstance(items, list) else []:
+                for item in _list(items):
                     _normalize_step(item, output_names)
-        for item in step.get("default") or []:
+        for item in _list(step.get("default")):
             _normalize_step(item, output_names)
-    elif kind == "llm":
-        _gather_free_keys(step, _LLM_FIELDS, "extra")
-    elif kind == "action":
-        _gather_free_keys(step, _ACTION_FIELDS, "params")
     elif kind == "transform":
-        _gather_free_keys(step, _TRANSFORM_FIELDS, "params")
         inputs = step.get("inputs")
         if isinstance(inputs, LocList):
             for i, item in enumerate(inputs):
@@ -153,6 +149,11 @@ def _normalize_step(step: Any, output_names: set[str]) -> None:
                     # original format: a bare name is an input or an earlier step's output name
                     root = "outputs" if item in output_names else "inputs"
                     inputs[i] = "{{ " + f"{root}.{item}" + " }}"
+
+
+def _list(value: Any) -> list[Any]:
+    """Nested steps, or nothing when the value is not a list (validation reports it)."""
+    return value if isinstance(value, list) else []
 
 
 def _gather_free_keys(step: LocDict, known: set[str], target: str) -> None:

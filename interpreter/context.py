@@ -1,66 +1,93 @@
-"""What templates see while a run is in progress (pure; used by the workflow and tests).
+"""What templates see while a run is in progress, derived from the scheduler's state.
 
 ::
 
     inputs / input          the run's inputs (also at the root, as the original format had them)
     steps.<id>.output       a step's primary output
     steps.<id>.<name>       the value bound to each name in the step's `output:` list
+                            (null while the step has not completed, e.g. when it was skipped)
     steps.<id>.status       pending | running | completed | skipped | failed
     outputs.<id>            a step's primary output (original format)
     outputs.<name>          the value of an output name, when no step has that id
     workflow.name/.version/.id/.run_id
+
+Nothing here is written by hand as the run goes: ``steps`` and ``outputs`` are
+read-only views over :attr:`Scheduler.steps <interpreter.scheduler.Scheduler.steps>`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from interpreter.contract import StepRecord
+from interpreter.scheduler import Scheduler
 
-__all__ = ["TemplateContext", "bind_outputs", "build_context"]
+__all__ = ["TemplateContext"]
 
 
-def bind_outputs(names: Sequence[str], output: Any, extras: Sequence[Any]) -> dict[str, Any]:
-    """Bind ``output:`` names positionally: the first to the primary output, then the extras."""
-    values = [output, *extras]
-    return {name: values[i] if i < len(values) else None for i, name in enumerate(names)}
+class _StepsView(Mapping[str, dict[str, Any]]):
+    """``steps.<id>``: each step's bound output names, ``output`` and ``status``."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+
+    def __getitem__(self, step_id: str) -> dict[str, Any]:
+        state = self._scheduler.steps[step_id]
+        names = self._scheduler.dag.nodes[step_id].step.output
+        return {
+            **dict.fromkeys(names),
+            **state.outputs,
+            "output": state.output,
+            "status": state.status.value,
+        }
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._scheduler.steps)
+
+    def __len__(self) -> int:
+        return len(self._scheduler.steps)
+
+
+class _OutputsView(Mapping[str, Any]):
+    """``outputs.<id>`` and ``outputs.<name>`` (the original format's spelling)."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+        # an output name belongs to the first step (in file order) that declares it
+        self._owner: dict[str, str] = {}
+        for node in scheduler.dag.nodes.values():
+            for name in node.step.output:
+                if name not in scheduler.steps:
+                    self._owner.setdefault(name, node.id)
+
+    def __getitem__(self, key: str) -> Any:
+        steps = self._scheduler.steps
+        if key in steps:
+            return steps[key].output
+        return steps[self._owner[key]].outputs.get(key)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._scheduler.steps
+        yield from self._owner
+
+    def __len__(self) -> int:
+        return len(self._scheduler.steps) + len(self._owner)
 
 
 class TemplateContext:
-    """The template context of a run, updated in place as steps change (O(1) per update)."""
+    """The template context of a run: its inputs and live views of its steps."""
 
     def __init__(
-        self, inputs: Mapping[str, Any], workflow: Mapping[str, Any] | None = None
+        self,
+        inputs: Mapping[str, Any],
+        scheduler: Scheduler,
+        workflow: Mapping[str, Any] | None = None,
     ) -> None:
-        self._steps: dict[str, dict[str, Any]] = {}
-        self._outputs: dict[str, Any] = {}
-        self._name_owner: dict[str, str] = {}
         self.data: dict[str, Any] = dict(inputs)
         self.data.update(
             inputs=dict(inputs),
             input=dict(inputs),
-            steps=self._steps,
-            outputs=self._outputs,
+            steps=_StepsView(scheduler),
+            outputs=_OutputsView(scheduler),
             workflow=dict(workflow or {}),
         )
-
-    def update(self, step_id: str, record: StepRecord) -> None:
-        self._steps[step_id] = {**record.outputs, "output": record.output, "status": record.status}
-        self._outputs[step_id] = record.output
-        for name, value in record.outputs.items():
-            owner = self._name_owner.setdefault(name, step_id)
-            if owner == step_id and name not in self._steps:
-                self._outputs[name] = value
-
-
-def build_context(
-    inputs: Mapping[str, Any],
-    records: Mapping[str, StepRecord],
-    workflow: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The template context for ``records`` (see :class:`TemplateContext`)."""
-    context = TemplateContext(inputs, workflow)
-    for step_id, record in records.items():
-        context.update(step_id, record)
-    return context.data

@@ -9,16 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from interpreter.models import (
-    ActionStep,
-    EmbedStep,
-    LlmStep,
-    TransformStep,
-    VectorSearchStep,
-    WorkflowDefinition,
-)
+from interpreter.payload import Payload
 
 WORKFLOW_TYPE = "DagWorkflow"
 DEFAULT_TASK_QUEUE = "llm-orchestrator"
@@ -41,29 +34,6 @@ ALL_ACTIVITY_NAMES = (
 
 QUERY_PROGRESS = "progress"
 
-TRANSFORM_FUNCTIONS = (
-    "identity",
-    "merge",
-    "concat",
-    "filter",
-    "pick",
-    "extract_metadata",
-    "json_parse",
-    "json_stringify",
-    "split",
-    "join",
-    "first",
-    "last",
-    "length",
-    "upper",
-    "lower",
-    "trim",
-    "flatten",
-    "unique",
-    "sort",
-)
-"""Built-in transform functions (implemented in ``activities.transform``)."""
-
 BUILTIN_ACTIONS = (
     "log",
     "http",
@@ -76,14 +46,10 @@ BUILTIN_ACTIONS = (
 """Actions every worker provides (implemented in ``activities.action``)."""
 
 
-class _Payload(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
 # --- workflow input and result -----------------------------------------------------
 
 
-class RunInput(_Payload):
+class RunInput(Payload):
     """What starts a run: a catalog name or a whole definition, plus inputs."""
 
     workflow: str | None = None
@@ -94,7 +60,7 @@ class RunInput(_Payload):
     )
 
 
-class Usage(_Payload):
+class Usage(Payload):
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
@@ -108,9 +74,10 @@ class Usage(_Payload):
 
 
 StepStatusName = Literal["pending", "running", "completed", "skipped", "failed"]
+RunStatusName = Literal["resolving", "running", "completed", "failed", "cancelled"]
 
 
-class StepRecord(_Payload):
+class StepRecord(Payload):
     """Everything known about one step of a run."""
 
     id: str
@@ -127,7 +94,7 @@ class StepRecord(_Payload):
     reason: str | None = None
 
 
-class RunResult(_Payload):
+class RunResult(Payload):
     workflow: str
     version: str
     outputs: dict[str, Any] = Field(default_factory=dict)
@@ -136,12 +103,12 @@ class RunResult(_Payload):
     duration_ms: int = 0
 
 
-class Progress(_Payload):
+class Progress(Payload):
     """Answer of the ``progress`` query: live state of every step."""
 
     workflow: str | None = None
     version: str | None = None
-    status: Literal["resolving", "running", "completed", "failed", "cancelled"] = "resolving"
+    status: RunStatusName = "resolving"
     steps: dict[str, StepRecord] = Field(default_factory=dict)
     usage: Usage = Field(default_factory=Usage)
 
@@ -149,46 +116,10 @@ class Progress(_Payload):
 # --- activity payloads -------------------------------------------------------------
 
 
-class StepOutcome(_Payload):
+class StepOutcome(Payload):
     """What a step activity returns: the primary output, extra positional outputs, usage."""
 
     output: Any = None
     extras: list[Any] = Field(default_factory=list)
     usage: Usage | None = None
     attempt: int = 1
-
-
-class ResolveRequest(_Payload):
-    name: str
-
-
-class ResolvedWorkflow(_Payload):
-    definition: WorkflowDefinition
-    source: str
-
-
-class LlmRequest(_Payload):
-    step: LlmStep
-    offline: bool = False
-
-
-class EmbedRequest(_Payload):
-    step: EmbedStep
-    offline: bool = False
-
-
-class VectorSearchRequest(_Payload):
-    step: VectorSearchStep
-    offline: bool = False
-
-
-class TransformRequest(_Payload):
-    step: TransformStep
-    rendered: Any = None
-    """The rendered ``template`` (any type: a single ``{{ expression }}`` keeps its type)."""
-
-
-class ActionRequest(_Payload):
-    step: ActionStep
-    workflow_id: str = ""
-    run_id: str = ""

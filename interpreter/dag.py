@@ -1,4 +1,4 @@
-"""The step graph and the pure scheduler that walks it (no Temporal imports here).
+"""The step graph: every step as a node with its edges resolved (no Temporal imports here).
 
 Every step, including those nested in ``parallel`` groups and ``branch`` cases, is a
 :class:`Node`. A node waits for
@@ -8,39 +8,19 @@ Every step, including those nested in ``parallel`` groups and ``branch`` cases, 
   an inline ``branch`` case must have been chosen;
 * its guard: a step named by a ``branch`` case runs only if that case was chosen.
 
-Containers finish when all their children are terminal. :class:`Scheduler` keeps
-the statuses and, on each event, re-examines only the neighbours of what changed,
-so a run of *n* steps costs O(n + edges) in total.
+Containers finish when all their children are terminal. The scheduler that walks
+the graph is :mod:`interpreter.scheduler`.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-from interpreter.models import (
-    AnyStep,
-    BranchStep,
-    ParallelStep,
-    TriggerRule,
-    WorkflowDefinition,
-)
+from interpreter.models import WorkflowDefinition
+from interpreter.steps import AnyKind, AnyStep, kind_of
 
-__all__ = ["Dag", "Decision", "Node", "Scheduler", "Status", "find_cycle"]
-
-
-class Status(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (Status.COMPLETED, Status.SKIPPED, Status.FAILED)
+__all__ = ["Dag", "Node", "find_cycle"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +36,8 @@ class Node:
     children: tuple[str, ...] = ()
 
     @property
-    def is_container(self) -> bool:
-        return isinstance(self.step, ParallelStep | BranchStep)
+    def kind(self) -> AnyKind:
+        return kind_of(self.step)
 
 
 @dataclass(slots=True)
@@ -95,34 +75,28 @@ class Dag:
             nodes[step.id] = Node(
                 step.id, step, loc, tuple(dict.fromkeys(step.depends_on)), parent, guard
             )
-            if isinstance(step, ParallelStep):
-                for i, child in enumerate(step.steps):
-                    if child.id not in nodes:
-                        children.append(child.id)
-                    add(child, (*loc, "steps", i), step.id, None)
-            elif isinstance(step, BranchStep):
-                cases = (
-                    {**step.branches, "default": step.default}
-                    if step.default
-                    else dict(step.branches)
-                )
-                inline: dict[str, set[str]] = {}
-                for case, items in cases.items():
-                    key = "default" if (case == "default" and step.default) else "branches"
-                    for i, item in enumerate(items):
-                        item_loc = (*loc, key, i) if key == "default" else (*loc, key, case, i)
-                        if isinstance(item, str):
-                            targets.append((step.id, case, item, item_loc))
-                        else:
-                            inline.setdefault(item.id, set()).add(case)
-                            if item.id not in nodes:
-                                children.append(item.id)
-                                add(item, item_loc, step.id, (step.id, frozenset([case])))
-                # an inline step listed under two cases runs for either
-                for child_id, child_cases in inline.items():
-                    node = nodes.get(child_id)
-                    if node and node.parent == step.id and len(child_cases) > 1:
-                        nodes[child_id] = _replace(node, guard=(step.id, frozenset(child_cases)))
+            inline: dict[str, set[str]] = {}
+            for nested in kind_of(step).nested(step):
+                item_loc = (*loc, *nested.loc)
+                item = nested.item
+                if isinstance(item, str):
+                    targets.append((step.id, nested.case or "", item, item_loc))
+                    continue
+                if nested.case is None:
+                    if item.id not in nodes:
+                        children.append(item.id)
+                    add(item, item_loc, step.id, None)  # a second definition is reported
+                    continue
+                # the same inline step under several cases is one step, not a duplicate
+                inline.setdefault(item.id, set()).add(nested.case)
+                if item.id not in nodes:
+                    children.append(item.id)
+                    add(item, item_loc, step.id, (step.id, frozenset([nested.case])))
+            # an inline step listed under two cases runs for either
+            for child_id, child_cases in inline.items():
+                node = nodes.get(child_id)
+                if node and node.parent == step.id and len(child_cases) > 1:
+                    nodes[child_id] = _replace(node, guard=(step.id, frozenset(child_cases)))
             if children:
                 nodes[step.id] = _replace(nodes[step.id], children=tuple(children))
 
@@ -138,8 +112,12 @@ class Dag:
                 if owner[0] == branch_id:
                     owner[1].add(case)
         for target, (branch_id, cases) in guards.items():
-            if nodes[target].guard is None:
+            guard = nodes[target].guard
+            if guard is None:
                 nodes[target] = _replace(nodes[target], guard=(branch_id, frozenset(cases)))
+            elif guard[0] == branch_id:
+                # inline under one case and named by id under others: it runs for any of them
+                nodes[target] = _replace(nodes[target], guard=(branch_id, guard[1] | cases))
 
         dependents: dict[str, list[str]] = {node_id: [] for node_id in nodes}
         for node in nodes.values():
@@ -237,35 +215,6 @@ class Dag:
                     stack.append((nxt, iter(inputs(nxt))))
         return {node_id: values[(node_id, "start")] for node_id in self.nodes}
 
-    def topological_order(self) -> list[str]:
-        """Step ids in an order where every step follows what it waits for."""
-        order: list[str] = []
-        state: dict[str, int] = {}
-
-        for root in self.nodes:
-            if root in state:
-                continue
-            stack: list[tuple[str, Iterator[str]]] = [(root, iter(self._before(root)))]
-            state[root] = 1
-            while stack:
-                current, it = stack[-1]
-                nxt = next((n for n in it if state.get(n) != 2), None)
-                if nxt is None:
-                    stack.pop()
-                    state[current] = 2
-                    order.append(current)
-                elif state.get(nxt) != 1:
-                    state[nxt] = 1
-                    stack.append((nxt, iter(self._before(nxt))))
-        return order
-
-    def _before(self, node_id: str) -> Iterable[str]:
-        node = self.nodes[node_id]
-        yield from (u for u in _upstream(node) if u in self.nodes)
-
-    def roots(self) -> list[str]:
-        return [n.id for n in self.nodes.values() if n.parent is None]
-
 
 def _replace(node: Node, **changes: object) -> Node:
     values = {name: getattr(node, name) for name in Node.__slots__}
@@ -330,159 +279,3 @@ def find_cycle(dag: Dag) -> list[str] | None:
                 path.append(nxt)
                 iters.append(iter(edges(nxt)))
     return None
-
-
-@dataclass(slots=True)
-class Decision:
-    """What changed after an event: steps to start, steps skipped, containers finished."""
-
-    start: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    finished: list[tuple[str, Status]] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.start or self.skipped or self.finished)
-
-
-class Scheduler:
-    """Pure, incremental scheduler over a :class:`Dag`.
-
-    The caller starts what :attr:`Decision.start` lists, then reports back with
-    :meth:`running`, :meth:`finish` or :meth:`choose` (for branches), each of which
-    returns the next :class:`Decision`. Containers are started like any step
-    (report :meth:`running`); the scheduler finishes them itself.
-    """
-
-    def __init__(self, dag: Dag) -> None:
-        self.dag = dag
-        self.status: dict[str, Status] = dict.fromkeys(dag.nodes, Status.PENDING)
-        self.choices: dict[str, str] = {}
-        self.reasons: dict[str, str] = {}
-        self._offered: set[str] = set()
-        self._active_children: dict[str, int] = {}
-
-    @property
-    def done(self) -> bool:
-        return all(status.terminal for status in self.status.values())
-
-    def initial(self) -> Decision:
-        return self._settle([n for n in self.dag.nodes])
-
-    def running(self, node_id: str) -> Decision:
-        self.status[node_id] = Status.RUNNING
-        return self._settle(self._neighbours(node_id))
-
-    def choose(self, branch_id: str, case: str) -> Decision:
-        """Record a branch's chosen case (the branch must be running)."""
-        self.choices[branch_id] = case
-        return self._settle([*self._neighbours(branch_id), branch_id])
-
-    def finish(self, node_id: str, status: Status, reason: str = "") -> Decision:
-        """Record a step's end (completed, failed or skipped by its `when`)."""
-        self._set_terminal(node_id, status, self.status[node_id])
-        if reason:
-            self.reasons[node_id] = reason
-        return self._settle(self._neighbours(node_id))
-
-    def _set_terminal(self, node_id: str, status: Status, previous: Status) -> None:
-        self.status[node_id] = status
-        parent = self.dag.nodes[node_id].parent
-        if parent is not None and node_id in self._offered and not previous.terminal:
-            self._active_children[parent] -= 1
-
-    def _neighbours(self, node_id: str) -> list[str]:
-        node = self.dag.nodes[node_id]
-        out = list(self.dag.dependents[node_id])
-        if node.parent is not None and self._limit(node.parent) is not None:
-            out.extend(self.dag.nodes[node.parent].children)
-        return out
-
-    def _limit(self, container: str) -> int | None:
-        step = self.dag.nodes[container].step
-        return step.max_concurrency if isinstance(step, ParallelStep) else None
-
-    def _settle(self, candidates: Sequence[str]) -> Decision:
-        decision = Decision()
-        work = deque(candidates)
-        seen_in_pass: set[str] = set()
-        while work:
-            node_id = work.popleft()
-            status = self.status[node_id]
-            node = self.dag.nodes[node_id]
-            if status == Status.PENDING and node_id not in self._offered:
-                verdict, reason = self._evaluate(node)
-                if verdict == "skip":
-                    self.status[node_id] = Status.SKIPPED
-                    self.reasons[node_id] = reason
-                    decision.skipped.append((node_id, reason))
-                    work.extend(self._neighbours(node_id))
-                elif verdict == "ready":
-                    self._offered.add(node_id)
-                    decision.start.append(node_id)
-                    if node.parent is not None:
-                        # counted from the offer on, so one settle cannot over-commit a group
-                        self._active_children[node.parent] = (
-                            self._active_children.get(node.parent, 0) + 1
-                        )
-            elif status == Status.RUNNING and node.children and node_id not in seen_in_pass:
-                finished = self._container_result(node)
-                if finished is not None:
-                    seen_in_pass.add(node_id)
-                    self._set_terminal(node_id, finished, status)
-                    decision.finished.append((node_id, finished))
-                    work.extend(self._neighbours(node_id))
-            elif (
-                status == Status.RUNNING
-                and isinstance(node.step, BranchStep)
-                and not node.children
-                and node_id in self.choices
-            ):
-                self._set_terminal(node_id, Status.COMPLETED, status)
-                decision.finished.append((node_id, Status.COMPLETED))
-                work.extend(self._neighbours(node_id))
-        return decision
-
-    def _evaluate(self, node: Node) -> tuple[str, str]:
-        status = self.status
-        if node.parent is not None:
-            parent_status = status[node.parent]
-            if parent_status in (Status.SKIPPED, Status.FAILED):
-                return "skip", f"`{node.parent}` was {parent_status.value}"
-            if parent_status == Status.PENDING:
-                return "wait", ""
-        if node.guard is not None:
-            branch_id, cases = node.guard
-            if status[branch_id] in (Status.SKIPPED, Status.FAILED):
-                return "skip", f"branch `{branch_id}` was {status[branch_id].value}"
-            choice = self.choices.get(branch_id)
-            if choice is None:
-                return "wait", ""
-            if choice not in cases:
-                return "skip", f"branch `{branch_id}` chose `{choice}`"
-        deps = [status[d] for d in node.deps if d in status]
-        rule = node.step.trigger_rule
-        if rule == TriggerRule.ALL_SUCCESS:
-            for dep_id in node.deps:
-                dep_status = status.get(dep_id)
-                if dep_status in (Status.SKIPPED, Status.FAILED):
-                    return "skip", f"dependency `{dep_id}` was {dep_status.value}"
-            if not all(s == Status.COMPLETED for s in deps):
-                return "wait", ""
-        else:
-            if not all(s.terminal for s in deps):
-                return "wait", ""
-            if rule == TriggerRule.ONE_SUCCESS and deps and Status.COMPLETED not in deps:
-                return "skip", "no dependency completed (trigger_rule one_success)"
-        if node.parent is not None:
-            limit = self._limit(node.parent)
-            if limit is not None and self._active_children.get(node.parent, 0) >= limit:
-                return "wait", ""
-        return "ready", ""
-
-    def _container_result(self, node: Node) -> Status | None:
-        children = [self.status[c] for c in node.children]
-        if not all(s.terminal for s in children):
-            return None
-        if isinstance(node.step, BranchStep) and node.id not in self.choices:
-            return None
-        return Status.COMPLETED

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from interpreter.models import RetryPolicy
+from interpreter.fields import RetryPolicy
 
 STEP_TIMEOUT_SECONDS = 300.0
 """Start-to-close timeout of one attempt of a step's activity."""

@@ -3,41 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import assert_never
 
 from interpreter.dag import Dag, Node
-from interpreter.models import (
-    ActionStep,
-    AnyStep,
-    BranchStep,
-    EmbedStep,
-    LlmStep,
-    TransformStep,
-    VectorSearchStep,
-    WorkflowDefinition,
-)
+from interpreter.models import WorkflowDefinition
+from interpreter.steps import describe_step
 
-__all__ = ["describe_step", "to_dot", "to_mermaid"]
-
-
-def describe_step(step: AnyStep, definition: WorkflowDefinition | None = None) -> str:
-    """What a step does in a few words, e.g. ``llm openai/gpt-4o-mini``."""
-    defaults = definition.defaults if definition else None
-    if isinstance(step, LlmStep):
-        provider = step.provider or (defaults.provider if defaults else None) or "default"
-        model = step.model or (defaults.model if defaults else None) or "default"
-        return f"llm {provider}/{model}"
-    if isinstance(step, EmbedStep):
-        provider = step.provider or (defaults.embedding_provider if defaults else None) or "default"
-        return f"embed {provider}/{step.model or 'default'}"
-    if isinstance(step, VectorSearchStep):
-        return f"vector_search {step.database}/{step.index}"
-    if isinstance(step, TransformStep):
-        return f"transform {step.function}" if step.function else "transform template"
-    if isinstance(step, ActionStep):
-        return f"action {step.action}"
-    if isinstance(step, BranchStep):
-        return "branch"
-    return "parallel"
+__all__ = ["to_dot", "to_mermaid"]
 
 
 def _mermaid_id(step_id: str) -> str:
@@ -55,18 +27,22 @@ def to_mermaid(definition: WorkflowDefinition) -> str:
 
     def emit(node: Node, indent: str) -> None:
         mid = _mermaid_id(node.id)
-        label = _mermaid_text(f"{node.id}<br/>{describe_step(node.step, definition)}")
-        if node.children and not isinstance(node.step, BranchStep):
-            lines.append(f'{indent}subgraph {mid}["{_mermaid_text(node.id)} (parallel)"]')
+        summary = describe_step(node.step, definition.defaults)
+        label = _mermaid_text(f"{node.id}<br/>{summary}")
+        shape = node.kind.shape
+        if shape == "group":
+            lines.append(f'{indent}subgraph {mid}["{_mermaid_text(node.id)} ({summary})"]')
             for child in node.children:
                 emit(dag.nodes[child], indent + "  ")
             lines.append(f"{indent}end")
-        elif isinstance(node.step, BranchStep):
+        elif shape == "decision":
             lines.append(f'{indent}{mid}{{"{label}"}}')
             for child in node.children:
                 emit(dag.nodes[child], indent)
-        else:
+        elif shape == "task":
             lines.append(f'{indent}{mid}["{label}"]')
+        else:
+            assert_never(shape)
 
     for node in dag.nodes.values():
         if node.parent is None:
@@ -93,11 +69,12 @@ def to_dot(definition: WorkflowDefinition) -> str:
     lines = [f'digraph "{_dot_text(definition.name)}" {{', "  rankdir=TB;", "  node [shape=box];"]
 
     def emit(node: Node, indent: str) -> None:
-        label = _dot_text(f"{node.id}\\n{describe_step(node.step, definition)}")
-        shape = ", shape=diamond" if isinstance(node.step, BranchStep) else ""
-        if node.children and not isinstance(node.step, BranchStep):
+        summary = describe_step(node.step, definition.defaults)
+        label = _dot_text(f"{node.id}\\n{summary}")
+        shape = ", shape=diamond" if node.kind.shape == "decision" else ""
+        if node.kind.shape == "group":
             lines.append(f'{indent}subgraph "cluster_{_dot_text(node.id)}" {{')
-            lines.append(f'{indent}  label="{_dot_text(node.id)} (parallel)";')
+            lines.append(f'{indent}  label="{_dot_text(node.id)} ({summary})";')
             lines.append(f'{indent}  "{_dot_text(node.id)}" [label="{label}", shape=point];')
             for child in node.children:
                 emit(dag.nodes[child], indent + "  ")

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from interpreter.errors import InputError, Problem
+from interpreter.hints import nearest
 from interpreter.models import InputType, WorkflowDefinition
-from interpreter.validate import nearest
 
 __all__ = ["resolve_inputs"]
 

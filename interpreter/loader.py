@@ -20,17 +20,15 @@ from pydantic import ValidationError
 
 from interpreter.compat import normalize
 from interpreter.errors import Problem, WorkflowDefinitionError
-from interpreter.models import STEP_CLASSES, WorkflowDefinition
+from interpreter.models import WorkflowDefinition
 from interpreter.source import LocDict, LocList, decode, key_position, parse, position
+from interpreter.steps import KINDS
 from interpreter.validate import check_definition
 
 __all__ = ["load_definition", "load_file", "load_text"]
 
-_STEP_TYPES = sorted(cls.model_fields["type"].annotation.__args__[0] for cls in STEP_CLASSES)  # type: ignore[union-attr]
-_STEP_FIELDS_BY_TYPE = {
-    cls.model_fields["type"].annotation.__args__[0]: set(cls.model_fields)  # type: ignore[union-attr]
-    for cls in STEP_CLASSES
-}
+_STEP_TYPES = sorted(KINDS)
+_STEP_FIELDS_BY_TYPE = {name: set(kind.model.model_fields) for name, kind in KINDS.items()}
 _TOP_FIELDS = set(WorkflowDefinition.model_fields)
 _KIND_NAMES = {str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 

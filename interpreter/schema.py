@@ -12,6 +12,7 @@ from typing import Any
 
 from interpreter.durations import DURATION_PATTERN
 from interpreter.models import WorkflowDefinition
+from interpreter.steps import KINDS
 
 __all__ = ["json_schema"]
 
@@ -36,23 +37,22 @@ def json_schema() -> dict[str, Any]:
     props["timeout_seconds"] = _SECONDS
     props["id"] = {"type": "string", "description": "Original format: a UUID, kept as metadata."}
     defs = schema["$defs"]
-    for name, definition in defs.items():
-        if name.endswith("Step"):
-            step_props = definition["properties"]
-            step_props["timeout_seconds"] = _SECONDS
-            if name != "BranchStep":
-                step_props["condition"] = {
-                    "type": "string",
-                    "description": "Original spelling of `when`.",
-                }
-            if name in ("LlmStep", "ActionStep", "TransformStep"):
-                # the original format put provider options / parameters on the step itself
-                definition["additionalProperties"] = True
-            for key in ("depends_on", "output", "stop"):
-                if key in step_props:
-                    step_props[key] = {"anyOf": [step_props[key], {"type": "string"}]}
-        if name == "RetryPolicy":
-            definition["properties"].update(_ORIGINAL_RETRY)
+    for kind in KINDS.values():
+        definition = defs[kind.model.__name__]
+        step_props = definition["properties"]
+        step_props["timeout_seconds"] = _SECONDS
+        if "condition" not in kind.conditions:
+            step_props["condition"] = {
+                "type": "string",
+                "description": "Original spelling of `when`.",
+            }
+        if kind.free_keys_into is not None:
+            # the original format put provider options / parameters on the step itself
+            definition["additionalProperties"] = True
+        for key in ("depends_on", "output", "stop"):
+            if key in step_props:
+                step_props[key] = {"anyOf": [step_props[key], {"type": "string"}]}
+    defs["RetryPolicy"]["properties"].update(_ORIGINAL_RETRY)
     parallel = defs["ParallelStep"]
     parallel["properties"]["tasks"] = parallel["properties"]["steps"]
     parallel["required"] = [r for r in parallel["required"] if r != "steps"]

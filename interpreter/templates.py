@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -198,7 +198,12 @@ def _hb_lookup(value: Any, key: Any) -> Any:
 
 
 def _to_json(value: Any, indent: int | None = None) -> str:
-    return json.dumps(value, indent=indent, ensure_ascii=False, sort_keys=False, default=str)
+    return json.dumps(value, indent=indent, ensure_ascii=False, sort_keys=False, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    """JSON for what ``json`` does not know: the run's read-only views as dicts, else text."""
+    return dict(value) if isinstance(value, Mapping) else str(value)
 
 
 _GLOBALS: dict[str, Callable[..., Any]] = {
@@ -331,6 +336,8 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
         raise TemplateFailure(_describe(exc)) from None
     if isinstance(result, StrictUndefined):
         raise TemplateFailure(f"undefined value in `{expression.strip()}`")
+    if isinstance(result, Mapping) and not isinstance(result, dict):
+        return dict(result)  # `{{ steps }}` is a live view of the run: hand out a copy
     return result
 
 
@@ -420,15 +427,3 @@ def _analyse(source: str, expression: bool) -> tuple[frozenset[str], frozenset[s
         # the template binds names (for, set, macro ...): let Jinja work out the scopes
         loaded = set(meta.find_undeclared_variables(tree))
     return frozenset(loaded - set(_GLOBALS)), frozenset(found)
-
-
-def iter_strings(value: Any) -> Iterable[str]:
-    """Every string inside a nested value; used to find templates in free-form fields."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from iter_strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from iter_strings(item)

@@ -8,23 +8,15 @@ that exist. All problems are collected, none stops the others.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from typing import Any
 
 from interpreter.dag import Dag, find_cycle
 from interpreter.errors import Problem
-from interpreter.models import (
-    ActionStep,
-    AnyStep,
-    BranchStep,
-    EmbedStep,
-    LlmStep,
-    TransformStep,
-    VectorSearchStep,
-    WorkflowDefinition,
-)
+from interpreter.hints import nearest
+from interpreter.models import WorkflowDefinition
 from interpreter.source import position
+from interpreter.steps import AnyStep, Loc, kind_of
 from interpreter.templates import (
     ROOT_NAMES,
     check_syntax,
@@ -33,48 +25,23 @@ from interpreter.templates import (
     undeclared_names,
 )
 
-__all__ = ["check_definition", "nearest"]
+__all__ = ["check_definition"]
 
-Loc = tuple[str | int, ...]
 RESERVED_OUTPUT_NAMES = frozenset({"status", "error", "attempts", "duration_ms", "usage"})
 
 
-def nearest(name: str, candidates: list[str] | set[str]) -> str | None:
-    """A did-you-mean hint, or ``None`` if nothing is close."""
-    match = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
-    return f"did you mean `{match[0]}`?" if match else None
-
-
 def _template_fields(step: AnyStep, loc: Loc) -> Iterator[tuple[Loc, str, bool]]:
-    """(location, source, is_condition) for every templated field of ``step``."""
+    """(location, source, is_condition) for every templated field of ``step``.
+
+    The fields come from the step's kind: the same list the workflow renders.
+    """
     if step.when is not None:
         yield (*loc, "when"), step.when, True
-    if isinstance(step, LlmStep):
-        for name in ("prompt", "system"):
-            value = getattr(step, name)
-            if value is not None:
-                yield (*loc, name), value, False
-        for i, message in enumerate(step.messages):
-            yield (*loc, "messages", i, "content"), message.content, False
-    elif isinstance(step, EmbedStep):
-        yield from _strings_in(step.input, (*loc, "input"))
-    elif isinstance(step, VectorSearchStep):
-        if isinstance(step.query, str):
-            yield (*loc, "query"), step.query, False
-        yield from _strings_in(step.filter, (*loc, "filter"))
-        if step.namespace:
-            yield (*loc, "namespace"), step.namespace, False
-        if is_template(step.index):  # rendered at run time too
-            yield (*loc, "index"), step.index, False
-    elif isinstance(step, TransformStep):
-        if step.template is not None:
-            yield (*loc, "template"), step.template, False
-        yield from _strings_in(step.inputs, (*loc, "inputs"))
-        yield from _strings_in(step.params, (*loc, "params"))
-    elif isinstance(step, ActionStep):
-        yield from _strings_in(step.params, (*loc, "params"))
-    elif isinstance(step, BranchStep):
-        yield (*loc, "condition"), step.condition, True
+    kind = kind_of(step)
+    for name, value in kind.template_sources(step).items():
+        yield from _strings_in(value, (*loc, name))
+    for name in kind.conditions:
+        yield (*loc, name), getattr(step, name), True
 
 
 def _strings_in(value: Any, loc: Loc) -> Iterator[tuple[Loc, str, bool]]:
@@ -137,6 +104,7 @@ class _Checker:
                         f"step `{node.id}` depends on unknown step `{dep}`",
                         hint=nearest(dep, ids),
                     )
+            kind_of(node.step).check(node.step, node.loc, self.report)
             for j, name in enumerate(node.step.output):
                 if name in RESERVED_OUTPUT_NAMES:
                     self.report(

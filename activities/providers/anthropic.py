@@ -10,7 +10,7 @@ from temporalio import activity
 from activities.providers.base import ChatReply
 from activities.providers.http import HttpEndpoint
 from activities.providers.openai import _call_timeout, _estimate_tokens
-from interpreter.models import JsonSchemaFormat, LlmStep
+from interpreter.steps.llm import LlmCall, ResponseSchema
 
 __all__ = ["AnthropicProvider"]
 
@@ -31,11 +31,11 @@ class AnthropicProvider:
             headers["x-api-key"] = self.endpoint._key
         return headers
 
-    def _body(self, step: LlmStep) -> dict[str, Any]:
+    def _body(self, step: LlmCall) -> dict[str, Any]:
         system = step.system or ""
         if step.response_format == "json":
             system += "\n\nAnswer with one JSON value and nothing else."
-        elif isinstance(step.response_format, JsonSchemaFormat):
+        elif isinstance(step.response_format, ResponseSchema):
             schema = json.dumps(step.response_format.json_schema)
             system += f"\n\nAnswer with JSON matching this JSON Schema and nothing else:\n{schema}"
         messages = [
@@ -66,7 +66,7 @@ class AnthropicProvider:
         if stop_reason == "refusal":
             raise self.endpoint.error(f"{self.name} refused the request", retryable=False)
 
-    async def complete(self, step: LlmStep) -> ChatReply:
+    async def complete(self, step: LlmCall) -> ChatReply:
         body = self._body(step)
         if step.stream:
             return await self._stream(step, body)
@@ -94,7 +94,7 @@ class AnthropicProvider:
             metadata={"id": data.get("id"), "usage": usage, "provider": self.name},
         )
 
-    async def _stream(self, step: LlmStep, body: dict[str, Any]) -> ChatReply:
+    async def _stream(self, step: LlmCall, body: dict[str, Any]) -> ChatReply:
         parts: list[str] = []
         input_tokens = output_tokens = 0
         stop_reason: str | None = None

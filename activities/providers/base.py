@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from interpreter.models import LlmStep
+from interpreter.steps.llm import LlmCall
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class ChatProvider(Protocol):
 
     name: str
 
-    async def complete(self, step: LlmStep) -> ChatReply: ...
+    async def complete(self, step: LlmCall) -> ChatReply: ...
 
 
 class EmbeddingProvider(Protocol):

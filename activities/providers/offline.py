@@ -18,7 +18,7 @@ import math
 import re
 
 from activities.providers.base import ChatReply, Embeddings
-from interpreter.models import LlmStep
+from interpreter.steps.llm import LlmCall
 
 __all__ = ["OFFLINE_DIMENSIONS", "OfflineProvider", "extractive_answer", "hashed_embedding"]
 
@@ -134,7 +134,7 @@ class OfflineProvider:
 
     name = "offline"
 
-    async def complete(self, step: LlmStep) -> ChatReply:
+    async def complete(self, step: LlmCall) -> ChatReply:
         prompt = "\n".join(
             [step.system or "", *(m.content for m in step.messages), step.prompt or ""]
         )

@@ -10,7 +10,7 @@ from temporalio import activity
 
 from activities.providers.base import ChatReply, Embeddings
 from activities.providers.http import HttpEndpoint
-from interpreter.models import JsonSchemaFormat, LlmStep
+from interpreter.steps.llm import LlmCall, ResponseSchema
 
 __all__ = ["OpenAIProvider"]
 
@@ -26,12 +26,12 @@ def _call_timeout() -> float:
     return 600.0
 
 
-def _estimate_tokens(step: LlmStep) -> int:
+def _estimate_tokens(step: LlmCall) -> int:
     text = (step.system or "") + (step.prompt or "") + "".join(m.content for m in step.messages)
     return len(text) // 4 + (step.max_tokens or 256)
 
 
-def chat_messages(step: LlmStep) -> list[dict[str, str]]:
+def chat_messages(step: LlmCall) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": step.system}] if step.system else []
     messages += [{"role": m.role, "content": m.content} for m in step.messages]
     if step.prompt is not None:
@@ -56,7 +56,7 @@ class OpenAIProvider:
             )
         return headers
 
-    def _body(self, step: LlmStep) -> dict[str, Any]:
+    def _body(self, step: LlmCall) -> dict[str, Any]:
         body: dict[str, Any] = {"model": step.model, "messages": chat_messages(step)}
         for name in ("temperature", "max_tokens", "top_p"):
             value = getattr(step, name)
@@ -66,7 +66,7 @@ class OpenAIProvider:
             body["stop"] = step.stop
         if step.response_format == "json":
             body["response_format"] = {"type": "json_object"}
-        elif isinstance(step.response_format, JsonSchemaFormat):
+        elif isinstance(step.response_format, ResponseSchema):
             body["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {
@@ -78,7 +78,7 @@ class OpenAIProvider:
         body.update(step.extra)
         return body
 
-    async def complete(self, step: LlmStep) -> ChatReply:
+    async def complete(self, step: LlmCall) -> ChatReply:
         body = self._body(step)
         if step.stream:
             return await self._stream(step, body)
@@ -115,7 +115,7 @@ class OpenAIProvider:
                 f"{self.name} refused the request: {refusal or finish}", retryable=False
             )
 
-    async def _stream(self, step: LlmStep, body: dict[str, Any]) -> ChatReply:
+    async def _stream(self, step: LlmCall, body: dict[str, Any]) -> ChatReply:
         body = {**body, "stream": True, "stream_options": {"include_usage": True}}
         parts: list[str] = []
         usage: dict[str, Any] = {}

@@ -18,53 +18,8 @@ from activities.vectorstores.base import (
     check_dimensions,
 )
 from activities.vectorstores.filters import evaluate, parse
-from interpreter.errors import StepError
 
-__all__ = ["MemoryStore", "from_uri", "matches"]
-
-
-def matches(metadata: dict[str, Any], condition: dict[str, Any]) -> bool:
-    """Row matching for the `filter` transform: the same operators as store filters, with
-    Python's lenient equality (``None``, lists and mixed types allowed)."""
-    for key, expected in condition.items():
-        if key == "$and":
-            if not all(matches(metadata, c) for c in expected):
-                return False
-        elif key == "$or":
-            if not any(matches(metadata, c) for c in expected):
-                return False
-        elif isinstance(expected, dict):
-            value = metadata.get(key)
-            if not all(_compare(op, value, operand) for op, operand in expected.items()):
-                return False
-        elif metadata.get(key) != expected:
-            return False
-    return True
-
-
-def _compare(op: str, value: Any, operand: Any) -> bool:
-    if op == "$eq":
-        return bool(value == operand)
-    if op == "$ne":
-        return bool(value != operand)
-    if op == "$in":
-        return value in operand
-    if op == "$nin":
-        return value not in operand
-    if value is None:
-        return False
-    try:
-        if op == "$gt":
-            return bool(value > operand)
-        if op == "$gte":
-            return bool(value >= operand)
-        if op == "$lt":
-            return bool(value < operand)
-        if op == "$lte":
-            return bool(value <= operand)
-    except TypeError:
-        return False
-    raise StepError("transform", f"unsupported filter operator `{op}`")
+__all__ = ["MemoryStore", "from_uri"]
 
 
 class MemoryStore:

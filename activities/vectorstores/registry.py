@@ -46,7 +46,7 @@ from activities.vectorstores.ingest import (
 )
 from activities.vectorstores.memory import MemoryStore
 from interpreter.errors import StepError
-from interpreter.models import VectorSearchStep
+from interpreter.steps.vector_search import VectorSearchCall
 
 __all__ = ["SCHEMES", "Stores", "chunk_text", "default_vectors_dir", "open_store"]
 
@@ -160,7 +160,7 @@ class Stores:
     # --- the vector_search step ------------------------------------------------------
 
     async def search(
-        self, step: VectorSearchStep, embedder_for: Callable[[str], Embedder]
+        self, step: VectorSearchCall, embedder_for: Callable[[str], Embedder]
     ) -> list[Hit]:
         """Run ``step`` (rendered): check the index, embed a text query with the index's
         embedder, query. Every refusal is a non-retryable :class:`StepError`."""
@@ -178,7 +178,7 @@ class Stores:
             raise StepError(step.id, str(exc)) from None
 
     async def _search(
-        self, step: VectorSearchStep, embedder_for: Callable[[str], Embedder]
+        self, step: VectorSearchCall, embedder_for: Callable[[str], Embedder]
     ) -> list[Hit]:
         parse(step.filter)  # a bad filter fails before any I/O
         store = self.get(step.database)
@@ -226,7 +226,7 @@ class Stores:
         return await describe(index) if describe is not None else None
 
     async def _seed(
-        self, step: VectorSearchStep, store: VectorStore, embedder_for: Callable[[str], Embedder]
+        self, step: VectorSearchCall, store: VectorStore, embedder_for: Callable[[str], Embedder]
     ) -> IndexInfo:
         """Build a missing embedded index from the worker's docs directory, if it has one."""
         hint = (

@@ -1,9 +1,8 @@
 """Template contexts shaped exactly as a run builds them, from sample step results.
 
 Each helper returns ``(primary, extras)`` the way the matching activity does, so
-``context_for`` can bind a step's ``output:`` names positionally through
-:func:`interpreter.context.bind_outputs` and build the context with
-:func:`interpreter.context.build_context`.
+``context_for`` can report them to a real :class:`~interpreter.scheduler.Scheduler`
+and read the context the run would derive from it.
 """
 
 from __future__ import annotations
@@ -11,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from interpreter.context import bind_outputs, build_context
-from interpreter.contract import StepRecord
+from interpreter.context import TemplateContext
 from interpreter.dag import Dag
 from interpreter.models import WorkflowDefinition
+from interpreter.scheduler import Scheduler
 
 Result = tuple[Any, list[Any]]
 
@@ -47,15 +46,7 @@ def context_for(
     results: Mapping[str, Result],
 ) -> dict[str, Any]:
     """The context a step sees once the steps in ``results`` have completed."""
-    nodes = Dag.build(definition).nodes
-    records = {}
+    scheduler = Scheduler(Dag.build(definition))
     for step_id, (primary, extras) in results.items():
-        step = nodes[step_id].step
-        records[step_id] = StepRecord(
-            id=step_id,
-            type=step.type,
-            status="completed",
-            output=primary,
-            outputs=bind_outputs(step.output, primary, extras),
-        )
-    return build_context(inputs, records)
+        scheduler.complete(step_id, primary, extras=extras)
+    return TemplateContext(inputs, scheduler).data

@@ -10,9 +10,10 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from interpreter.dag import Dag, Decision, Scheduler, Status
+from interpreter.dag import Dag
 from interpreter.loader import load_text
 from interpreter.models import BranchStep, ParallelStep
+from interpreter.scheduler import Decision, Scheduler, Status
 
 
 @dataclass

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from interpreter.dag import Dag, Scheduler, Status
+from interpreter.dag import Dag
 from interpreter.loader import load_text
+from interpreter.scheduler import Scheduler, Status
 from tests.helpers.scheduling import simulate
 
 MODERATION = """\
@@ -78,7 +79,7 @@ def test_only_the_chosen_case_runs(case: str, ran: set[str], skipped: set[str]) 
 def test_skip_reason_names_the_choice() -> None:
     run = simulate(MODERATION, choices={"route": "safe"})
     for step in ("queue_review", "explain", "notify", "fallback"):
-        assert run.scheduler.reasons[step] == "branch `route` chose `safe`"
+        assert run.scheduler.steps[step].reason == "branch `route` chose `safe`"
 
 
 def test_unmatched_choice_skips_every_case_and_one_success_joins() -> None:
@@ -148,3 +149,40 @@ def test_skipped_branch_skips_every_case() -> None:
     decision = s.finish("route", Status.SKIPPED, "`when` was false")
     skipped = {step for step, _ in decision.skipped}
     assert {"publish", "queue_review", "explain", "notify", "fallback", "strict"} <= skipped
+
+
+INLINE_AND_NAMED = """\
+name: inline-and-named
+steps:
+  - id: route
+    type: branch
+    condition: inputs.kind
+    branches:
+      a:
+        - id: shared
+          type: action
+          action: log
+      b: [shared]
+      c:
+        - id: only_c
+          type: action
+          action: log
+    default: [shared]
+"""
+
+
+@pytest.mark.parametrize(
+    ("choice", "runs", "skipped"),
+    [
+        ("a", {"route", "shared"}, {"only_c"}),
+        ("b", {"route", "shared"}, {"only_c"}),
+        ("default", {"route", "shared"}, {"only_c"}),
+        ("c", {"route", "only_c"}, {"shared"}),
+    ],
+)
+def test_an_inline_step_also_named_by_id_runs_for_every_case_that_lists_it(
+    choice: str, runs: set[str], skipped: set[str]
+) -> None:
+    run = simulate(INLINE_AND_NAMED, choices={"route": choice})
+    assert {s for s, v in run.statuses().items() if v == "completed"} == runs
+    assert {s for s, v in run.statuses().items() if v == "skipped"} == skipped

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from interpreter.dag import Dag, Scheduler, Status
+from interpreter.dag import Dag
 from interpreter.loader import load_text
+from interpreter.scheduler import Scheduler, Status
 from tests.helpers.scheduling import simulate
 
 
@@ -92,7 +93,8 @@ def test_one_success_skips_when_nothing_succeeded() -> None:
     text = _wf(_action("a"), _action("b"), _action("join", ["a", "b"], "one_success"))
     run = simulate(text, failures={"a", "b"})
     assert run.status("join") == "skipped"
-    assert run.scheduler.reasons["join"] == "no dependency completed (trigger_rule one_success)"
+    reason = run.scheduler.steps["join"].reason
+    assert reason == "no dependency completed (trigger_rule one_success)"
 
 
 def test_all_done_runs_after_skipped_dependencies() -> None:
@@ -177,4 +179,4 @@ def test_skipped_group_skips_its_children() -> None:
     )
     run = simulate(text, failures={"a"})
     assert run.statuses() == {"a": "failed", "fan": "skipped", "c1": "skipped"}
-    assert run.scheduler.reasons["c1"] == "`fan` was skipped"
+    assert run.scheduler.steps["c1"].reason == "`fan` was skipped"

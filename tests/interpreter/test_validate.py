@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from interpreter.errors import WorkflowDefinitionError
@@ -150,3 +154,31 @@ def test_templates_in_a_vector_search_index_are_checked() -> None:
         '    index: "docs-{{ inputs.team "\n    query: hi\n'
     )
     assert "w.yaml:5:12: step `s`: template syntax error" in _problems(text)[0]
+
+
+def test_unknown_transform_function_is_located_with_a_hint(tmp_path: Path) -> None:
+    path = tmp_path / "merge.yaml"
+    path.write_text(
+        "name: m\nsteps:\n  - id: join\n    type: transform\n"
+        "    function: merg\n    inputs: [a, b]\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "llm_orchestrator.cli", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert f"{path}:5:15: step `join`: unknown transform function `merg`" in result.stdout + (
+        result.stderr
+    )
+    assert "did you mean `merge`?" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_every_function_the_runtime_has_validates() -> None:
+    from interpreter.transforms import FUNCTIONS
+
+    for name in FUNCTIONS:
+        step = f"{{id: t, type: transform, function: {name}, inputs: []}}"
+        load_text(f"name: f\nsteps:\n  - {step}\n")

@@ -17,20 +17,19 @@ from interpreter.contract import (
     ACTIVITY_EMBED,
     ACTIVITY_LLM,
     ACTIVITY_VECTOR_SEARCH,
-    EmbedRequest,
-    LlmRequest,
     StepOutcome,
     Usage,
-    VectorSearchRequest,
 )
-from interpreter.models import JsonSchemaFormat, LlmStep
+from interpreter.steps.embed import EmbedRequest
+from interpreter.steps.llm import LlmCall, LlmRequest, ResponseSchema
+from interpreter.steps.vector_search import VectorSearchRequest
 
 __all__ = ["ModelActivities"]
 
 ERROR_INVALID_OUTPUT = "InvalidModelOutput"
 
 
-def _structured(step: LlmStep, text: str) -> Any:
+def _structured(step: LlmCall, text: str) -> Any:
     """Parse (and check) JSON replies; a bad reply is retryable, the model may do better."""
     if step.response_format == "text":
         return text
@@ -46,7 +45,7 @@ def _structured(step: LlmStep, text: str) -> Any:
             type=ERROR_INVALID_OUTPUT,
             retryable=True,
         ) from None
-    if isinstance(step.response_format, JsonSchemaFormat):
+    if isinstance(step.response_format, ResponseSchema):
         import jsonschema
 
         try:

@@ -1,0 +1,83 @@
+"""Field types shared by every part of the workflow language: ids, retries, messages.
+
+They live apart from :mod:`interpreter.models` so that the step kinds under
+:mod:`interpreter.steps` and the whole-file model can both import them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from interpreter.durations import Duration
+
+__all__ = [
+    "Defaults",
+    "JsonSchemaFormat",
+    "LanguageModel",
+    "Message",
+    "RetryPolicy",
+    "StepId",
+    "TriggerRule",
+    "as_list",
+]
+
+StepId = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$", max_length=128)]
+
+
+def as_list(value: Any) -> Any:
+    """A lone string where a list is expected means a list of one."""
+    return [value] if isinstance(value, str) else value
+
+
+class LanguageModel(BaseModel):
+    """What users write: strict (unknown keys are errors) and immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class TriggerRule(StrEnum):
+    """When a step whose dependencies were skipped or failed still runs."""
+
+    ALL_SUCCESS = "all_success"
+    ONE_SUCCESS = "one_success"
+    ALL_DONE = "all_done"
+
+
+class RetryPolicy(LanguageModel):
+    """Maps onto Temporal's RetryPolicy for the step's activity."""
+
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    initial_interval: Duration = 1.0
+    backoff_coefficient: float = Field(default=2.0, ge=1.0, le=10.0)
+    max_interval: Duration | None = None
+    non_retryable_errors: list[str] = Field(default_factory=list)
+    jitter: bool = True
+
+
+class Message(LanguageModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class JsonSchemaFormat(LanguageModel):
+    """Structured output: the reply must parse as JSON and match ``json_schema``."""
+
+    type: Literal["json_schema"] = "json_schema"
+    name: str = "output"
+    json_schema: dict[str, Any] = Field(alias="schema")
+
+
+class Defaults(LanguageModel):
+    """File-wide defaults; a step's own value wins, then these, then the code's."""
+
+    timeout: Duration | None = None
+    retry: RetryPolicy | None = None
+    provider: str | None = None
+    model: str | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, gt=0)
+    embedding_provider: str | None = None
+    embedding_model: str | None = None

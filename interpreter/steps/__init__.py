@@ -1,0 +1,111 @@
+"""The step kinds: one module each, and this registry that names them all.
+
+Adding a kind means adding its module (model, payload, ``KIND`` entry) and two
+lines here: a member of :data:`Step` and a case in :func:`kind_of`. mypy checks
+that :func:`kind_of` covers every member (``assert_never``); a test checks that
+every module here is registered. See ``docs/contributing.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, assert_never, get_args
+
+from pydantic import Field
+
+from interpreter.fields import Defaults
+from interpreter.steps import action, branch, embed, llm, parallel, transform, vector_search
+from interpreter.steps._kind import (
+    ActivityCall,
+    ActivityKind,
+    DecisionKind,
+    GroupKind,
+    Loc,
+    Nested,
+    Report,
+    RunFacts,
+    Shape,
+    StepBase,
+    StepCall,
+    StepKind,
+)
+from interpreter.steps.action import ActionStep
+from interpreter.steps.branch import BranchStep
+from interpreter.steps.embed import EmbedStep
+from interpreter.steps.llm import LlmStep
+from interpreter.steps.parallel import ParallelStep
+from interpreter.steps.transform import TransformStep
+from interpreter.steps.vector_search import VectorSearchStep
+
+__all__ = [
+    "KINDS",
+    "ActionStep",
+    "ActivityCall",
+    "ActivityKind",
+    "AnyKind",
+    "AnyStep",
+    "BranchStep",
+    "DecisionKind",
+    "EmbedStep",
+    "GroupKind",
+    "LlmStep",
+    "Loc",
+    "Nested",
+    "ParallelStep",
+    "Report",
+    "RunFacts",
+    "Shape",
+    "Step",
+    "StepBase",
+    "StepCall",
+    "StepKind",
+    "TransformStep",
+    "VectorSearchStep",
+    "describe_step",
+    "kind_of",
+]
+
+AnyStep = (
+    LlmStep | EmbedStep | VectorSearchStep | TransformStep | ActionStep | ParallelStep | BranchStep
+)
+Step = Annotated[AnyStep, Field(discriminator="type")]
+"""Any step, discriminated on ``type``."""
+
+AnyKind = ActivityKind[Any] | GroupKind[Any] | DecisionKind[Any]
+"""Every way a step can run; the workflow dispatches over these exhaustively."""
+
+
+def kind_of(step: AnyStep) -> AnyKind:
+    """The kind entry of ``step``."""
+    match step:
+        case LlmStep():
+            return llm.KIND
+        case EmbedStep():
+            return embed.KIND
+        case VectorSearchStep():
+            return vector_search.KIND
+        case TransformStep():
+            return transform.KIND
+        case ActionStep():
+            return action.KIND
+        case ParallelStep():
+            return parallel.KIND
+        case BranchStep():
+            return branch.KIND
+        case _:
+            assert_never(step)
+
+
+KINDS: dict[str, AnyKind] = {
+    get_args(cls.model_fields["type"].annotation)[0]: kind_of(cls.model_construct())
+    for cls in get_args(AnyStep)
+}
+"""Every kind by its ``type`` name, derived from :data:`AnyStep` through :func:`kind_of`."""
+
+
+def describe_step(step: AnyStep, defaults: Defaults | None = None) -> str:
+    """What a step does in a few words, e.g. ``llm openai/gpt-4o-mini``."""
+    return kind_of(step).summary(step, defaults or Defaults())
+
+
+parallel.ParallelStep.model_rebuild(_types_namespace={"Step": Step})
+branch.BranchStep.model_rebuild(_types_namespace={"Step": Step})

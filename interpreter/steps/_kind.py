@@ -1,0 +1,219 @@
+"""What every step kind is made of: the common step fields and the kind's entry.
+
+A step kind is one module under :mod:`interpreter.steps` holding its language
+model (strict, what users write), its activity payload if it runs as one
+(tolerant, what workers receive) and one :class:`StepKind` entry that says
+everything the rest of the interpreter needs to know about it:
+
+* ``templated`` / ``conditions`` — the fields rendered before it runs; validation
+  checks exactly these;
+* ``check`` — extra whole-file validation (e.g. a transform's function name);
+* ``nested`` — the steps it contains (groups, branch cases), for the DAG;
+* ``summary`` and ``shape`` — how the Web UI timeline and the diagrams show it;
+* how it runs — the entry's base class: :class:`ActivityKind` (one activity per
+  attempt chain), :class:`GroupKind` (children run inside it) or
+  :class:`DecisionKind` (chooses which of its cases run, in the workflow).
+
+Every abstract member must be implemented, so a kind that forgets one cannot be
+instantiated (mypy reports it where the module creates its ``KIND``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel, Field, field_validator
+
+from interpreter import defaults as code_defaults
+from interpreter.durations import Duration
+from interpreter.fields import Defaults, LanguageModel, RetryPolicy, StepId, TriggerRule, as_list
+from interpreter.payload import Payload
+
+if TYPE_CHECKING:
+    from interpreter.steps import AnyStep
+
+__all__ = [
+    "ActivityCall",
+    "ActivityKind",
+    "DecisionKind",
+    "GroupKind",
+    "Loc",
+    "Nested",
+    "Report",
+    "RunFacts",
+    "Shape",
+    "StepBase",
+    "StepCall",
+    "StepKind",
+    "retry_of",
+    "timeout_of",
+]
+
+Loc = tuple[str | int, ...]
+Shape = Literal["task", "decision", "group"]
+"""How diagrams draw a kind: a box, a diamond, or a frame around its children."""
+
+
+class StepBase(LanguageModel):
+    """The fields every step has, whatever its kind."""
+
+    id: StepId
+    description: str | None = None
+    depends_on: list[StepId] = Field(default_factory=list)
+    when: str | None = Field(
+        default=None, description="Jinja expression; the step is skipped unless it is true."
+    )
+    timeout: Duration | None = None
+    retry: RetryPolicy | None = None
+    output: list[str] = Field(
+        default_factory=list, description="Names bound to the step's result, in order."
+    )
+    trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
+    continue_on_error: bool = False
+
+    _split_str = field_validator("depends_on", "output", mode="before")(as_list)
+
+
+S = TypeVar("S", bound=StepBase)
+
+
+def retry_of(step: StepBase, defaults: Defaults) -> RetryPolicy:
+    """The retry policy that applies: the step's, else the file's, else the code's."""
+    return step.retry or defaults.retry or code_defaults.RETRY
+
+
+def timeout_of(step: StepBase, defaults: Defaults) -> float:
+    """Start-to-close timeout of one attempt: the step's, else the file's, else the code's."""
+    return step.timeout or defaults.timeout or code_defaults.STEP_TIMEOUT_SECONDS
+
+
+class StepCall(Payload):
+    """The common part of what a step activity receives: resolved, never ``None``."""
+
+    id: str
+    jitter: bool = True
+    """The step's ``retry.jitter``: spread retry delays by ±20%."""
+
+
+@dataclass(frozen=True, slots=True)
+class Nested:
+    """A step listed inside another one: inline, or named by id (branch cases)."""
+
+    loc: Loc
+    """Where it is written, relative to the containing step."""
+    item: str | AnyStep
+    case: str | None = None
+    """The branch case that runs it; ``None`` when it runs whenever its container does."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunFacts:
+    """What a kind may read about the run when it builds its activity payload."""
+
+    defaults: Defaults
+    offline: bool
+    workflow_id: str
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityCall:
+    """One activity to schedule for a step."""
+
+    name: str
+    payload: Any
+    builtin: bool = True
+    """Ours: returns a ``StepOutcome``. A custom activity's result is its own."""
+    heartbeat_seconds: float | None = None
+    """It heartbeats while it works: a silence this long (or half the step's timeout,
+    if shorter) means its worker is gone, and the attempt is retried elsewhere."""
+
+
+class Report(Protocol):
+    """Where validation hooks report a problem (located at ``loc``)."""
+
+    def __call__(self, loc: Loc, message: str, hint: str | None = None) -> None: ...
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(by_alias=True)
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+class StepKind(ABC, Generic[S]):
+    """Everything the interpreter knows about one kind of step."""
+
+    @property
+    @abstractmethod
+    def model(self) -> type[S]:
+        """The language model users write."""
+
+    @property
+    @abstractmethod
+    def templated(self) -> tuple[str, ...]:
+        """Fields rendered as templates just before the step runs."""
+
+    @property
+    @abstractmethod
+    def shape(self) -> Shape: ...
+
+    @abstractmethod
+    def summary(self, step: S, defaults: Defaults) -> str:
+        """A few words for the Web UI and diagrams, e.g. ``llm openai/gpt-4o-mini``."""
+
+    conditions: tuple[str, ...] = ()
+    """Fields that are Jinja expressions rather than text templates."""
+
+    free_keys_into: str | None = None
+    """Original format: the field that collects keys this kind does not know."""
+
+    def template_sources(self, step: S) -> dict[str, Any]:
+        """The templated fields as plain data (models dumped), by name: what the workflow
+        renders and what validation checks, from the one list :attr:`templated`."""
+        return {name: _plain(getattr(step, name)) for name in self.templated}
+
+    def check(self, step: S, loc: Loc, report: Report) -> None:
+        """Validation beyond the field types (the step sits at ``loc`` in the file)."""
+
+    def nested(self, step: S) -> Iterator[Nested]:
+        """The steps this one contains."""
+        return iter(())
+
+
+class ActivityKind(StepKind[S]):
+    """A step that runs as one Temporal activity (retried by its retry policy)."""
+
+    metered: bool = False
+    """It spends tokens: it does not start once the run's budget is exceeded."""
+
+    @abstractmethod
+    def call(self, step: S, rendered: Mapping[str, Any], run: RunFacts) -> ActivityCall:
+        """The activity and its payload, from the step and its rendered fields.
+
+        Raises pydantic's ``ValidationError`` when a rendered value has the wrong type.
+        """
+
+
+class GroupKind(StepKind[S]):
+    """A step whose children run inside it; it finishes when they all have."""
+
+    @abstractmethod
+    def max_concurrency(self, step: S) -> int | None: ...
+
+    def output(self, children: Mapping[str, Any]) -> Any:
+        """The group's output from its children's outputs."""
+        return dict(children)
+
+
+class DecisionKind(StepKind[S]):
+    """A step that chooses, in the workflow, which of its cases run."""
+
+    @abstractmethod
+    def decide(self, step: S, context: Mapping[str, Any]) -> str:
+        """The chosen case (raises ``TemplateFailure`` if its expression fails)."""

@@ -1,0 +1,81 @@
+"""The `embed` step: text (or a list of texts) into vectors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import Field
+
+from interpreter import defaults as code_defaults
+from interpreter.contract import ACTIVITY_EMBED
+from interpreter.fields import Defaults
+from interpreter.payload import Payload
+from interpreter.steps._kind import (
+    ActivityCall,
+    ActivityKind,
+    RunFacts,
+    Shape,
+    StepBase,
+    StepCall,
+    retry_of,
+)
+
+__all__ = ["KIND", "EmbedCall", "EmbedRequest", "EmbedStep"]
+
+
+class EmbedStep(StepBase):
+    """Turn text (or a list of texts) into vectors."""
+
+    type: Literal["embed"]
+    provider: str | None = None
+    model: str | None = None
+    input: str | list[str]
+    dimensions: int | None = Field(default=None, gt=0)
+    batch_size: int = Field(default=64, gt=0)
+
+
+class EmbedCall(StepCall):
+    """What the `embed` activity receives."""
+
+    provider: str
+    model: str
+    input: str | list[str]
+    dimensions: int | None = None
+    batch_size: int = 64
+
+
+class EmbedRequest(Payload):
+    step: EmbedCall
+    offline: bool = False
+
+
+class _EmbedKind(ActivityKind[EmbedStep]):
+    model = EmbedStep
+    templated = ("input",)
+    shape: Shape = "task"
+    metered = True
+
+    def summary(self, step: EmbedStep, defaults: Defaults) -> str:
+        provider = step.provider or defaults.embedding_provider or "default"
+        return f"embed {provider}/{step.model or 'default'}"
+
+    def call(self, step: EmbedStep, rendered: Mapping[str, Any], run: RunFacts) -> ActivityCall:
+        d = run.defaults
+        call = EmbedCall.model_validate(
+            {
+                "id": step.id,
+                "jitter": retry_of(step, run.defaults).jitter,
+                "provider": step.provider
+                or d.embedding_provider
+                or code_defaults.EMBEDDING_PROVIDER,
+                "model": step.model or d.embedding_model or code_defaults.EMBEDDING_MODEL,
+                "input": rendered["input"],
+                "dimensions": step.dimensions,
+                "batch_size": step.batch_size,
+            }
+        )
+        return ActivityCall(ACTIVITY_EMBED, EmbedRequest(step=call, offline=run.offline))
+
+
+KIND = _EmbedKind()

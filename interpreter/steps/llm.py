@@ -1,0 +1,130 @@
+"""The `llm` step: a chat/completion call to a language model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from interpreter import defaults as code_defaults
+from interpreter.contract import ACTIVITY_LLM
+from interpreter.fields import Defaults, JsonSchemaFormat, Message, as_list
+from interpreter.payload import Payload
+from interpreter.steps._kind import (
+    ActivityCall,
+    ActivityKind,
+    RunFacts,
+    Shape,
+    StepBase,
+    StepCall,
+    retry_of,
+)
+
+__all__ = ["KIND", "LlmCall", "LlmRequest", "LlmStep", "ResponseSchema"]
+
+
+class LlmStep(StepBase):
+    """A chat/completion call to a language model."""
+
+    type: Literal["llm"]
+    provider: str | None = None
+    model: str | None = None
+    prompt: str | None = None
+    system: str | None = None
+    messages: list[Message] = Field(default_factory=list)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, gt=0)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    stop: list[str] = Field(default_factory=list)
+    stream: bool = False
+    response_format: Literal["text", "json"] | JsonSchemaFormat = "text"
+    extra: dict[str, Any] = Field(default_factory=dict)
+    mock_response: str | dict[str, Any] | list[Any] | None = Field(
+        default=None, description="Answer used by the offline provider instead of a model."
+    )
+
+    _split_stop = field_validator("stop", mode="before")(as_list)
+
+    @model_validator(mode="after")
+    def _needs_prompt(self) -> LlmStep:
+        if self.prompt is None and not self.messages:
+            raise ValueError("an `llm` step needs `prompt` or `messages`")
+        return self
+
+
+class ChatMessage(Payload):
+    role: str
+    content: str
+
+
+class ResponseSchema(Payload):
+    """Structured output: the reply must parse as JSON and match ``json_schema``."""
+
+    type: Literal["json_schema"] = "json_schema"
+    name: str = "output"
+    json_schema: dict[str, Any]
+
+
+class LlmCall(StepCall):
+    """What the `llm` activity receives: templates rendered, defaults applied."""
+
+    provider: str
+    model: str
+    prompt: str | None = None
+    system: str | None = None
+    messages: list[ChatMessage] = Field(default_factory=list)
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    stop: list[str] = Field(default_factory=list)
+    stream: bool = False
+    response_format: Literal["text", "json"] | ResponseSchema = "text"
+    extra: dict[str, Any] = Field(default_factory=dict)
+    mock_response: str | dict[str, Any] | list[Any] | None = None
+
+
+class LlmRequest(Payload):
+    step: LlmCall
+    offline: bool = False
+
+
+class _LlmKind(ActivityKind[LlmStep]):
+    model = LlmStep
+    templated = ("prompt", "system", "messages")
+    shape: Shape = "task"
+    metered = True
+    free_keys_into = "extra"
+
+    def summary(self, step: LlmStep, defaults: Defaults) -> str:
+        provider = step.provider or defaults.provider or "default"
+        return f"llm {provider}/{step.model or defaults.model or 'default'}"
+
+    def call(self, step: LlmStep, rendered: Mapping[str, Any], run: RunFacts) -> ActivityCall:
+        d = run.defaults
+        fmt = step.response_format
+        call = LlmCall.model_validate(
+            {
+                **step.model_dump(exclude={"response_format", "messages", "retry"}),
+                **rendered,
+                "jitter": retry_of(step, run.defaults).jitter,
+                "provider": step.provider or d.provider or code_defaults.LLM_PROVIDER,
+                "model": step.model or d.model or code_defaults.LLM_MODEL,
+                "temperature": step.temperature if step.temperature is not None else d.temperature,
+                "max_tokens": step.max_tokens if step.max_tokens is not None else d.max_tokens,
+                "response_format": (
+                    ResponseSchema(name=fmt.name, json_schema=fmt.json_schema)
+                    if isinstance(fmt, JsonSchemaFormat)
+                    else fmt
+                ),
+            }
+        )
+        return ActivityCall(
+            ACTIVITY_LLM,
+            LlmRequest(step=call, offline=run.offline),
+            # a stream that stops sending tokens is dead even if its connection stays open
+            heartbeat_seconds=code_defaults.STREAM_HEARTBEAT_SECONDS if step.stream else None,
+        )
+
+
+KIND = _LlmKind()
