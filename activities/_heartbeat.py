@@ -1,0 +1,62 @@
+"""Heartbeat while an activity waits, so a cancelled run stops its calls.
+
+Temporal tells an activity it was cancelled only in the answer to a heartbeat.
+A call that waits for a slow model (or webhook) without heartbeating would run
+on after its run was cancelled, holding the vendor's connection and spending
+tokens. :func:`heartbeating` heartbeats every :data:`HEARTBEAT_SECONDS` (or half
+the activity's heartbeat timeout, when that is shorter) while its block runs, as
+the Temporal SDK's contrib packages do. The SDK cancels the activity's task when
+the cancellation arrives; the block's ``await`` receives the ``CancelledError``
+and httpx closes the connection, so the server sees the request go away.
+
+The worker sends heartbeats to the server at most every ``HEARTBEAT_SECONDS``
+(``llm_orchestrator.worker`` sets the SDK's throttle to it), so a cancellation
+reaches a waiting call within about that long; workflows set
+``heartbeat_timeout`` to a few intervals (:data:`HEARTBEAT_TIMEOUT_SECONDS`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from temporalio import activity
+
+__all__ = ["HEARTBEAT_SECONDS", "HEARTBEAT_TIMEOUT_SECONDS", "heartbeat_interval", "heartbeating"]
+
+HEARTBEAT_SECONDS = 5.0
+"""How often a waiting activity heartbeats, and the worker's heartbeat throttle."""
+HEARTBEAT_TIMEOUT_SECONDS = 4 * HEARTBEAT_SECONDS
+"""The heartbeat timeout that suits :data:`HEARTBEAT_SECONDS` (room for three late beats)."""
+
+
+def heartbeat_interval() -> float:
+    """Seconds between heartbeats for the current activity."""
+    timeout = activity.info().heartbeat_timeout
+    if timeout is not None and timeout.total_seconds() > 0:
+        return min(HEARTBEAT_SECONDS, timeout.total_seconds() / 2)
+    return HEARTBEAT_SECONDS
+
+
+async def _beat(interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        activity.heartbeat()
+
+
+@asynccontextmanager
+async def heartbeating() -> AsyncIterator[None]:
+    """Heartbeat in the background while the block runs (nothing outside an activity).
+
+    Cancellation is not intercepted: it reaches the awaited call in the block.
+    """
+    if not activity.in_activity():
+        yield
+        return
+    beat = asyncio.create_task(_beat(heartbeat_interval()))
+    try:
+        yield
+    finally:
+        beat.cancel()
+        await asyncio.wait([beat])
