@@ -3,7 +3,9 @@
 Temporal tells an activity it was cancelled only in the answer to a heartbeat.
 A call that waits for a slow model (or webhook) without heartbeating would run
 on after its run was cancelled, holding the vendor's connection and spending
-tokens. :func:`heartbeating` heartbeats every :data:`HEARTBEAT_SECONDS` (or half
+tokens. Used around non-streamed model and embedding calls, local embedding,
+`http` actions and the whole `vector_search` step; a streamed reply heartbeats
+on each chunk instead, so that a stalled stream still misses its heartbeats. :func:`heartbeating` heartbeats every :data:`HEARTBEAT_SECONDS` (or half
 the activity's heartbeat timeout, when that is shorter) while its block runs, as
 the Temporal SDK's contrib packages do. The SDK cancels the activity's task when
 the cancellation arrives; the block's ``await`` receives the ``CancelledError``

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from activities._heartbeat import heartbeating
 from activities.vectorstores.base import (
     Hit,
     IndexInfo,
@@ -40,7 +41,9 @@ async def search(
     """Run ``step`` (rendered) against ``stores``; ``embedder_for`` gives the embedder for a
     ``provider/model`` name."""
     try:
-        return await _search(stores, step, embedder_for)
+        # no stream to watch here: heartbeat throughout (a first search may build the index)
+        async with heartbeating():
+            return await _search(stores, step, embedder_for)
     except StoreError as exc:
         raise StepError(step.id, str(exc), error_type=exc.error_type) from None
     except StepError as exc:
