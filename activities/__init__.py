@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from activities._heartbeat import HEARTBEAT_SECONDS, HEARTBEAT_TIMEOUT_SECONDS
+from activities._heartbeat import HEARTBEAT_SECONDS
 from activities.action import ActionActivities
 from activities.catalog import Catalog
 from activities.models import ModelActivities
@@ -19,7 +19,6 @@ from activities.vectorstores import Stores
 
 __all__ = [
     "HEARTBEAT_SECONDS",
-    "HEARTBEAT_TIMEOUT_SECONDS",
     "ActivitySettings",
     "WorkerActivities",
     "WorkerConfig",

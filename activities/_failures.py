@@ -22,21 +22,21 @@ from temporalio.exceptions import ApplicationError
 from activities.redaction import redact
 from interpreter.errors import ERROR_PROVIDER, ERROR_STEP_FAILED, ProviderError, StepError
 
-__all__ = ["RETRYABLE_STATUS", "classified", "next_delay", "retryable_status", "step_failure"]
+__all__ = ["classified", "retryable_status", "step_failure"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+_RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 """4xx answers that may succeed later (timeout, conflict, too early, rate limited)."""
 
 
 def retryable_status(status: int) -> bool:
     """Is an HTTP error answer worth retrying? The listed 4xx and every 5xx (529 included)."""
-    return status in RETRYABLE_STATUS or status >= 500
+    return status in _RETRYABLE_4XX or status >= 500
 
 
-def next_delay(retry_after: float | None, *, jitter: bool = True) -> float | None:
+def _next_delay(retry_after: float | None, *, jitter: bool = True) -> float | None:
     """When the next attempt should start: the server's wish, else the policy's backoff.
 
     Temporal's retry policy has no jitter, so many runs failing together would retry
@@ -67,7 +67,7 @@ def step_failure(
 ) -> ApplicationError:
     """An ``ApplicationError`` for the current attempt, with the attempt in its details."""
     attempt = activity.info().attempt if activity.in_activity() else 1
-    delay = next_delay(retry_after, jitter=jitter) if retryable else None
+    delay = _next_delay(retry_after, jitter=jitter) if retryable else None
     return ApplicationError(
         redact(message),
         {"attempt": attempt},

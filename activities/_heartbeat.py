@@ -5,16 +5,19 @@ A call that waits for a slow model (or webhook) without heartbeating would run
 on after its run was cancelled, holding the vendor's connection and spending
 tokens. Used around non-streamed model and embedding calls, local embedding,
 `http` actions and the whole `vector_search` step; a streamed reply heartbeats
-on each chunk instead, so that a stalled stream still misses its heartbeats. :func:`heartbeating` heartbeats every :data:`HEARTBEAT_SECONDS` (or half
-the activity's heartbeat timeout, when that is shorter) while its block runs, as
-the Temporal SDK's contrib packages do. The SDK cancels the activity's task when
-the cancellation arrives; the block's ``await`` receives the ``CancelledError``
-and httpx closes the connection, so the server sees the request go away.
+on each chunk instead, so that a stalled stream still misses its heartbeats.
+
+:func:`heartbeating` heartbeats every :data:`HEARTBEAT_SECONDS` (or half the
+activity's heartbeat timeout, when that is shorter) while its block runs, like
+the ``auto_heartbeater`` of Temporal's samples-python. The SDK cancels the
+activity's task when the cancellation arrives; the block's ``await`` receives
+the ``CancelledError`` and httpx closes the connection, so the server sees the
+request go away.
 
 The worker sends heartbeats to the server at most every ``HEARTBEAT_SECONDS``
 (``llm_orchestrator.worker`` sets the SDK's throttle to it), so a cancellation
-reaches a waiting call within about that long; workflows set
-``heartbeat_timeout`` to a few intervals (:data:`HEARTBEAT_TIMEOUT_SECONDS`).
+reaches a waiting call within about that long. A heartbeat timeout of four
+intervals (20 s) leaves room for three late beats.
 """
 
 from __future__ import annotations
@@ -25,15 +28,13 @@ from contextlib import asynccontextmanager
 
 from temporalio import activity
 
-__all__ = ["HEARTBEAT_SECONDS", "HEARTBEAT_TIMEOUT_SECONDS", "heartbeat_interval", "heartbeating"]
+__all__ = ["HEARTBEAT_SECONDS", "heartbeating"]
 
 HEARTBEAT_SECONDS = 5.0
 """How often a waiting activity heartbeats, and the worker's heartbeat throttle."""
-HEARTBEAT_TIMEOUT_SECONDS = 4 * HEARTBEAT_SECONDS
-"""The heartbeat timeout that suits :data:`HEARTBEAT_SECONDS` (room for three late beats)."""
 
 
-def heartbeat_interval() -> float:
+def _heartbeat_interval() -> float:
     """Seconds between heartbeats for the current activity."""
     timeout = activity.info().heartbeat_timeout
     if timeout is not None and timeout.total_seconds() > 0:
@@ -56,7 +57,7 @@ async def heartbeating() -> AsyncIterator[None]:
     if not activity.in_activity():
         yield
         return
-    beat = asyncio.create_task(_beat(heartbeat_interval()))
+    beat = asyncio.create_task(_beat(_heartbeat_interval()))
     try:
         yield
     finally:

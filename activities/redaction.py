@@ -26,7 +26,6 @@ from collections.abc import Iterable, Mapping
 __all__ = [
     "MASK",
     "env_secrets",
-    "known_secrets",
     "redact",
     "remember_env",
     "remember_secret",
@@ -74,11 +73,6 @@ def remember_env(env: Mapping[str, str]) -> None:
     """Mask the values of the secret-named variables in ``env`` from now on."""
     for value in env_secrets(env):
         remember_secret(value)
-
-
-def known_secrets() -> frozenset[str]:
-    """The secret values this process masks."""
-    return frozenset(_secrets)
 
 
 def _alternatives(secrets: Iterable[str]) -> list[str]:

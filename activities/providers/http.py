@@ -29,7 +29,7 @@ from activities.providers.resilience import BreakerOpen, CircuitBreaker, RateLim
 from activities.redaction import redact, remember_secret
 from interpreter.errors import ProviderError
 
-__all__ = ["HttpEndpoint", "retry_delay", "vendor_message"]
+__all__ = ["HttpEndpoint", "retry_delay"]
 
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -80,7 +80,7 @@ def retry_delay(headers: Mapping[str, str], now: datetime | None = None) -> floa
     return max(known) if known else None
 
 
-def vendor_message(body: str) -> str:
+def _vendor_message(body: str) -> str:
     """The human part of an error body: OpenAI's and Anthropic's `error.message`, else the text."""
     try:
         data = json.loads(body)
@@ -172,7 +172,7 @@ class HttpEndpoint:
         retryable = retryable_status(status)
         if retryable:
             self.breaker.failure()
-        message = vendor_message(body)
+        message = _vendor_message(body)
         raise self.error(
             f"{self.name} answered HTTP {status}: {message}",
             status=status,

@@ -31,9 +31,9 @@ from interpreter.contract import (
     ACTIVITY_VECTOR_SEARCH,
 )
 
-__all__ = ["TRACER_NAME", "StepTelemetry"]
+__all__ = ["StepTelemetry"]
 
-TRACER_NAME = "llm_orchestrator"
+_TRACER_NAME = "llm_orchestrator"
 
 _STEP_TYPES = {
     ACTIVITY_LLM: "llm",
@@ -82,7 +82,7 @@ class StepTelemetry(Interceptor):
     ) -> None:
         self.instruments = Instruments(meter or MetricMeter.noop)
         provider = tracer_provider or trace.get_tracer_provider()
-        self.tracer = provider.get_tracer(TRACER_NAME)
+        self.tracer = provider.get_tracer(_TRACER_NAME)
         self.capture_content = capture_content
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:

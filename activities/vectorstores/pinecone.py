@@ -53,7 +53,7 @@ from activities.vectorstores.base import (
 from activities.vectorstores.filters import And, Compare, Expr, Member, Or, parse
 from interpreter.errors import ProviderError
 
-__all__ = ["PineconeStore", "from_uri", "to_pinecone_filter"]
+__all__ = ["PineconeStore", "from_uri"]
 
 _PROVIDER = "pinecone"
 _DEFAULT_NAMESPACE = "__default__"  # how describe_index_stats names the "" namespace
@@ -70,10 +70,10 @@ Translated = dict[str, Any] | bool
 """A Pinecone filter, or True/False for a condition that always/never holds."""
 
 
-def to_pinecone_filter(expr: Expr) -> Translated:
+def _to_pinecone_filter(expr: Expr) -> Translated:
     """A parsed common filter as a Pinecone metadata filter (or a constant)."""
     if isinstance(expr, And | Or):
-        parts = [to_pinecone_filter(item) for item in expr.items]
+        parts = [_to_pinecone_filter(item) for item in expr.items]
         neutral, absorbing = (True, False) if isinstance(expr, And) else (False, True)
         if absorbing in parts:
             return absorbing
@@ -87,11 +87,11 @@ def to_pinecone_filter(expr: Expr) -> Translated:
         flags = [v for v in expr.values if isinstance(v, bool)]
         if expr.op == "$in":
             items: list[Expr] = [Compare(expr.key, "$eq", v) for v in flags]
-            parts = [to_pinecone_filter(i) for i in items]
+            parts = [_to_pinecone_filter(i) for i in items]
             if plain:
                 parts.insert(0, {expr.key: {"$in": plain}})
             return _fold_or(parts)
-        parts = [to_pinecone_filter(Compare(expr.key, "$ne", v)) for v in flags]
+        parts = [_to_pinecone_filter(Compare(expr.key, "$ne", v)) for v in flags]
         if plain:
             parts.insert(0, {expr.key: {"$nin": plain}})
         return parts[0] if len(parts) == 1 else ({"$and": parts} if parts else True)
@@ -112,7 +112,7 @@ def _fold_or(parts: list[Translated]) -> Translated:
 
 def _filter(filter: Mapping[str, Any] | None) -> Translated:
     expr = parse(filter)
-    return True if expr is None else to_pinecone_filter(expr)
+    return True if expr is None else _to_pinecone_filter(expr)
 
 
 def _metadata(record: Record) -> dict[str, Any]:

@@ -82,7 +82,7 @@ from activities.vectorstores.base import (
 from activities.vectorstores.filters import And, Compare, Expr, Member, Or, parse
 from interpreter.errors import ProviderError
 
-__all__ = ["WeaviateStore", "collection_name", "from_uri", "object_uuid"]
+__all__ = ["WeaviateStore", "collection_name", "from_uri"]
 
 _PROVIDER = "weaviate"
 DEFAULT_NAMESPACE = "__default__"
@@ -121,7 +121,7 @@ def collection_name(index: str) -> str:
     return index[0].upper() + index[1:]
 
 
-def object_uuid(record_id: str, namespace: str | None) -> str:
+def _object_uuid(record_id: str, namespace: str | None) -> str:
     """The Weaviate object UUID of a record: stable per (namespace, id)."""
     return str(uuid.uuid5(_UUID_SPACE, f"{namespace or DEFAULT_NAMESPACE}\x00{record_id}"))
 
@@ -483,7 +483,7 @@ class WeaviateStore:
             objects.append(
                 DataObject(
                     properties=properties,
-                    uuid=object_uuid(record.id, namespace),
+                    uuid=_object_uuid(record.id, namespace),
                     vector={VECTOR_NAME: [float(x) for x in record.vector]},
                 )
             )
@@ -594,7 +594,7 @@ class WeaviateStore:
         collection = (await self._connect()).collections.use(collection_name(index))
         if ids is None:
             return await self._delete_where(collection, index, where)
-        uuids = list(dict.fromkeys(object_uuid(i, namespace) for i in ids))
+        uuids = list(dict.fromkeys(_object_uuid(i, namespace) for i in ids))
         deleted = 0
         for start in range(0, len(uuids), _DELETE_BATCH):
             by_id = Filter.by_id().contains_any(uuids[start : start + _DELETE_BATCH])
