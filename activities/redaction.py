@@ -50,14 +50,16 @@ _PATTERNS = (
     ),
 )
 
-_secrets: set[str] = set()
+# replaced, never mutated, so that readers in other threads see a whole set
+_secrets: frozenset[str] = frozenset()
 _compiled: tuple[frozenset[str], re.Pattern[str] | None] = (frozenset(), None)
 
 
 def remember_secret(value: str | None) -> None:
     """Mask ``value`` from now on, wherever this process writes (keys read from files too)."""
-    if value and len(value) >= MIN_SECRET_LENGTH:
-        _secrets.add(value)
+    global _secrets
+    if value and len(value) >= MIN_SECRET_LENGTH and value not in _secrets:
+        _secrets = _secrets | {value}
 
 
 def env_secrets(env: Mapping[str, str]) -> list[str]:
@@ -92,8 +94,8 @@ def _compile(secrets: Iterable[str]) -> re.Pattern[str] | None:
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with known secrets, ``secrets`` and credential-shaped strings masked."""
     global _compiled
-    known = frozenset(_secrets)
-    if known != _compiled[0]:  # compiled again only when a secret was added
+    known = _secrets
+    if known is not _compiled[0]:  # compiled again only when a secret was added
         _compiled = (known, _compile(known))
     extra = list(secrets)
     for matcher in (_compile(extra) if extra else None, _compiled[1]):

@@ -16,12 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from activities.telemetry import CAPTURE_CONTENT_ENV
 from interpreter.contract import SINK_ACTIONS
 
-__all__ = ["ActivitySettings", "default_vectors_dir", "state_dir"]
+__all__ = ["CAPTURE_CONTENT_ENV", "ActivitySettings", "default_vectors_dir", "state_dir"]
 
 VECTORSTORE_PREFIX = "LLM_ORCHESTRATOR_VECTORSTORE_"
+CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+"""The standard variable that lets GenAI spans carry prompts and replies."""
 
 
 def _split(value: str | None) -> frozenset[str]:

@@ -6,12 +6,7 @@
 - :mod:`~activities.telemetry.genai`: GenAI spans and metrics around model calls.
 """
 
-from activities.telemetry.genai import (
-    CAPTURE_CONTENT_ENV,
-    ProviderCall,
-    provider_call,
-    rate_limit_waited,
-)
+from activities.telemetry.genai import ProviderCall, provider_call, rate_limit_waited
 from activities.telemetry.interceptor import StepTelemetry
 from activities.telemetry.metrics import (
     BREAKER_STATE,
@@ -30,7 +25,6 @@ __all__ = [
     "BREAKER_STATE",
     "BREAKER_STATES",
     "CALL_DURATION",
-    "CAPTURE_CONTENT_ENV",
     "COST",
     "HISTOGRAM_BUCKETS",
     "RATE_LIMIT_WAIT",

@@ -26,10 +26,7 @@ from interpreter.contract import Usage
 from interpreter.errors import ProviderError
 from interpreter.models import LlmStep
 
-__all__ = ["CAPTURE_CONTENT_ENV", "ProviderCall", "provider_call", "rate_limit_waited"]
-
-CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-"""The standard variable that lets spans carry prompts and replies (read by the settings)."""
+__all__ = ["ProviderCall", "provider_call", "rate_limit_waited"]
 
 
 def _text_parts(text: str) -> list[dict[str, str]]:
@@ -141,7 +138,7 @@ def provider_call(
 
     ``operation`` is the GenAI operation name (``chat``, ``embeddings``). Prompt and
     reply text are recorded only when the worker's settings say so
-    (OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true).
+    (``ActivitySettings.capture_content``).
     """
     scope = current_step()
     name = str(getattr(provider, "name", "unknown"))

@@ -6,8 +6,7 @@ import re
 from pathlib import Path
 
 from activities.providers.config import ProviderSettings, WorkerConfig
-from activities.settings import ActivitySettings
-from activities.telemetry import CAPTURE_CONTENT_ENV
+from activities.settings import CAPTURE_CONTENT_ENV, ActivitySettings
 from interpreter.contract import SINK_ACTIONS
 
 ROOT = Path(__file__).resolve().parents[2]

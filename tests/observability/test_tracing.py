@@ -17,7 +17,7 @@ from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from activities import ActivitySettings, WorkerActivities
-from activities.telemetry import CAPTURE_CONTENT_ENV
+from activities.settings import CAPTURE_CONTENT_ENV
 from interpreter.contract import WORKFLOW_TYPE, RunResult
 from llm_orchestrator.worker import build_worker
 from tests.activities.test_providers import ANTHROPIC_KEY, OPENAI_KEY, config_for
