@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from activities._heartbeat import HEARTBEAT_SECONDS
 from activities.action import ActionActivities
 from activities.catalog import Catalog
 from activities.model_steps import ModelActivities
@@ -16,7 +17,12 @@ from activities.settings import ActivitySettings
 from activities.transform import run_transform
 from activities.vectorstores import Stores
 
-__all__ = ["ActivitySettings", "WorkerActivities", "WorkerConfig"]
+__all__ = [
+    "HEARTBEAT_SECONDS",
+    "ActivitySettings",
+    "WorkerActivities",
+    "WorkerConfig",
+]
 
 
 class WorkerActivities:
@@ -25,11 +31,12 @@ class WorkerActivities:
     def __init__(self, settings: ActivitySettings, config: WorkerConfig | None = None) -> None:
         self.settings = settings
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
-        self.providers = Providers(config)
+        self.providers = Providers(config, env=settings.env)
         self.stores = Stores(
             vectors_dir=settings.vectors_dir,
             docs_dir=settings.docs_dir,
             uris=settings.vector_stores,
+            env=settings.env,
         )
         self._catalog = Catalog(settings)
         self._actions = ActionActivities(settings, self.http)

@@ -2,7 +2,10 @@
 
 Temporal owns retries: an error is either retryable (the activity's retry policy
 decides when) or non-retryable (the step fails at once). The attempt number
-travels in the failure's details so the run's result can report it.
+travels in the failure's details so the run's result can report it. Which HTTP
+answers are worth retrying is decided here, once, for providers, vector stores
+and http actions alike (:func:`retryable_status`). Messages are redacted on the
+way out: a failure's text lands in the run's history and result.
 """
 
 from __future__ import annotations
@@ -16,14 +19,25 @@ from typing import Any, ParamSpec, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.redaction import redact
 from interpreter.errors import ERROR_PROVIDER, ERROR_STEP_FAILED, ProviderError, StepError
 from interpreter.steps import StepCall
+
+__all__ = ["classified", "retryable_status", "step_failure"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
+_RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+"""4xx answers that may succeed later (timeout, conflict, too early, rate limited)."""
 
-def next_delay(retry_after: float | None, *, jitter: bool = True) -> float | None:
+
+def retryable_status(status: int) -> bool:
+    """Is an HTTP error answer worth retrying? The listed 4xx and every 5xx (529 included)."""
+    return status in _RETRYABLE_4XX or status >= 500
+
+
+def _next_delay(retry_after: float | None, *, jitter: bool = True) -> float | None:
     """When the next attempt should start: the server's wish, else the policy's backoff.
 
     Temporal's retry policy has no jitter, so many runs failing together would retry
@@ -54,9 +68,9 @@ def step_failure(
 ) -> ApplicationError:
     """An ``ApplicationError`` for the current attempt, with the attempt in its details."""
     attempt = activity.info().attempt if activity.in_activity() else 1
-    delay = next_delay(retry_after, jitter=jitter) if retryable else None
+    delay = _next_delay(retry_after, jitter=jitter) if retryable else None
     return ApplicationError(
-        message,
+        redact(message),
         {"attempt": attempt},
         type=type,
         non_retryable=not retryable,

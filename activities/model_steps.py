@@ -11,6 +11,7 @@ from activities._failures import classified, step_failure
 from activities.providers.prices import cost_usd
 from activities.providers.registry import Providers
 from activities.telemetry import provider_call
+from activities.vectorstores import search_step
 from activities.vectorstores.ingest import OFFLINE_EMBEDDER, Embedder
 from activities.vectorstores.registry import Stores
 from interpreter.contract import (
@@ -161,7 +162,7 @@ class ModelActivities:
 
             return Embedder(OFFLINE_EMBEDDER if embedder.name == "offline" else name, embed)
 
-        hits = await self._stores.search(step, embedder_for)
+        hits = await search_step.search(self._stores, step, embedder_for)
         results = [
             h.as_dict(include_metadata=step.include_metadata, include_vector=step.include_vectors)
             for h in hits

@@ -1,16 +1,53 @@
-"""What a worker's activities are configured with (from CLI flags and the environment)."""
+"""What a worker's activities are configured with, read from the environment once.
+
+:meth:`ActivitySettings.from_env` is where a worker reads its ``LLM_ORCHESTRATOR_*``
+(and the few standard) variables, at start; everything else receives the
+settings object. Two things are read elsewhere, on purpose: provider endpoints
+and keys, only by ``activities.providers.config`` (``load_worker_config`` and
+``read_secret``, the one function every key goes through), and the
+``OTEL_*`` / ``TEMPORAL_*`` variables, by the libraries they belong to.
+docs/configuration.md lists every variable.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ActivitySettings"]
+from interpreter.contract import SINK_ACTIONS
+
+__all__ = ["CAPTURE_CONTENT_ENV", "ActivitySettings", "default_vectors_dir", "state_dir"]
+
+VECTORSTORE_PREFIX = "LLM_ORCHESTRATOR_VECTORSTORE_"
+CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+"""The standard variable that lets GenAI spans carry prompts and replies."""
 
 
 def _split(value: str | None) -> frozenset[str]:
     return frozenset(part.strip().lower() for part in (value or "").split(",") if part.strip())
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("true", "1", "yes")
+
+
+def state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The user's state directory for llm-orchestrator: ``$XDG_STATE_HOME/llm-orchestrator``
+    (``~/.local/state/llm-orchestrator``)."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "llm-orchestrator"
+
+
+def default_vectors_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where ``database: local`` lives: ``$LLM_ORCHESTRATOR_VECTORS``, else
+    ``vectors`` in the state directory."""
+    env = os.environ if env is None else env
+    if env.get("LLM_ORCHESTRATOR_VECTORS"):
+        return Path(env["LLM_ORCHESTRATOR_VECTORS"]).expanduser()
+    return state_dir(env) / "vectors"
 
 
 @dataclass(frozen=True)
@@ -22,30 +59,37 @@ class ActivitySettings:
     http_allowed_hosts: frozenset[str] = field(default_factory=frozenset)
     """Hosts that `http` actions and webhook sinks may POST to; empty means none."""
     sink_urls: dict[str, str] = field(default_factory=dict)
-    """Webhook URL per sink action (publish, queue_review, send_notification)."""
+    """Webhook URL per sink action (publish, queue_review, send_notification, notify)."""
     docs_dir: Path | None = None
     """Documents a missing embedded index (`database: local` or `memory`) is built from."""
     vectors_dir: Path | None = None
-    """Where `database: local` keeps its LanceDB tables (default: the user's state dir)."""
+    """Where `database: local` keeps its LanceDB tables (None: :func:`default_vectors_dir`)."""
     vector_stores: dict[str, str] = field(default_factory=dict)
     """Store URI per database name, from ``LLM_ORCHESTRATOR_VECTORSTORE_<NAME>``."""
+    capture_content: bool = False
+    """Record prompts and replies on GenAI spans (``OTEL_INSTRUMENTATION_GENAI_...``)."""
+    env: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+    """The environment the settings were read from, for keys of stores opened later
+    (None: the process environment at the time a key is read)."""
 
     @classmethod
-    def from_env(cls, *, catalog_dir: str | Path | None = None) -> ActivitySettings:
-        """Read ``LLM_ORCHESTRATOR_*`` variables; explicit arguments win."""
-        env = os.environ
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, catalog_dir: str | Path | None = None
+    ) -> ActivitySettings:
+        """Read the worker's variables from ``env`` (default: the process environment,
+        read once, here); explicit arguments win."""
+        env = dict(os.environ) if env is None else env
         sinks = {
             action: env[f"LLM_ORCHESTRATOR_{action.upper()}_URL"]
-            for action in ("publish", "queue_review", "send_notification", "notify")
+            for action in SINK_ACTIONS
             if env.get(f"LLM_ORCHESTRATOR_{action.upper()}_URL")
         }
         catalog = Path(catalog_dir or env.get("LLM_ORCHESTRATOR_CATALOG", "examples"))
         docs = env.get("LLM_ORCHESTRATOR_DOCS")
-        prefix = "LLM_ORCHESTRATOR_VECTORSTORE_"
         stores = {
-            key[len(prefix) :].lower(): value
+            key[len(VECTORSTORE_PREFIX) :].lower(): value
             for key, value in env.items()
-            if key.startswith(prefix) and value
+            if key.startswith(VECTORSTORE_PREFIX) and value
         }
         return cls(
             catalog_dir=catalog,
@@ -54,8 +98,8 @@ class ActivitySettings:
             docs_dir=Path(docs)
             if docs
             else (catalog / "docs" if (catalog / "docs").is_dir() else None),
-            vectors_dir=Path(env["LLM_ORCHESTRATOR_VECTORS"])
-            if env.get("LLM_ORCHESTRATOR_VECTORS")
-            else None,
+            vectors_dir=default_vectors_dir(env),
             vector_stores=stores,
+            capture_content=_true(env.get(CAPTURE_CONTENT_ENV)),
+            env=env,
         )

@@ -34,16 +34,13 @@ ALL_ACTIVITY_NAMES = (
 
 QUERY_PROGRESS = "progress"
 
-BUILTIN_ACTIONS = (
-    "log",
-    "http",
-    "webhook",
-    "publish",
-    "queue_review",
-    "send_notification",
-    "notify",
-)
-"""Actions every worker provides (implemented in ``activities.action``)."""
+SINK_ACTIONS = ("publish", "queue_review", "send_notification", "notify")
+"""Actions that deliver their parameters to the worker's webhook for them, else to its log
+(``LLM_ORCHESTRATOR_<ACTION>_URL``)."""
+
+BUILTIN_ACTIONS = ("log", "http", "webhook", *SINK_ACTIONS)
+"""Actions every worker provides: the one list, which ``activities.action`` dispatches on
+and the workflow routes by (any other action name is a custom activity)."""
 
 
 # --- workflow input and result -----------------------------------------------------

@@ -7,12 +7,13 @@
     │   │                            carries every Problem found, each located
     │   └── InputError               start inputs that do not match the declared `inputs`
     ├── StepError                    a step failed while running (template, transform, action)
-    │   └── BudgetExceededError      a run spent more than its `budget` allows
     └── ProviderError                an outside service failed (HTTP status and headers kept)
 
 Across the activity boundary these travel as ``temporalio.exceptions.ApplicationError``
 whose ``type`` is one of the ``ERROR_*`` names below, so retry policies and callers can
-match on a stable string instead of a Python class.
+match on a stable string instead of a Python class. Failures the workflow decides
+itself (a run over its `budget`: ``ERROR_BUDGET_EXCEEDED``) are raised there as an
+``ApplicationError`` of that type, with no class of their own.
 """
 
 from __future__ import annotations
@@ -88,13 +89,6 @@ class StepError(OrchestratorError):
         super().__init__(f"step `{step_id}`: {message}")
         self.step_id = step_id
         self.error_type = error_type
-
-
-class BudgetExceededError(StepError):
-    """The run's spend passed its ``budget``; no further model step may start."""
-
-    def __init__(self, step_id: str, message: str) -> None:
-        super().__init__(step_id, message, error_type=ERROR_BUDGET_EXCEEDED)
 
 
 class ProviderError(OrchestratorError):

@@ -15,16 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
 from opentelemetry import trace
 from temporalio import activity, workflow
 
-from activities.telemetry import current_step, known_secrets
+from activities.redaction import env_secrets, redact, remember_env
+from activities.telemetry import current_step
 
 __all__ = [
     "JsonFormatter",
@@ -32,18 +32,10 @@ __all__ = [
     "RunContext",
     "TextFormatter",
     "configure_logging",
-    "redact",
 ]
 
 LogFormat = Literal["text", "json"]
 
-MASK = "***"
-_SECRET_SUFFIXES = ("_API_KEY", "_SECRET", "_SECRET_KEY", "_TOKEN", "_PASSWORD")
-_PATTERNS = (
-    (re.compile(r"\bsk-ant-[A-Za-z0-9_\-]{8,}"), MASK),
-    (re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"), MASK),
-    (re.compile(r"\b(Bearer)\s+[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE), r"\1 " + MASK),
-)
 _CONTEXT_FIELDS = (
     "workflow_id",
     "run_id",
@@ -60,37 +52,19 @@ _CONTEXT_FIELDS = (
 )
 
 
-def _env_secrets(env: Mapping[str, str]) -> list[str]:
-    return [
-        value
-        for name, value in env.items()
-        if name.upper().endswith(_SECRET_SUFFIXES) and len(value) >= 8
-    ]
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with the given secret values and key-shaped strings masked."""
-    for secret in sorted(set(secrets), key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, MASK)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
 class RedactSecrets(logging.Filter):
-    """Mask secrets in a record's message, arguments and traceback (put it on handlers)."""
+    """Mask secrets in a record's message, arguments and traceback (put it on handlers).
+
+    Besides every secret the process knows (:mod:`activities.redaction`), the
+    secret-named variables of ``env`` are masked.
+    """
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__()
-        self._env = env
-
-    def secrets(self) -> list[str]:
-        # read at every record: keys can be set after logging is configured
-        return [*_env_secrets(os.environ if self._env is None else self._env), *known_secrets()]
+        self._secrets = env_secrets(env or {})
 
     def filter(self, record: logging.LogRecord) -> bool:
-        secrets = self.secrets()
+        secrets = self._secrets
         try:
             message = record.getMessage()
         except Exception:  # a bad format string; log it unformatted rather than lose it
@@ -209,13 +183,19 @@ def configure_logging(
     stream: TextIO | None = None,
     env: Mapping[str, str] | None = None,
 ) -> logging.Handler:
-    """Install (or replace) our handler on the root logger and return it."""
+    """Install (or replace) our handler on the root logger and return it.
+
+    The secret-named variables of ``env`` (default: the process environment, read
+    here once) are masked from then on; keys read later by providers and stores
+    are masked as they are read.
+    """
+    remember_env(os.environ if env is None else env)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     # order matters: ids first, then redaction of the finished message
     handler.addFilter(RunContext())
-    handler.addFilter(RedactSecrets(env))
+    handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)

@@ -38,7 +38,6 @@ __all__ = [
     "Observability",
     "parse_bind",
     "setup",
-    "setup_tracing",
     "tracing_configured",
     "worker_runtime",
 ]
@@ -94,9 +93,8 @@ def worker_runtime(metrics_bind: str | None = None) -> Runtime:
         raise OrchestratorError(f"cannot serve metrics on {metrics_bind}: {exc}") from None
 
 
-def tracing_configured(env: Mapping[str, str] | None = None) -> bool:
+def tracing_configured(env: Mapping[str, str]) -> bool:
     """Do the standard OTEL_* variables ask for traces?"""
-    env = os.environ if env is None else env
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
     exporters = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
@@ -140,11 +138,8 @@ def _span_exporter(name: str, env: Mapping[str, str]) -> Any:
     )
 
 
-def setup_tracing(
-    env: Mapping[str, str] | None = None, *, service_name: str = DEFAULT_SERVICE_NAME
-) -> Any:
+def _setup_tracing(env: Mapping[str, str], *, service_name: str) -> Any:
     """Install a global tracer provider exporting as OTEL_* says; None when tracing is off."""
-    env = os.environ if env is None else env
     if not tracing_configured(env):
         return None
     try:
@@ -177,11 +172,15 @@ def setup(
     service_name: str = DEFAULT_SERVICE_NAME,
     env: Mapping[str, str] | None = None,
 ) -> Observability:
-    """Tracing from OTEL_* (if configured) and a Prometheus endpoint (if ``metrics_bind``)."""
+    """Tracing from OTEL_* (if configured) and a Prometheus endpoint (if ``metrics_bind``).
+
+    ``env`` defaults to the process environment, read here once.
+    """
+    env = os.environ if env is None else env
     result = Observability(runtime=worker_runtime(metrics_bind))
     if metrics_bind:
         result.metrics_address = parse_bind(metrics_bind)
-    provider = setup_tracing(env, service_name=service_name)
+    provider = _setup_tracing(env, service_name=service_name)
     if provider is not None:
         from temporalio.contrib.opentelemetry import TracingInterceptor
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from opentelemetry.trace import TracerProvider
@@ -12,7 +13,7 @@ from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities import ActivitySettings, WorkerActivities, WorkerConfig
+from activities import HEARTBEAT_SECONDS, ActivitySettings, WorkerActivities, WorkerConfig
 from activities.telemetry import StepTelemetry
 from interpreter.contract import DEFAULT_TASK_QUEUE
 from interpreter.workflow import DagWorkflow
@@ -45,6 +46,9 @@ def build_worker(
 
     Step metrics go to the client's runtime meter (the Prometheus endpoint, when
     one is configured); step spans to ``tracer_provider``, else the global one.
+    A heartbeat reaches the server at most ``HEARTBEAT_SECONDS`` after it is
+    recorded (the SDK would hold it up to 30-60 s), so cancelling a run stops
+    its waiting calls within about that long.
     """
     runtime = client.service_client.config.runtime or Runtime.default()
     meter = runtime.metric_meter.with_additional_attributes(
@@ -58,7 +62,15 @@ def build_worker(
         workflow_runner=workflow_runner(),
         max_concurrent_activities=max_concurrent_activities,
         max_cached_workflows=max_cached_workflows,
-        interceptors=[StepTelemetry(meter, tracer_provider=tracer_provider)],
+        interceptors=[
+            StepTelemetry(
+                meter,
+                tracer_provider=tracer_provider,
+                capture_content=activities.settings.capture_content,
+            )
+        ],
+        max_heartbeat_throttle_interval=timedelta(seconds=HEARTBEAT_SECONDS),
+        default_heartbeat_throttle_interval=timedelta(seconds=HEARTBEAT_SECONDS),
     )
 
 

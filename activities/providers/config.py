@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from activities.providers.prices import DEFAULT_PRICES, Price
+from activities.redaction import remember_secret
 from interpreter.errors import OrchestratorError
 
 __all__ = ["ProviderSettings", "WorkerConfig", "load_worker_config", "read_secret"]
@@ -130,13 +131,21 @@ def load_worker_config(
 
 
 def read_secret(
-    name: str, config: WorkerConfig, env: Mapping[str, str] | None = None
+    name: str, config: WorkerConfig | None = None, env: Mapping[str, str] | None = None
 ) -> str | None:
-    """A key from the environment, else from the secrets file (``NAME=value`` lines)."""
+    """A key from the environment, else from the secrets file (``NAME=value`` lines, or a
+    directory with one file per key).
+
+    The one way keys are read, by providers and vector stores alike; a key read is
+    masked in everything the process writes from then on.
+    """
     env = os.environ if env is None else env
-    if env.get(name):
-        return env[name]
-    file = config.secrets_file
+    value = env.get(name) or _from_file(name, config.secrets_file if config else None)
+    remember_secret(value)
+    return value
+
+
+def _from_file(name: str, file: Path | None) -> str | None:
     if file is None:
         return None
     path = Path(file)

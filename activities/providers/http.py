@@ -2,10 +2,11 @@
 
 Vendor SDK-style retries are off (``httpx`` never retries on its own here);
 Temporal owns retries. What this module decides is *whether* a failure is worth
-retrying and *when*: 408/409/425/429/5xx/529, connection errors, timeouts and
-unreadable bodies are retryable, with ``Retry-After`` / ``retry-after-ms`` /
-``x-ratelimit-reset-*`` / ``anthropic-ratelimit-*-reset`` turned into the
-delay; other 4xx are not, and keep the vendor's message.
+retrying and *when*: the statuses :func:`activities._failures.retryable_status`
+names, connection errors, timeouts and unreadable bodies are retryable, with
+``Retry-After`` / ``retry-after-ms`` / ``x-ratelimit-reset-*`` /
+``anthropic-ratelimit-*-reset`` turned into the delay; other 4xx are not, and
+keep the vendor's message.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from typing import Any
 import httpx
 
 from activities import telemetry
+from activities._failures import retryable_status
+from activities._heartbeat import heartbeating
 from activities.providers.config import ProviderSettings
 from activities.providers.resilience import BreakerOpen, CircuitBreaker, RateLimits
+from activities.redaction import redact, remember_secret
 from interpreter.errors import ProviderError
 
-__all__ = ["RETRYABLE_STATUS", "HttpEndpoint", "retry_delay", "vendor_message"]
+__all__ = ["HttpEndpoint", "retry_delay"]
 
-RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -77,7 +80,7 @@ def retry_delay(headers: Mapping[str, str], now: datetime | None = None) -> floa
     return max(known) if known else None
 
 
-def vendor_message(body: str) -> str:
+def _vendor_message(body: str) -> str:
     """The human part of an error body: OpenAI's and Anthropic's `error.message`, else the text."""
     try:
         data = json.loads(body)
@@ -102,7 +105,7 @@ class HttpEndpoint:
         self.name = name
         self.settings = settings
         self._key = api_key
-        telemetry.remember_secret(api_key)
+        remember_secret(api_key)
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown)
         self.limits = RateLimits(settings.requests_per_minute, settings.tokens_per_minute)
         self._client: httpx.AsyncClient | None = None
@@ -127,12 +130,6 @@ class HttpEndpoint:
             await self._client.aclose()
             self._client = None
 
-    def redact(self, text: str) -> str:
-        """Never let the key (or a long prefix of it) into a message."""
-        if self._key and len(self._key) >= 8:
-            text = text.replace(self._key, "***").replace(self._key[:12], "***")
-        return text
-
     def error(
         self,
         message: str,
@@ -143,7 +140,7 @@ class HttpEndpoint:
         retry_after: float | None = None,
     ) -> ProviderError:
         exc = ProviderError(
-            self.redact(message),
+            redact(message),
             provider=self.name,
             status=status,
             headers=headers,
@@ -172,10 +169,10 @@ class HttpEndpoint:
         status = response.status_code
         if status < 400:
             return
-        retryable = status in RETRYABLE_STATUS or status >= 500
+        retryable = retryable_status(status)
         if retryable:
             self.breaker.failure()
-        message = vendor_message(body)
+        message = _vendor_message(body)
         raise self.error(
             f"{self.name} answered HTTP {status}: {message}",
             status=status,
@@ -195,13 +192,15 @@ class HttpEndpoint:
         """POST JSON, return the decoded JSON body, or raise a classified ProviderError."""
         await self._admit(estimated_tokens)
         try:
-            response = await self.client.post(
-                path.lstrip("/"),
-                json=payload,
-                headers=headers,
-                params=self.settings.query or None,
-                timeout=timeout,
-            )
+            # a model may think for minutes: heartbeat, so a cancelled run stops the call
+            async with heartbeating():
+                response = await self.client.post(
+                    path.lstrip("/"),
+                    json=payload,
+                    headers=headers,
+                    params=self.settings.query or None,
+                    timeout=timeout,
+                )
         except httpx.TimeoutException:
             self.breaker.failure()
             raise self.error(f"{self.name}: no answer within {timeout:g}s") from None

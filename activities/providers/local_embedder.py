@@ -13,6 +13,7 @@ import asyncio
 import threading
 from typing import Any
 
+from activities._heartbeat import heartbeating
 from activities.providers.base import Embeddings
 from interpreter.errors import StepError
 
@@ -57,7 +58,8 @@ class LocalEmbedder:
             )
         if dimensions not in (None, 384):
             raise StepError("embed", f"local/{model} gives 384 dimensions, not {dimensions}")
-        vectors = await asyncio.to_thread(self._encode, texts)
+        async with heartbeating():  # a large batch (or the first load) takes a while
+            vectors = await asyncio.to_thread(self._encode, texts)
         return Embeddings(
             vectors=vectors,
             model=f"local/{model.lower()}",

@@ -20,7 +20,7 @@ import re
 from activities.providers.base import ChatReply, Embeddings
 from interpreter.steps.llm import LlmCall
 
-__all__ = ["OFFLINE_DIMENSIONS", "OfflineProvider", "extractive_answer", "hashed_embedding"]
+__all__ = ["OFFLINE_DIMENSIONS", "OfflineProvider", "hashed_embedding"]
 
 OFFLINE_DIMENSIONS = 384
 _WORD = re.compile(r"[a-z0-9]+")
@@ -98,7 +98,7 @@ def _terms(text: str) -> set[str]:
     return {_stem(w) for w in _words(text) if w not in _STOP}
 
 
-def extractive_answer(prompt: str) -> str | None:
+def _extractive_answer(prompt: str) -> str | None:
     """``Based on [n] (source): <the passage sentence closest to the question>``, or
     ``None`` when the prompt has no numbered passages and question."""
     passages: list[tuple[str, str, list[str]]] = []
@@ -142,7 +142,7 @@ class OfflineProvider:
             mock = step.mock_response
             text = mock if isinstance(mock, str) else json.dumps(mock)
         else:
-            answer = extractive_answer(prompt)
+            answer = _extractive_answer(prompt)
             if answer is None:
                 last = next((line for line in reversed(prompt.splitlines()) if line.strip()), "")
                 answer = last.strip()[:200]

@@ -13,7 +13,7 @@ from activities.vectorstores.base import (
 )
 from activities.vectorstores.filters import matches
 from activities.vectorstores.memory import MemoryStore
-from activities.vectorstores.registry import SCHEMES, Stores, default_vectors_dir, open_store
+from activities.vectorstores.registry import SCHEMES, Stores, open_store
 
 __all__ = [
     "SCHEMES",
@@ -27,7 +27,6 @@ __all__ = [
     "StoreError",
     "Stores",
     "VectorStore",
-    "default_vectors_dir",
     "matches",
     "open_store",
 ]

@@ -1,7 +1,7 @@
 """The embedded default: LanceDB in a local directory, no server.
 
 One LanceDB table per index under the store's directory (by default the user's
-state directory, see :func:`activities.vectorstores.registry.default_vectors_dir`).
+state directory, see :func:`activities.settings.default_vectors_dir`).
 Columns: ``namespace``, ``id``, ``vector`` (float32, fixed size), ``text`` and
 ``metadata`` (JSON).
 The dimension and the embedder an index was built with are kept in the table's
@@ -24,6 +24,7 @@ import lancedb
 import pyarrow as pa
 from lancedb.index import Bitmap
 
+from activities.settings import default_vectors_dir
 from activities.vectorstores.base import (
     Hit,
     IndexInfo,
@@ -248,7 +249,6 @@ class LanceStore:
 
 def from_uri(uri: str, *, env: Mapping[str, str] | None = None) -> LanceStore:
     """``local`` (the default directory) or ``local:PATH``."""
-    from activities.vectorstores.registry import default_vectors_dir
 
     scheme, _, path = uri.partition(":")
     if scheme != "local":

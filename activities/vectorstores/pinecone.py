@@ -15,15 +15,15 @@ Pinecone's own language, which is close to it; ranges over strings cannot be
 expressed and raise :class:`InvalidFilter`.
 
 Temporal owns retries: the client's own retry loop is switched off, and every HTTP
-failure becomes a :class:`~interpreter.errors.ProviderError` (408/429/5xx and transport
-failures retryable, other 4xx not) with Pinecone's message and never the API key.
+failure becomes a :class:`~interpreter.errors.ProviderError` (the statuses
+:func:`~activities._failures.retryable_status` names and transport failures retryable,
+other 4xx not) with Pinecone's message and never the API key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -38,6 +38,9 @@ from pinecone.errors import (
     RateLimitError,
 )
 
+from activities._failures import retryable_status
+from activities.providers.config import read_secret
+from activities.redaction import redact, remember_secret
 from activities.vectorstores.base import (
     Hit,
     IndexInfo,
@@ -50,7 +53,7 @@ from activities.vectorstores.base import (
 from activities.vectorstores.filters import And, Compare, Expr, Member, Or, parse
 from interpreter.errors import ProviderError
 
-__all__ = ["PineconeStore", "from_uri", "to_pinecone_filter"]
+__all__ = ["PineconeStore", "from_uri"]
 
 _PROVIDER = "pinecone"
 _DEFAULT_NAMESPACE = "__default__"  # how describe_index_stats names the "" namespace
@@ -67,10 +70,10 @@ Translated = dict[str, Any] | bool
 """A Pinecone filter, or True/False for a condition that always/never holds."""
 
 
-def to_pinecone_filter(expr: Expr) -> Translated:
+def _to_pinecone_filter(expr: Expr) -> Translated:
     """A parsed common filter as a Pinecone metadata filter (or a constant)."""
     if isinstance(expr, And | Or):
-        parts = [to_pinecone_filter(item) for item in expr.items]
+        parts = [_to_pinecone_filter(item) for item in expr.items]
         neutral, absorbing = (True, False) if isinstance(expr, And) else (False, True)
         if absorbing in parts:
             return absorbing
@@ -84,11 +87,11 @@ def to_pinecone_filter(expr: Expr) -> Translated:
         flags = [v for v in expr.values if isinstance(v, bool)]
         if expr.op == "$in":
             items: list[Expr] = [Compare(expr.key, "$eq", v) for v in flags]
-            parts = [to_pinecone_filter(i) for i in items]
+            parts = [_to_pinecone_filter(i) for i in items]
             if plain:
                 parts.insert(0, {expr.key: {"$in": plain}})
             return _fold_or(parts)
-        parts = [to_pinecone_filter(Compare(expr.key, "$ne", v)) for v in flags]
+        parts = [_to_pinecone_filter(Compare(expr.key, "$ne", v)) for v in flags]
         if plain:
             parts.insert(0, {expr.key: {"$nin": plain}})
         return parts[0] if len(parts) == 1 else ({"$and": parts} if parts else True)
@@ -109,7 +112,7 @@ def _fold_or(parts: list[Translated]) -> Translated:
 
 def _filter(filter: Mapping[str, Any] | None) -> Translated:
     expr = parse(filter)
-    return True if expr is None else to_pinecone_filter(expr)
+    return True if expr is None else _to_pinecone_filter(expr)
 
 
 def _metadata(record: Record) -> dict[str, Any]:
@@ -145,20 +148,16 @@ def _number(value: Any) -> Any:
 
 
 @contextmanager
-def _provider_errors(action: str, api_key: str) -> Iterator[None]:
+def _provider_errors(action: str) -> Iterator[None]:
     """Map the client's exceptions onto ProviderError, keeping the key out of messages."""
-
-    def clean(text: str) -> str:
-        return text.replace(api_key, "***") if api_key else text
-
     try:
         yield
     except ApiError as exc:
         status = exc.status_code
-        retryable = status in (408, 429) or (status is not None and status >= 500)
+        retryable = status is not None and retryable_status(status)
         headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() != "api-key"}
         error = ProviderError(
-            clean(f"Pinecone {action}: HTTP {status}: {exc.message}"),
+            redact(f"Pinecone {action}: HTTP {status}: {exc.message}"),
             provider=_PROVIDER,
             status=status,
             headers=headers,
@@ -169,11 +168,11 @@ def _provider_errors(action: str, api_key: str) -> Iterator[None]:
         raise error from None
     except (PineconeTimeoutError, PineconeConnectionError) as exc:
         raise ProviderError(
-            clean(f"Pinecone {action}: {exc}"), provider=_PROVIDER, retryable=True
+            redact(f"Pinecone {action}: {exc}"), provider=_PROVIDER, retryable=True
         ) from None
     except PineconeError as exc:  # the client refused the request before sending it
         raise ProviderError(
-            clean(f"Pinecone {action}: {exc}"), provider=_PROVIDER, retryable=False
+            redact(f"Pinecone {action}: {exc}"), provider=_PROVIDER, retryable=False
         ) from None
 
 
@@ -210,13 +209,14 @@ class PineconeStore:
     ) -> None:
         if not host and not index_hosts:
             raise ValueError("PineconeStore needs `host` or `index_hosts`")
-        key = api_key or os.environ.get(api_key_env, "")
+        key = api_key or read_secret(api_key_env) or ""
         if not key:
             raise ProviderError(
                 f"Pinecone API key: environment variable {api_key_env} is not set",
                 provider=_PROVIDER,
                 retryable=False,
             )
+        remember_secret(key)
         self._api_key = key
         self._host = host
         self._index_hosts = dict(index_hosts or {})
@@ -235,7 +235,7 @@ class PineconeStore:
             )
         client = self._clients.get(host)
         if client is None:
-            with _provider_errors("connect", self._api_key):
+            with _provider_errors("connect"):
                 client = AsyncIndex(host=host, api_key=self._api_key, timeout=self._timeout)
             client = self._clients[host] = _without_client_retries(client)
         return client
@@ -243,7 +243,7 @@ class PineconeStore:
     async def describe(self, index: str) -> IndexInfo | None:
         """The index's dimension (Pinecone has nowhere to record the embedder)."""
         client = self._index(index)
-        with _provider_errors(f"describe `{index}`", self._api_key):
+        with _provider_errors(f"describe `{index}`"):
             stats = await client.describe_index_stats()
         if not stats.dimension:
             return None
@@ -286,7 +286,7 @@ class PineconeStore:
         ]
         upserted = 0
         for start in range(0, len(vectors), self._batch_size):
-            with _provider_errors(f"upsert into `{index}`", self._api_key):
+            with _provider_errors(f"upsert into `{index}`"):
                 response = await client.upsert(
                     vectors=vectors[start : start + self._batch_size],
                     namespace=namespace or "",
@@ -309,7 +309,7 @@ class PineconeStore:
         await self._check_dimension(index, len(vector), "the query")
         if top_k <= 0 or condition is False:
             return []
-        with _provider_errors(f"query `{index}`", self._api_key):
+        with _provider_errors(f"query `{index}`"):
             response = await client.query(
                 vector=[float(x) for x in vector],
                 top_k=top_k,
@@ -357,7 +357,7 @@ class PineconeStore:
             return 0
         if ids is None and condition is True:  # a filter that holds for every record
             total = await self.count(index, namespace=namespace)
-            with _provider_errors(f"delete from `{index}`", self._api_key):
+            with _provider_errors(f"delete from `{index}`"):
                 await client.delete(delete_all=True, namespace=namespace or "")
             return total
         if ids is None:
@@ -369,7 +369,7 @@ class PineconeStore:
                 matching = await self._matching(client, index, condition, namespace)
                 doomed = [i for i in doomed if i in matching]
         for start in range(0, len(doomed), _DELETE_BATCH):
-            with _provider_errors(f"delete from `{index}`", self._api_key):
+            with _provider_errors(f"delete from `{index}`"):
                 await client.delete(
                     ids=doomed[start : start + _DELETE_BATCH], namespace=namespace or ""
                 )
@@ -381,7 +381,7 @@ class PineconeStore:
         present: list[str] = []
         for start in range(0, len(ids), _FETCH_BATCH):
             chunk = ids[start : start + _FETCH_BATCH]
-            with _provider_errors(f"fetch from `{index}`", self._api_key):
+            with _provider_errors(f"fetch from `{index}`"):
                 fetched = await client.fetch(ids=chunk, namespace=namespace or "")
             present.extend(i for i in chunk if i in fetched.vectors)
         return present
@@ -393,7 +393,7 @@ class PineconeStore:
         found: set[str] = set()
         token: str | None = None
         while True:
-            with _provider_errors(f"fetch from `{index}`", self._api_key):
+            with _provider_errors(f"fetch from `{index}`"):
                 page = await client.fetch_by_metadata(
                     filter=condition,
                     namespace=namespace or "",
@@ -414,7 +414,7 @@ class PineconeStore:
             return 0
         if condition is not True:
             return len(await self._matching(client, index, condition, namespace))
-        with _provider_errors(f"describe `{index}`", self._api_key):
+        with _provider_errors(f"describe `{index}`"):
             stats = await client.describe_index_stats()
         names = (namespace,) if namespace else ("", _DEFAULT_NAMESPACE)
         for name in names:
@@ -446,10 +446,9 @@ def from_uri(uri: str, *, env: Mapping[str, str] | None = None) -> PineconeStore
     tls = params.get("tls", "true").lower() not in ("false", "0", "no")
     host = f"{'https' if tls else 'http'}://{parts.netloc}"
     key_env = params.get("api_key_env", "PINECONE_API_KEY")
-    environ = os.environ if env is None else env
     return PineconeStore(
         host=host,
-        api_key=environ.get(key_env) or None,
+        api_key=read_secret(key_env, env=env),
         api_key_env=key_env,
         batch_size=int(params.get("batch_size", "100")),
     )

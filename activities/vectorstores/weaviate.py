@@ -29,9 +29,10 @@ key, a list value — is folded to true/false before the request. Ranges over st
 raise :class:`InvalidFilter`.
 
 Client calls fail as :class:`~interpreter.errors.ProviderError`: transport trouble,
-gRPC UNAVAILABLE/RESOURCE_EXHAUSTED/DEADLINE_EXCEEDED/ABORTED/INTERNAL and HTTP 429/5xx
-are retryable, the rest not. ``skip_init_checks`` is on: the client's start-up checks
-would otherwise ask PyPI for its latest version from every worker.
+gRPC UNAVAILABLE/RESOURCE_EXHAUSTED/DEADLINE_EXCEEDED/ABORTED/INTERNAL and the HTTP
+statuses :func:`~activities._failures.retryable_status` names are retryable, the rest
+not. ``skip_init_checks`` is on: the client's start-up checks would otherwise ask PyPI
+for its latest version from every worker.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import re
 import uuid
 from collections.abc import Iterator, Mapping
@@ -65,6 +65,9 @@ from weaviate.exceptions import (
     WeaviateTimeoutError,
 )
 
+from activities._failures import retryable_status
+from activities.providers.config import read_secret
+from activities.redaction import redact, remember_secret
 from activities.vectorstores.base import (
     Hit,
     IndexInfo,
@@ -79,7 +82,7 @@ from activities.vectorstores.base import (
 from activities.vectorstores.filters import And, Compare, Expr, Member, Or, parse
 from interpreter.errors import ProviderError
 
-__all__ = ["WeaviateStore", "collection_name", "from_uri", "object_uuid"]
+__all__ = ["WeaviateStore", "collection_name", "from_uri"]
 
 _PROVIDER = "weaviate"
 DEFAULT_NAMESPACE = "__default__"
@@ -118,7 +121,7 @@ def collection_name(index: str) -> str:
     return index[0].upper() + index[1:]
 
 
-def object_uuid(record_id: str, namespace: str | None) -> str:
+def _object_uuid(record_id: str, namespace: str | None) -> str:
     """The Weaviate object UUID of a record: stable per (namespace, id)."""
     return str(uuid.uuid5(_UUID_SPACE, f"{namespace or DEFAULT_NAMESPACE}\x00{record_id}"))
 
@@ -240,17 +243,15 @@ def _grpc_code(exc: BaseException) -> grpc.StatusCode | None:
 
 
 @contextmanager
-def _provider_errors(action: str, secret: str | None) -> Iterator[None]:
-    def clean(text: str) -> str:
-        return text.replace(secret, "***") if secret else text
-
+def _provider_errors(action: str) -> Iterator[None]:
+    """Map the client's exceptions onto ProviderError, keeping the key out of messages."""
     try:
         yield
     except StoreError:
         raise
     except (WeaviateConnectionError, WeaviateStartUpError, WeaviateTimeoutError) as exc:
         raise ProviderError(
-            clean(f"Weaviate {action}: {exc}"), provider=_PROVIDER, retryable=True
+            redact(f"Weaviate {action}: {exc}"), provider=_PROVIDER, retryable=True
         ) from None
     except UnexpectedStatusCodeError as exc:
         code = _grpc_code(exc)
@@ -259,23 +260,23 @@ def _provider_errors(action: str, secret: str | None) -> Iterator[None]:
             status = None
         else:
             status = exc.status_code
-            retryable = status == 429 or status >= 500
+            retryable = retryable_status(status)
         if isinstance(exc, InsufficientPermissionsError):
             retryable = False
         raise ProviderError(
-            clean(f"Weaviate {action}: {exc}"),
+            redact(f"Weaviate {action}: {exc}"),
             provider=_PROVIDER,
             status=status,
             retryable=retryable,
         ) from None
     except WeaviateInvalidInputError as exc:
         raise ProviderError(
-            clean(f"Weaviate {action}: {exc}"), provider=_PROVIDER, retryable=False
+            redact(f"Weaviate {action}: {exc}"), provider=_PROVIDER, retryable=False
         ) from None
     except WeaviateBaseError as exc:
         code = _grpc_code(exc)
         raise ProviderError(
-            clean(f"Weaviate {action}: {exc}"),
+            redact(f"Weaviate {action}: {exc}"),
             provider=_PROVIDER,
             retryable=code in _RETRYABLE_GRPC if code is not None else False,
         ) from None
@@ -307,6 +308,7 @@ class WeaviateStore:
             "grpc_port": grpc_port,
             "grpc_secure": secure,
         }
+        remember_secret(api_key)
         self._api_key = api_key
         self._batch_size = batch_size
         self._timeout = timeout
@@ -326,7 +328,7 @@ class WeaviateStore:
                     ),
                     skip_init_checks=True,
                 )
-                with _provider_errors("connect", self._api_key):
+                with _provider_errors("connect"):
                     await client.connect()
                 self._client = client
             return self._client
@@ -339,7 +341,7 @@ class WeaviateStore:
         if name in self._schemas and not refresh:
             return self._schemas[name]
         client = await self._connect()
-        with _provider_errors(f"read the schema of `{name}`", self._api_key):
+        with _provider_errors(f"read the schema of `{name}`"):
             if not await client.collections.exists(name):
                 self._schemas.pop(name, None)
                 return None
@@ -382,7 +384,7 @@ class WeaviateStore:
             {_INFO_KEY: {"dimension": info.dimension, "embedder": info.embedder}}
         )
         try:
-            with _provider_errors(f"create collection `{name}`", self._api_key):
+            with _provider_errors(f"create collection `{name}`"):
                 await client.collections.create(
                     name,
                     description=description,
@@ -449,7 +451,7 @@ class WeaviateStore:
             name = collection_name(index)
             collection = (await self._connect()).collections.use(name)
             for prop, data_type in missing.items():
-                with _provider_errors(f"add property `{prop}` to `{name}`", self._api_key):
+                with _provider_errors(f"add property `{prop}` to `{name}`"):
                     try:
                         await collection.config.add_property(
                             self._property(prop, DataType(data_type))
@@ -481,7 +483,7 @@ class WeaviateStore:
             objects.append(
                 DataObject(
                     properties=properties,
-                    uuid=object_uuid(record.id, namespace),
+                    uuid=_object_uuid(record.id, namespace),
                     vector={VECTOR_NAME: [float(x) for x in record.vector]},
                 )
             )
@@ -490,7 +492,7 @@ class WeaviateStore:
         written = 0
         for start in range(0, len(objects), self._batch_size):
             batch = objects[start : start + self._batch_size]
-            with _provider_errors(f"upsert into `{name}`", self._api_key):
+            with _provider_errors(f"upsert into `{name}`"):
                 result = await collection.data.insert_many(batch)
             if result.has_errors:
                 first = next(iter(result.errors.values()))
@@ -543,7 +545,7 @@ class WeaviateStore:
         assert not isinstance(where, bool)
         name = collection_name(index)
         collection = (await self._connect()).collections.use(name)
-        with _provider_errors(f"query `{name}`", self._api_key):
+        with _provider_errors(f"query `{name}`"):
             response = await collection.query.near_vector(
                 near_vector=[float(x) for x in vector],
                 target_vector=VECTOR_NAME,
@@ -592,7 +594,7 @@ class WeaviateStore:
         collection = (await self._connect()).collections.use(collection_name(index))
         if ids is None:
             return await self._delete_where(collection, index, where)
-        uuids = list(dict.fromkeys(object_uuid(i, namespace) for i in ids))
+        uuids = list(dict.fromkeys(_object_uuid(i, namespace) for i in ids))
         deleted = 0
         for start in range(0, len(uuids), _DELETE_BATCH):
             by_id = Filter.by_id().contains_any(uuids[start : start + _DELETE_BATCH])
@@ -600,7 +602,7 @@ class WeaviateStore:
         return deleted
 
     async def _delete_where(self, collection: Any, index: str, where: _Filters) -> int:
-        with _provider_errors(f"delete from `{collection_name(index)}`", self._api_key):
+        with _provider_errors(f"delete from `{collection_name(index)}`"):
             result = await collection.data.delete_many(where=where)
         return int(result.successful)
 
@@ -613,7 +615,7 @@ class WeaviateStore:
         assert not isinstance(where, bool)
         name = collection_name(index)
         collection = (await self._connect()).collections.use(name)
-        with _provider_errors(f"count `{name}`", self._api_key):
+        with _provider_errors(f"count `{name}`"):
             result = await collection.aggregate.over_all(filters=where, total_count=True)
         return int(result.total_count or 0)
 
@@ -640,7 +642,7 @@ def from_uri(uri: str, *, env: Mapping[str, str] | None = None) -> WeaviateStore
     secure = params.get("tls", "false").lower() in ("true", "1", "yes")
     api_key = None
     if key_env := params.get("api_key_env"):
-        api_key = (os.environ if env is None else env).get(key_env)
+        api_key = read_secret(key_env, env=env)
         if not api_key:
             raise ProviderError(
                 f"Weaviate API key: environment variable {key_env} is not set",

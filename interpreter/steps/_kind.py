@@ -127,7 +127,7 @@ class ActivityCall:
     payload: Any
     builtin: bool = True
     """Ours: returns a ``StepOutcome``. A custom activity's result is its own."""
-    heartbeat_seconds: float | None = None
+    heartbeat_seconds: float | None = code_defaults.HEARTBEAT_TIMEOUT_SECONDS
     """It heartbeats while it works: a silence this long (or half the step's timeout,
     if shorter) means its worker is gone, and the attempt is retried elsewhere."""
 

@@ -58,7 +58,8 @@ class _ActionKind(ActivityKind[ActionStep]):
         if step.action not in BUILTIN_ACTIONS:
             # a custom activity registered on the worker under the action's name; its
             # argument is the rendered params and its result is its own
-            return ActivityCall(step.action, params, builtin=False)
+            # (it may not heartbeat, so no heartbeat timeout)
+            return ActivityCall(step.action, params, builtin=False, heartbeat_seconds=None)
         call = ActionCall(
             id=step.id,
             jitter=retry_of(step, run.defaults).jitter,

@@ -122,8 +122,13 @@ class _LlmKind(ActivityKind[LlmStep]):
         return ActivityCall(
             ACTIVITY_LLM,
             LlmRequest(step=call, offline=run.offline),
-            # a stream that stops sending tokens is dead even if its connection stays open
-            heartbeat_seconds=code_defaults.STREAM_HEARTBEAT_SECONDS if step.stream else None,
+            # a stream heartbeats per chunk: one that stops sending tokens is dead even if
+            # its connection stays open, but the first token may take a while
+            heartbeat_seconds=(
+                code_defaults.STREAM_HEARTBEAT_SECONDS
+                if step.stream
+                else code_defaults.HEARTBEAT_TIMEOUT_SECONDS
+            ),
         )
 
 

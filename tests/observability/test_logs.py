@@ -15,9 +15,10 @@ import pytest
 import yaml
 from temporalio.client import Client
 
-from activities import telemetry
+from activities import redaction
+from activities.redaction import redact
 from interpreter.contract import WORKFLOW_TYPE, RunResult
-from llm_orchestrator.logs import JsonFormatter, RedactSecrets, TextFormatter, redact
+from llm_orchestrator.logs import JsonFormatter, RedactSecrets, TextFormatter
 from tests.activities.test_providers import ANTHROPIC_KEY, OPENAI_KEY
 from tests.conftest import EXAMPLES
 from tests.fakes.vendors import Answer, FakeVendor
@@ -78,7 +79,7 @@ def test_short_or_non_secret_values_are_left_alone() -> None:
 
 def test_keys_read_from_secret_files_are_masked_too() -> None:
     value = "file-held-secret-" + uuid.uuid4().hex
-    telemetry.remember_secret(value)
+    redaction.remember_secret(value)
     assert _emit(_record("oops %s", value), {}, JsonFormatter()).count("***") == 1
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,7 @@ from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from activities import ActivitySettings, WorkerActivities
-from activities.telemetry import CAPTURE_CONTENT_ENV
+from activities.settings import CAPTURE_CONTENT_ENV
 from interpreter.contract import WORKFLOW_TYPE, RunResult
 from llm_orchestrator.worker import build_worker
 from tests.activities.test_providers import ANTHROPIC_KEY, OPENAI_KEY, config_for
@@ -95,12 +96,15 @@ async def traced_run(
     fake: FakeVendor,
     provider: TracerProvider,
     definition: dict[str, Any],
+    settings: ActivitySettings | None = None,
 ) -> RunResult:
     # what `observability.setup` does with a real exporter: the interceptor on the client
     config = client.config()
     config["interceptors"] = [TracingInterceptor(provider.get_tracer("test"))]
     traced = Client(**config)
-    activities = WorkerActivities(ActivitySettings(catalog_dir=EXAMPLES), config_for(fake))
+    activities = WorkerActivities(
+        settings or ActivitySettings(catalog_dir=EXAMPLES), config_for(fake)
+    )
     worker = build_worker(traced, activities, task_queue=task_queue, tracer_provider=provider)
     try:
         async with worker:
@@ -204,12 +208,13 @@ async def test_message_content_is_recorded_only_when_enabled(
     task_queue: str,
     fake: FakeVendor,
     spans: tuple[TracerProvider, InMemorySpanExporter],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(CAPTURE_CONTENT_ENV, "true")
+    # the worker reads the standard variable once, at start, with its other settings
+    env = {**os.environ, CAPTURE_CONTENT_ENV: "true"}
+    settings = ActivitySettings.from_env(env, catalog_dir=EXAMPLES)
     provider, exporter = spans
     definition = {"name": "one", "steps": [DEFINITION["steps"][0]]}
-    await traced_run(client, task_queue, fake, provider, definition)
+    await traced_run(client, task_queue, fake, provider, definition, settings)
     (call,) = by_name(exporter.get_finished_spans(), "chat gpt-4o-mini")
     messages = json.loads(str(call.attributes["gen_ai.input.messages"]))
     assert messages == [

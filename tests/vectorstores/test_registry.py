@@ -63,7 +63,7 @@ def test_every_scheme_names_a_real_factory() -> None:
 
 
 def test_default_vectors_dir_follows_the_environment(tmp_path: Path) -> None:
-    from activities.vectorstores import default_vectors_dir
+    from activities.settings import default_vectors_dir
 
     assert default_vectors_dir({"LLM_ORCHESTRATOR_VECTORS": str(tmp_path)}) == tmp_path
     assert default_vectors_dir({"XDG_STATE_HOME": "/s"}) == Path("/s/llm-orchestrator/vectors")
