@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from temporalio import activity
@@ -12,6 +13,7 @@ from activities.providers.prices import cost_usd
 from activities.providers.registry import Providers
 from activities.telemetry import provider_call
 from activities.vectorstores import search_step
+from activities.vectorstores.base import Hit, IndexMismatch, IndexNotFound
 from activities.vectorstores.ingest import OFFLINE_EMBEDDER, Embedder
 from activities.vectorstores.registry import Stores
 from interpreter.contract import (
@@ -21,9 +23,10 @@ from interpreter.contract import (
     StepOutcome,
     Usage,
 )
+from interpreter.errors import StepError
 from interpreter.steps.embed import EmbedRequest
 from interpreter.steps.llm import LlmCall, LlmRequest, ResponseSchema
-from interpreter.steps.vector_search import VectorSearchRequest
+from interpreter.steps.vector_search import VectorSearchCall, VectorSearchRequest
 
 __all__ = ["ModelActivities"]
 
@@ -162,7 +165,18 @@ class ModelActivities:
 
             return Embedder(OFFLINE_EMBEDDER if embedder.name == "offline" else name, embed)
 
-        hits = await search_step.search(self._stores, step, embedder_for)
+        stand_in = self._stores.offline_stand_in(step.database) if request.offline else None
+        if stand_in is None:
+            hits = await search_step.search(self._stores, step, embedder_for)
+        else:
+            activity.logger.info(
+                "%s: offline run, `%s` is not configured here: searching the embedded store",
+                step.id,
+                step.database,
+            )
+            hits = await _stand_in_search(
+                self._stores, step.model_copy(update={"database": stand_in}), embedder_for
+            )
         results = [
             h.as_dict(include_metadata=step.include_metadata, include_vector=step.include_vectors)
             for h in hits
@@ -170,10 +184,27 @@ class ModelActivities:
         meta = {
             "count": len(results),
             "top_k": step.top_k,
-            "database": step.database,
+            "database": stand_in or step.database,
             "index": step.index,
         }
+        if stand_in is not None:
+            meta["offline_stand_in_for"] = step.database
         usage = spent if spent.input_tokens else None
         return StepOutcome(
             output=results, extras=[meta], usage=usage, attempt=activity.info().attempt
         )
+
+
+async def _stand_in_search(
+    stores: Stores, step: VectorSearchCall, embedder_for: Callable[[str], Embedder]
+) -> list[Hit]:
+    """Search the embedded store in place of a remote one. An index it lacks, or one built
+    for vectors of another size than the step's query (the remote index's real embedder),
+    has no hits."""
+    try:
+        return await search_step.search(stores, step, embedder_for)
+    except StepError as exc:
+        if exc.error_type in (IndexNotFound.error_type, IndexMismatch.error_type):
+            activity.logger.info("%s: no hits from the stand-in: %s", step.id, exc)
+            return []
+        raise

@@ -55,6 +55,10 @@ class RunInput(Payload):
     offline: bool = Field(
         default=False, description="Route every model call to the offline provider."
     )
+    mocks: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Step id → its output: the step does not run (a branch takes that case).",
+    )
 
 
 class Usage(Payload):

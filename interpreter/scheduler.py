@@ -50,7 +50,7 @@ class StepState:
 
     status: Status = Status.PENDING
     reason: str | None = None
-    """Why it was skipped."""
+    """Why it was skipped (or how it completed without running, e.g. mocked)."""
     error: str | None = None
     output: Any = None
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -161,14 +161,16 @@ class Scheduler:
         extras: Sequence[Any] = (),
         usage: Usage | None = None,
         attempts: int = 0,
+        note: str = "",
     ) -> Decision:
-        """A leaf step succeeded with ``output`` (and extra positional outputs)."""
+        """A leaf step succeeded with ``output`` (and extra positional outputs); ``note`` says
+        how, when it did not run as usual (e.g. mocked)."""
         state = self.steps[node_id]
         state.output = output
         state.outputs = bind_outputs(self.dag.nodes[node_id].step.output, output, extras)
         state.attempts = attempts
         state.usage = usage
-        return self.finish(node_id, Status.COMPLETED)
+        return self.finish(node_id, Status.COMPLETED, note)
 
     def fail(self, node_id: str, error: str, *, attempts: int = 0) -> Decision:
         """A step failed and the run goes on without it (``continue_on_error``)."""

@@ -52,12 +52,14 @@ with workflow.unsafe.imports_passed_through():
         InputError,
         WorkflowDefinitionError,
     )
+    from interpreter.hints import nearest
     from interpreter.inputs import resolve_inputs
     from interpreter.loader import load_definition
     from interpreter.models import RetryPolicy, WorkflowDefinition
     from interpreter.scheduler import Decision, Scheduler, Status
     from interpreter.steps import (
         ActivityKind,
+        AnyKind,
         DecisionKind,
         GroupKind,
         RunFacts,
@@ -86,6 +88,7 @@ class DagWorkflow:
         self._status: RunStatusName = "resolving"
         self._definition_model: WorkflowDefinition | None = None
         self._scheduler: Scheduler | None = None
+        self._mocks: dict[str, Any] = {}
         self._events: deque[tuple[str, StepOutcome | _StepFailed]] = deque()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._timed_out = False
@@ -107,6 +110,7 @@ class DagWorkflow:
         request = self._parse_input(raw_input)
         definition = await self._definition(request)
         inputs = self._inputs(definition, request)
+        self._mocks = self._check_mocks(definition, request)
         info = workflow.info()
         self._definition_model = definition
         self._facts = RunFacts(
@@ -189,6 +193,18 @@ class DagWorkflow:
 
     @staticmethod
     def _parse_input(raw_input: Any) -> RunInput:
+        if isinstance(raw_input, dict):
+            known = set(RunInput.model_fields)
+            for key in raw_input:
+                if key not in known:
+                    hint = nearest(str(key), known)
+                    raise ApplicationError(
+                        f"invalid start input: unknown key `{key}`"
+                        + (f"; {hint}" if hint else "")
+                        + f" (the keys are {', '.join(sorted(known))})",
+                        type=ERROR_INVALID_INPUT,
+                        non_retryable=True,
+                    )
         try:
             request = RunInput.model_validate(raw_input)
         except ValidationError as exc:
@@ -247,6 +263,23 @@ class DagWorkflow:
                 non_retryable=True,
             ) from None
 
+    @staticmethod
+    def _check_mocks(definition: WorkflowDefinition, request: RunInput) -> dict[str, Any]:
+        dag = Dag.build(definition)
+        for step_id in request.mocks:
+            node = dag.nodes.get(step_id)
+            if node is None:
+                hint = nearest(step_id, dag.nodes)
+                problem = f"`mocks` names unknown step `{step_id}`" + (f"; {hint}" if hint else "")
+            elif isinstance(node.kind, GroupKind):
+                problem = f"`mocks` names `{step_id}`, a group: mock the steps inside it"
+            else:
+                continue
+            raise ApplicationError(
+                f"invalid start input: {problem}", type=ERROR_INVALID_INPUT, non_retryable=True
+            )
+        return dict(request.mocks)
+
     async def _deadline(self, seconds: float) -> None:
         await workflow.sleep(seconds)
         self._timed_out = True
@@ -270,6 +303,8 @@ class DagWorkflow:
             return self._fail(node, f"`when` could not be evaluated: {exc}")
         decision = scheduler.running(node.id)
         kind = node.kind
+        if node.id in self._mocks:
+            return decision.merge(self._mocked(node, kind))
         if isinstance(kind, GroupKind):
             return decision
         if isinstance(kind, DecisionKind):
@@ -286,6 +321,14 @@ class DagWorkflow:
             self._tasks[node.id] = asyncio.create_task(self._run_leaf(node, kind))
             return decision
         assert_never(kind)
+
+    def _mocked(self, node: Node, kind: AnyKind) -> Decision:
+        """A step whose output the start input gives: it does not run."""
+        assert self._scheduler is not None
+        value = self._mocks[node.id]
+        if isinstance(kind, DecisionKind):
+            return self._scheduler.choose(node.id, kind.case_for(node.step, value))
+        return self._scheduler.complete(node.id, value, note="mocked by the start input")
 
     def _check_budget(self, step_id: str) -> None:
         """Refuse to start another model step once the run's `budget` is exceeded."""

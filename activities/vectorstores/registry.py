@@ -131,6 +131,22 @@ class Stores:
         """One lock per index, for work that must happen once (building a missing index)."""
         return self._locks.setdefault((database, index), asyncio.Lock())
 
+    async def open(self, database: str) -> VectorStore:
+        """:meth:`get`, opening a new store in a thread: importing LanceDB alone takes
+        seconds, and the worker's event loop must keep polling meanwhile."""
+        store = self._stores.get(database)
+        if store is not None:
+            return store
+        async with self.lock(database, ""):
+            return await asyncio.to_thread(self.get, database)
+
+    def offline_stand_in(self, database: str) -> str | None:
+        """For an offline run: ``local`` when ``database`` is a remote store this worker has
+        not been configured for (an offline run must not reach outside services)."""
+        if database in _EMBEDDED or database.lower() in self._uris or database in self._stores:
+            return None
+        return "local"
+
     def is_embedded(self, database: str) -> bool:
         """Is ``database`` a built-in store of this worker (``local``, ``memory``)?"""
         return database in _EMBEDDED and database not in self._uris

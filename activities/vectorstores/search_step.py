@@ -60,7 +60,7 @@ async def _search(
     stores: Stores, step: VectorSearchCall, embedder_for: Callable[[str], Embedder]
 ) -> list[Hit]:
     parse(step.filter)  # a bad filter fails before any I/O
-    store = stores.get(step.database)
+    store = await stores.open(step.database)
     info = await _describe(store, step.index)
     if info is None and hasattr(store, "describe"):
         async with stores.lock(step.database, step.index):  # concurrent runs build it once

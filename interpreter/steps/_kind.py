@@ -217,3 +217,7 @@ class DecisionKind(StepKind[S]):
     @abstractmethod
     def decide(self, step: S, context: Mapping[str, Any]) -> str:
         """The chosen case (raises ``TemplateFailure`` if its expression fails)."""
+
+    @abstractmethod
+    def case_for(self, step: S, value: Any) -> str:
+        """The case a value selects (what ``decide`` does after evaluating; mocks use it)."""

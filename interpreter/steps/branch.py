@@ -58,6 +58,9 @@ class _BranchKind(DecisionKind[BranchStep]):
     def decide(self, step: BranchStep, context: Mapping[str, Any]) -> str:
         source = step.condition
         value = render_value(source if "{{" in source else "{{ " + source + " }}", context)
+        return self.case_for(step, value)
+
+    def case_for(self, step: BranchStep, value: Any) -> str:
         case = _case_name(value)
         if case not in step.branches and step.default:
             return "default"

@@ -46,7 +46,7 @@ class VectorSearchStep(StepBase):
 class VectorSearchCall(StepCall):
     """What the `vector_search` activity receives."""
 
-    database: str
+    database: str = "local"
     index: str
     query: str | list[float]
     top_k: int = 5
@@ -54,8 +54,9 @@ class VectorSearchCall(StepCall):
     namespace: str | None = None
     include_metadata: bool = True
     include_vectors: bool = False
-    embedder: str
-    """``provider/model`` that embeds the index's documents and text queries."""
+    embedder: str | None = None
+    """``provider/model`` that embeds the index's documents and text queries; the workflow
+    always fills it in (the file's embedding defaults), ``None`` means the index's own."""
 
 
 class VectorSearchRequest(Payload):

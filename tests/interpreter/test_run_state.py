@@ -76,3 +76,47 @@ async def test_a_name_no_step_declares_is_still_an_error(
         with pytest.raises(WorkflowFailureError) as caught:
             await handle.result()
     assert "nope" in str(caught.value.cause)
+
+
+async def test_mocks_choose_a_branch_and_stand_in_for_a_step(
+    client: Client, task_queue: str, worker_for: Any
+) -> None:
+    doc = yaml.safe_load(FILE)
+    async with worker_for():
+        forced = await run(
+            client,
+            task_queue,
+            {"definition": doc, "inputs": {"kind": "a"}, "offline": True, "mocks": {"route": "c"}},
+        )
+        mocked = await run(
+            client,
+            task_queue,
+            {"definition": doc, "inputs": {"kind": "a"}, "mocks": {"shared": "from the mock"}},
+        )
+    assert forced.outputs == {"shared": None, "only_c": "c ran"}
+    assert mocked.outputs == {"shared": "from the mock", "only_c": None}  # bound like a result
+    assert mocked.steps["shared"].output == "from the mock"
+    assert mocked.steps["shared"].status == "completed"
+    assert mocked.steps["shared"].attempts == 0
+    assert mocked.steps["shared"].reason == "mocked by the start input"
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (
+            {"inputs": {"kind": "a"}, "ofline": True},
+            "unknown key `ofline`; did you mean `offline`?",
+        ),
+        ({"inputs": {"kind": "a"}, "input": {}}, "unknown key `input`; did you mean `inputs`?"),
+        ({"inputs": {"kind": "a"}, "mocks": {"shard": 1}}, "unknown step `shard`; did you mean"),
+    ],
+)
+async def test_bad_start_inputs_fail_at_once_with_a_hint(
+    client: Client, task_queue: str, worker_for: Any, payload: dict[str, Any], message: str
+) -> None:
+    async with worker_for():
+        handle = await start(client, task_queue, {"definition": yaml.safe_load(FILE), **payload})
+        with pytest.raises(WorkflowFailureError) as caught:
+            await handle.result()
+    assert message in str(caught.value.cause)

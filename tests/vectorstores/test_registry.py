@@ -13,8 +13,9 @@ from activities.vectorstores import SCHEMES, MemoryStore, Record, StoreError, St
 from activities.vectorstores.ingest import Embedder, discover, index_documents
 from activities.vectorstores.local import LanceStore
 from activities.vectorstores.pgvector import PgVectorStore
+from activities.vectorstores.search_step import search
 from interpreter.errors import StepError
-from interpreter.models import VectorSearchStep
+from interpreter.steps.vector_search import VectorSearchCall
 from tests.conftest import EXAMPLES
 
 
@@ -25,8 +26,8 @@ def hashed(name: str = "offline/hashed", dims: int = 384) -> Embedder:
     return Embedder(name, embed)
 
 
-def step(**fields: Any) -> VectorSearchStep:
-    return VectorSearchStep.model_validate(
+def step(**fields: Any) -> VectorSearchCall:
+    return VectorSearchCall.model_validate(
         {"id": "search", "type": "vector_search", "index": "docs", "query": "x", **fields}
     )
 
@@ -75,7 +76,8 @@ async def test_offline_runs_find_the_index_built_by_the_index_command(tmp_path: 
     await index_documents(store, "docs", discover([EXAMPLES / "docs"]), hashed())
     await store.aclose()
     stores = Stores(vectors_dir=tmp_path / "v")
-    hits = await stores.search(
+    hits = await search(
+        stores,
         step(database="local", query="How do I set the OpenAI API key?", embedder="openai/x"),
         lambda name: hashed(),  # what --offline makes of any embedder
     )
@@ -92,11 +94,11 @@ async def test_a_text_query_uses_the_embedder_the_index_records(tmp_path: Path) 
         asked.append(name)
         return hashed(name)
 
-    hits = await stores.search(step(database="memory", query="retry after 429"), embedder_for)
+    hits = await search(stores, step(database="memory", query="retry after 429"), embedder_for)
     assert asked == ["offline/hashed"]
     assert hits[0].metadata["source"] == "retries-and-timeouts.md"
     with pytest.raises(StepError, match="built with offline/hashed, not openai/x") as info:
-        await stores.search(step(database="memory", embedder="openai/x"), embedder_for)
+        await search(stores, step(database="memory", embedder="openai/x"), embedder_for)
     assert (info.value.step_id, info.value.error_type) == ("search", "IndexMismatch")
 
 
@@ -104,14 +106,14 @@ async def test_dimension_mismatch_is_refused_before_querying(tmp_path: Path) -> 
     stores = Stores(vectors_dir=tmp_path)
     await stores.memory.upsert("docs", [Record("a", [1.0, 0.0, 0.0])])
     with pytest.raises(StepError, match="query has 2 dimensions but index `docs` holds 3") as info:
-        await stores.search(step(database="memory", query=[1.0, 0.0]), lambda n: hashed())
+        await search(stores, step(database="memory", query=[1.0, 0.0]), lambda n: hashed())
     assert info.value.error_type == "IndexMismatch"
 
 
 async def test_a_missing_index_says_how_to_build_it(tmp_path: Path) -> None:
     stores = Stores(vectors_dir=tmp_path / "v")
     with pytest.raises(StepError, match=r"llm-orchestrator index DOCS\.\.\. --store local") as info:
-        await stores.search(step(database="local"), lambda n: hashed())
+        await search(stores, step(database="local"), lambda n: hashed())
     assert info.value.error_type == "IndexNotFound"
     assert str(tmp_path / "v") in str(info.value)
 
@@ -124,7 +126,8 @@ async def test_a_missing_embedded_index_is_built_from_the_docs_dir(tmp_path: Pat
         built.append(name)
         return hashed("offline/hashed")
 
-    hits = await stores.search(
+    hits = await search(
+        stores,
         step(database="local", query="join the paths of a branch", embedder="openai/m"),
         embedder_for,
     )
@@ -138,7 +141,7 @@ async def test_a_missing_embedded_index_is_built_from_the_docs_dir(tmp_path: Pat
 async def test_bad_filters_fail_the_step_before_any_io(tmp_path: Path) -> None:
     stores = Stores(vectors_dir=tmp_path)
     with pytest.raises(StepError, match=r"unknown operator `\$like`") as info:
-        await stores.search(
-            step(database="nowhere", filter={"a": {"$like": "x"}}), lambda n: hashed()
+        await search(
+            stores, step(database="nowhere", filter={"a": {"$like": "x"}}), lambda n: hashed()
         )
     assert info.value.error_type == "InvalidFilter"
