@@ -22,7 +22,10 @@ from typing import Any
 
 from interpreter.scheduler import Scheduler
 
-__all__ = ["TemplateContext"]
+__all__ = ["STEP_FIELDS", "TemplateContext"]
+
+STEP_FIELDS = ("output", "status")
+"""What ``steps.<id>`` has besides the names in the step's ``output:`` list."""
 
 
 class _StepsView(Mapping[str, dict[str, Any]]):
@@ -37,8 +40,8 @@ class _StepsView(Mapping[str, dict[str, Any]]):
         return {
             **dict.fromkeys(names),
             **state.outputs,
-            "output": state.output,
-            "status": state.status.value,
+            STEP_FIELDS[0]: state.output,
+            STEP_FIELDS[1]: state.status.value,
         }
 
     def __iter__(self) -> Iterator[str]:

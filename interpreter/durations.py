@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -9,6 +10,8 @@ from pydantic import BeforeValidator, WithJsonSchema
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+MAX_SECONDS = 10 * 365 * 86400.0
+"""Ten years: longer than any timeout, retry interval or run a workflow needs."""
 DURATION_PATTERN = r"^\s*(\d+(\.\d+)?(ms|s|m|h|d)\s*)+$|^\s*\d+(\.\d+)?\s*$"
 
 
@@ -17,7 +20,10 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("a duration must be a number of seconds or a string like '30s'")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise ValueError(f"duration {value} is too long; at most ten years") from None
     elif isinstance(value, str):
         text = value.strip().lower().replace(" ", "")
         if not text:
@@ -40,8 +46,12 @@ def parse_duration(value: Any) -> float:
                 ) from None
     else:
         raise ValueError("a duration must be a number of seconds or a string like '30s'")
+    if math.isnan(seconds):
+        raise ValueError("a duration cannot be NaN; write e.g. '30s'")
     if seconds <= 0:
         raise ValueError(f"duration {value!r} must be greater than zero")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"duration {value!r} is too long; at most ten years (3650d)")
     return seconds
 
 

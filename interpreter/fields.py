@@ -9,7 +9,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from interpreter.durations import Duration
 
@@ -56,6 +57,15 @@ class RetryPolicy(LanguageModel):
     non_retryable_errors: list[str] = Field(default_factory=list)
     jitter: bool = True
 
+    @model_validator(mode="after")
+    def _interval_order(self) -> RetryPolicy:
+        if self.max_interval is not None and self.max_interval < self.initial_interval:
+            raise ValueError(
+                f"max_interval ({self.max_interval:g}s) is shorter than initial_interval "
+                f"({self.initial_interval:g}s)"
+            )
+        return self
+
 
 class Message(LanguageModel):
     role: Literal["system", "user", "assistant"]
@@ -68,6 +78,16 @@ class JsonSchemaFormat(LanguageModel):
     type: Literal["json_schema"] = "json_schema"
     name: str = "output"
     json_schema: dict[str, Any] = Field(alias="schema")
+
+    @field_validator("json_schema")
+    @classmethod
+    def _valid_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            jsonschema.Draft202012Validator.check_schema(value)
+        except jsonschema.SchemaError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+            raise ValueError(f"not a valid JSON Schema at {where}: {exc.message}") from None
+        return value
 
 
 class Defaults(LanguageModel):

@@ -7,18 +7,9 @@ from typing import Any
 
 from interpreter.errors import InputError, Problem
 from interpreter.hints import nearest
-from interpreter.models import InputType, WorkflowDefinition
+from interpreter.models import WorkflowDefinition
 
 __all__ = ["resolve_inputs"]
-
-_CHECKS: dict[InputType, tuple[type | tuple[type, ...], str]] = {
-    InputType.STRING: (str, "a string"),
-    InputType.NUMBER: ((int, float), "a number"),
-    InputType.INTEGER: (int, "an integer"),
-    InputType.BOOLEAN: (bool, "true or false"),
-    InputType.OBJECT: (dict, "an object"),
-    InputType.ARRAY: (list, "an array"),
-}
 
 
 def resolve_inputs(definition: WorkflowDefinition, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -36,20 +27,14 @@ def resolve_inputs(definition: WorkflowDefinition, given: Mapping[str, Any]) -> 
     for name, spec in declared.items():
         if name in given:
             value = given[name]
-            check = _CHECKS.get(spec.type)
-            if check is not None:
-                kinds, described = check
-                wrong = not isinstance(value, kinds) or (
-                    spec.type != InputType.BOOLEAN and isinstance(value, bool)
-                )
-                if wrong:
-                    problems.append(
-                        Problem(
-                            f"input `{name}` must be {described}, got {_describe(value)}",
-                            "inputs",
-                            where=name,
-                        )
+            if not spec.type.accepts(value):
+                problems.append(
+                    Problem(
+                        f"input `{name}` must be {spec.type.noun}, got {_describe(value)}",
+                        "inputs",
+                        where=name,
                     )
+                )
             resolved[name] = value
         elif spec.required:
             problems.append(

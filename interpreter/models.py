@@ -72,6 +72,29 @@ class InputType(StrEnum):
     ARRAY = "array"
     ANY = "any"
 
+    def accepts(self, value: Any) -> bool:
+        """Is ``value`` (parsed JSON) of this type? Booleans are not numbers."""
+        kinds = _KINDS[self][0]
+        return kinds is None or (
+            isinstance(value, kinds) and (self == InputType.BOOLEAN or not isinstance(value, bool))
+        )
+
+    @property
+    def noun(self) -> str:
+        """The type in words, e.g. ``an integer``."""
+        return _KINDS[self][1]
+
+
+_KINDS: dict[InputType, tuple[type | tuple[type, ...] | None, str]] = {
+    InputType.STRING: (str, "a string"),
+    InputType.NUMBER: ((int, float), "a number"),
+    InputType.INTEGER: (int, "an integer"),
+    InputType.BOOLEAN: (bool, "true or false"),
+    InputType.OBJECT: (dict, "an object"),
+    InputType.ARRAY: (list, "an array"),
+    InputType.ANY: (None, "any value"),
+}
+
 
 class InputSpec(LanguageModel):
     """A declared workflow input; start inputs are checked against these."""
@@ -80,6 +103,12 @@ class InputSpec(LanguageModel):
     required: bool = True
     default: Any = None
     description: str | None = None
+
+    @model_validator(mode="after")
+    def _default_has_the_type(self) -> InputSpec:
+        if self.default is not None and not self.type.accepts(self.default):
+            raise ValueError(f"default {self.default!r} is not {self.type.noun}")
+        return self
 
     @model_validator(mode="after")
     def _default_means_optional(self) -> InputSpec:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+import yaml.reader
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
@@ -29,10 +30,24 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 64
+MAX_VALUES = 1_000_000
+"""Values a document may expand to: YAML aliases (``*name``) repeat whole subtrees, and
+a few hundred bytes of nested aliases can otherwise expand to billions ("billion laughs")."""
+MAX_TEXT = 50 * 1024 * 1024
+"""Characters of text a document may expand to, aliases included."""
 
 Mark = tuple[int, int]
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}"
+    for name in (
+        *("str", "int", "float", "bool", "null", "map", "seq", "merge", "timestamp"),
+        *("binary", "set", "omap", "pairs"),
+    )
+)
+"""The tags plain YAML and JSON resolve to; any other (``!!python/object``, ``!include``)
+was written by the user and is refused."""
 
 
 class LocDict(dict[str, Any]):
@@ -100,14 +115,53 @@ def _key_text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+class _Expansion(Exception):
+    def __init__(self, message: str, mark: Mark) -> None:
+        self.message = message
+        self.mark = mark
+
+
+class _Tagged(Exception):
+    def __init__(self, tag: str, mark: Mark) -> None:
+        self.tag = tag
+        self.mark = mark
+
+
 class _Builder:
     def __init__(self, loader: _NodeLoader, path: str) -> None:
         self.loader = loader
         self.path = path
         self.problems: list[Problem] = []
         self._merged_marks: set[Mark] = set()
+        self._built: set[int] = set()
+        self._values = 0
+        self._text = 0
+        self._alias_mark: Mark | None = None
+
+    def _count(self, node: Node) -> None:
+        """Charge one value against the document's budget (see :data:`MAX_VALUES`)."""
+        if id(node) in self._built:
+            self._alias_mark = self._alias_mark or _mark(node)  # first re-used anchor
+        else:
+            self._built.add(id(node))
+        self._values += 1
+        if isinstance(node, ScalarNode):
+            self._text += len(node.value)
+        if self._values > MAX_VALUES or self._text > MAX_TEXT:
+            what = (
+                f"more than {MAX_VALUES:,} values"
+                if self._values > MAX_VALUES
+                else f"more than {MAX_TEXT // (1024 * 1024)} MB of text"
+            )
+            raise _Expansion(
+                f"the document expands to {what} through YAML aliases",
+                self._alias_mark or _mark(node),
+            )
 
     def build(self, node: Node) -> Any:
+        self._count(node)
+        if node.tag not in _PLAIN_TAGS:
+            raise _Tagged(node.tag, _mark(node))
         if isinstance(node, MappingNode):
             own = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
             self.loader.flatten_mapping(node)  # resolves YAML merge keys (<<), merged ones first
@@ -150,6 +204,10 @@ class _Builder:
             # Dates and binary blobs have no place in a workflow; keep the text the user wrote.
             return node.value
         return value
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org") else tag
 
 
 def decode(raw: bytes, path: str) -> str:
@@ -259,6 +317,23 @@ def parse(text: str, path: str = "<workflow>") -> Any:
                 )
             ]
         ) from None
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        line = before.count("\n") + 1
+        column = exc.position - (before.rfind("\n") + 1) + 1
+        raise WorkflowDefinitionError(
+            [
+                Problem(
+                    f"character U+{exc.character:04X} is not allowed in a YAML file"
+                    if isinstance(exc.character, int)
+                    else f"invalid character: {exc.reason}",
+                    path,
+                    line,
+                    column,
+                    hint="remove it (control characters such as NUL cannot appear in YAML)",
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:
         raise WorkflowDefinitionError([Problem(f"invalid YAML: {exc}", path, 1, 1)]) from None
     finally:
@@ -283,6 +358,45 @@ def parse(text: str, path: str = "<workflow>") -> Any:
         line, col = _mark(node)
         raise WorkflowDefinitionError(
             [Problem(f"nesting deeper than {MAX_DEPTH} levels", path, line, col)]
+        ) from None
+    except _Expansion as exc:
+        raise WorkflowDefinitionError(
+            [
+                Problem(
+                    exc.message,
+                    path,
+                    *exc.mark,
+                    hint="repeat less through anchors (`&name` / `*name`), or pass large "
+                    "data as an input",
+                )
+            ]
+        ) from None
+    except _Tagged as exc:
+        raise WorkflowDefinitionError(
+            [
+                Problem(
+                    f"YAML tags are not allowed here (`{_short_tag(exc.tag)}`)",
+                    path,
+                    *exc.mark,
+                    hint="workflow files are plain YAML or JSON: write the value itself; "
+                    "files cannot include other files",
+                )
+            ]
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise WorkflowDefinitionError(
+            [
+                Problem(
+                    f"invalid YAML: {exc.problem or exc.context or 'invalid value'}",
+                    path,
+                    mark.line + 1 if mark else 1,
+                    mark.column + 1 if mark else 1,
+                    hint="`<<:` merges a mapping (or a list of mappings) into this one"
+                    if "merg" in str(exc)
+                    else None,
+                )
+            ]
         ) from None
     except yaml.YAMLError as exc:
         raise WorkflowDefinitionError([Problem(f"invalid YAML: {exc}", path, 1, 1)]) from None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -26,17 +27,19 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
 __all__ = [
+    "FILTERS",
     "ROOT_NAMES",
+    "TESTS",
+    "Reads",
     "TemplateFailure",
     "check_syntax",
     "evaluate",
     "evaluate_condition",
     "is_template",
-    "referenced_steps",
+    "reads",
     "render",
     "render_value",
     "to_jinja",
-    "undeclared_names",
 ]
 
 ROOT_NAMES = frozenset({"inputs", "input", "steps", "outputs", "item", "index", "workflow"})
@@ -265,6 +268,8 @@ def _make_env() -> ImmutableSandboxedEnvironment:
 
 
 _ENV = _make_env()
+FILTERS = frozenset(_ENV.filters)
+TESTS = frozenset(_ENV.tests)
 
 
 @lru_cache(maxsize=2048)
@@ -390,22 +395,39 @@ def check_syntax(source: str, *, expression: bool = False) -> str | None:
     return None
 
 
-def undeclared_names(source: str, *, expression: bool = False) -> set[str]:
-    """Top-level names a template reads that it does not define itself."""
-    return set(_analyse(source, expression)[0])
+@dataclass(frozen=True, slots=True)
+class Reads:
+    """What a template reads and uses, found in one walk of its tree."""
+
+    names: frozenset[str]
+    """Top-level names it does not define itself."""
+    steps: frozenset[str]
+    """Step ids (or output names) read through ``steps.<id>`` / ``outputs.<id>``."""
+    step_fields: frozenset[tuple[str, str]]
+    """``(id, name)`` for each ``steps.<id>.<name>``."""
+    inputs: frozenset[str]
+    """Names read through ``inputs.<name>`` / ``input.<name>``."""
+    unknown_filters: frozenset[str]
+    unknown_tests: frozenset[str]
 
 
-def referenced_steps(source: str, *, expression: bool = False) -> set[str]:
-    """Step ids read through ``steps.<id>`` or ``outputs.<id>`` (also ``steps['id']``)."""
-    return set(_analyse(source, expression)[1])
+def _key(node: nodes.Node) -> str | None:
+    """The constant key of ``x.key`` or ``x['key']``."""
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        return node.arg.value if isinstance(node.arg.value, str) else None
+    return None
 
 
 @lru_cache(maxsize=256)
-def _analyse(source: str, expression: bool) -> tuple[frozenset[str], frozenset[str]]:
-    """(undeclared names, referenced steps) of a template, in one walk of its tree."""
+def reads(source: str, *, expression: bool = False) -> Reads:
+    """Everything validation checks about a template (cached: callers only read it)."""
     tree = _parse(source, expression=expression)
     loaded: set[str] = set()
     found: set[str] = set()
+    fields: set[tuple[str, str]] = set()
+    inputs: set[str] = set()
     binds = False
     kinds = (nodes.Name, nodes.Getattr, nodes.Getitem, nodes.Macro, nodes.CallBlock)
     for node in tree.find_all(kinds):
@@ -417,13 +439,35 @@ def _analyse(source: str, expression: bool) -> tuple[frozenset[str], frozenset[s
         elif isinstance(node, nodes.Macro | nodes.CallBlock):
             binds = True
         elif isinstance(node, nodes.Getattr | nodes.Getitem):
-            target = node.node
+            target, key = node.node, _key(node)
+            if key is None:
+                continue
             if isinstance(target, nodes.Name) and target.name in ("steps", "outputs"):
-                if isinstance(node, nodes.Getattr):
-                    found.add(node.attr)
-                elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                    found.add(node.arg.value)
+                found.add(key)
+            elif isinstance(target, nodes.Name) and target.name in ("inputs", "input"):
+                inputs.add(key)
+            elif (
+                isinstance(target, nodes.Getattr | nodes.Getitem)
+                and isinstance(target.node, nodes.Name)
+                and target.node.name == "steps"
+                and _key(target) is not None
+            ):
+                fields.add((str(_key(target)), key))
     if binds:
         # the template binds names (for, set, macro ...): let Jinja work out the scopes
         loaded = set(meta.find_undeclared_variables(tree))
-    return frozenset(loaded - set(_GLOBALS)), frozenset(found)
+        # names the template rebinds itself are not the run's
+        if "steps" not in loaded:
+            fields.clear()
+        if not loaded & {"inputs", "input"}:
+            inputs.clear()
+    filters = {f.name for f in tree.find_all(nodes.Filter)} - FILTERS
+    tests = {t.name for t in tree.find_all(nodes.Test)} - TESTS
+    return Reads(
+        names=frozenset(loaded - set(_GLOBALS)),
+        steps=frozenset(found),
+        step_fields=frozenset(fields),
+        inputs=frozenset(inputs),
+        unknown_filters=frozenset(filters),
+        unknown_tests=frozenset(tests),
+    )

@@ -11,19 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from interpreter.context import STEP_FIELDS
 from interpreter.dag import Dag, find_cycle
 from interpreter.errors import Problem
 from interpreter.hints import nearest
 from interpreter.models import WorkflowDefinition
 from interpreter.source import position
 from interpreter.steps import AnyStep, Loc, kind_of
-from interpreter.templates import (
-    ROOT_NAMES,
-    check_syntax,
-    is_template,
-    referenced_steps,
-    undeclared_names,
-)
+from interpreter.templates import FILTERS, ROOT_NAMES, TESTS, check_syntax, is_template, reads
 
 __all__ = ["check_definition"]
 
@@ -105,7 +100,15 @@ class _Checker:
                         hint=nearest(dep, ids),
                     )
             kind_of(node.step).check(node.step, node.loc, self.report)
+            seen: set[str] = set()
             for j, name in enumerate(node.step.output):
+                if name in seen:
+                    self.report(
+                        (*node.loc, "output", j),
+                        f"output name `{name}` is listed twice in step `{node.id}`",
+                        hint="each name binds one value; rename or remove one",
+                    )
+                seen.add(name)
                 if name in RESERVED_OUTPUT_NAMES:
                     self.report(
                         (*node.loc, "output", j),
@@ -160,15 +163,48 @@ class _Checker:
             if error:
                 self.report(loc, f"{where}: template {error}", hint="fix the template syntax")
                 return
+            read = reads(source, expression=expression)
+            for name in sorted(read.unknown_filters):
+                self.report(
+                    loc,
+                    f"{where}: template uses unknown filter `{name}`",
+                    hint=nearest(name, FILTERS) or "see docs/language.md for the filters",
+                )
+            for name in sorted(read.unknown_tests):
+                self.report(
+                    loc,
+                    f"{where}: template uses unknown test `{name}`",
+                    hint=nearest(name, TESTS) or "see docs/language.md for the tests",
+                )
             if strict_roots:
-                for name in sorted(undeclared_names(source, expression=expression) - allowed_roots):
+                for name in sorted(read.inputs - declared):
+                    self.report(
+                        loc,
+                        f"{where}: template reads input `{name}`, which `inputs:` does not declare",
+                        hint=nearest(name, declared) or f"declare `{name}` under `inputs:`",
+                    )
+            for ref, field in sorted(read.step_fields):
+                node = dag.nodes.get(ref)
+                if node is None:
+                    continue  # an unknown step is reported below
+                produced = {*node.step.output, *STEP_FIELDS}
+                if field not in produced:
+                    self.report(
+                        loc,
+                        f"{where}: template reads `steps.{ref}.{field}`, which step `{ref}` "
+                        "does not produce",
+                        hint=nearest(field, produced)
+                        or f"a step gives {', '.join(f'`{n}`' for n in sorted(produced))}",
+                    )
+            if strict_roots:
+                for name in sorted(read.names - allowed_roots):
                     self.report(
                         loc,
                         f"{where}: template reads unknown variable `{name}`",
                         hint=nearest(name, allowed_roots)
                         or "templates read inputs.<name>, steps.<id>.output, steps.<id>.<output>",
                     )
-            for ref in sorted(referenced_steps(source, expression=expression)):
+            for ref in sorted(read.steps):
                 target = ref if ref in ids else by_output.get(ref)
                 if target is None:
                     self.report(

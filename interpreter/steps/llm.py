@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from interpreter import defaults as code_defaults
 from interpreter.contract import ACTIVITY_LLM
@@ -24,6 +24,18 @@ from interpreter.steps._kind import (
 __all__ = ["KIND", "LlmCall", "LlmRequest", "LlmStep", "ResponseSchema"]
 
 
+def _format_kind(value: Any) -> str:
+    return "schema" if isinstance(value, dict | JsonSchemaFormat) else "name"
+
+
+ResponseFormat = Annotated[
+    Annotated[Literal["text", "json"], Tag("name")] | Annotated[JsonSchemaFormat, Tag("schema")],
+    Discriminator(_format_kind),
+]
+"""`text`, `json`, or a JSON Schema: told apart by shape, so an error names only the one
+the user meant."""
+
+
 class LlmStep(StepBase):
     """A chat/completion call to a language model."""
 
@@ -38,7 +50,7 @@ class LlmStep(StepBase):
     top_p: float | None = Field(default=None, ge=0, le=1)
     stop: list[str] = Field(default_factory=list)
     stream: bool = False
-    response_format: Literal["text", "json"] | JsonSchemaFormat = "text"
+    response_format: ResponseFormat = "text"
     extra: dict[str, Any] = Field(default_factory=dict)
     mock_response: str | dict[str, Any] | list[Any] | None = Field(
         default=None, description="Answer used by the offline provider instead of a model."

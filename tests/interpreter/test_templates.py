@@ -8,10 +8,9 @@ from interpreter.templates import (
     TemplateFailure,
     check_syntax,
     evaluate,
-    referenced_steps,
+    reads,
     render,
     render_value,
-    undeclared_names,
 )
 
 CONTEXT = {
@@ -115,5 +114,5 @@ def test_static_analysis_finds_roots_and_steps() -> None:
     source = (
         "{{ steps.a.out }} {{ outputs['b'] }} {{#each steps.c.list}}{{this.x}}{{/each}} {{ q }}"
     )
-    assert referenced_steps(source) == {"a", "b", "c"}
-    assert undeclared_names(source) == {"steps", "outputs", "q"}
+    assert reads(source).steps == {"a", "b", "c"}
+    assert reads(source).names == {"steps", "outputs", "q"}

@@ -168,7 +168,8 @@ async def test_activity_summaries_read_like_the_yaml(
 @pytest.mark.parametrize(
     ("payload", "expected"),
     [
-        ({"nothing": 1}, "give exactly one of `workflow`"),
+        ({"inputs": {}}, "give exactly one of `workflow`"),
+        ({"nothing": 1}, "unknown key `nothing`"),
         ("just a string", "invalid start input"),
         ({"workflow": "no-such-workflow"}, "no workflow named `no-such-workflow`"),
         (
