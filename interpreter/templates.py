@@ -21,10 +21,12 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes, pass_context
-from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
+from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
+
+from interpreter import template_limits
 
 __all__ = [
     "FILTERS",
@@ -247,6 +249,15 @@ class _Environment(ImmutableSandboxedEnvironment):
     method; workflow data is JSON, so its keys are what a template means.
     """
 
+    intercepted_binops = frozenset({"**", "*", "%"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        return template_limits.binop(operator, left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        template_limits.check_call(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Mapping):
             try:
@@ -261,6 +272,9 @@ def _make_env() -> ImmutableSandboxedEnvironment:
         undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=_finalize
     )
     env.globals.update(_GLOBALS)
+    env.globals["_bounded"] = template_limits.bounded
+    for name in template_limits.SIZED_FILTERS:
+        env.filters[name] = template_limits.sized_filter(env.filters[name])
     env.filters["tojson"] = _to_json
     env.filters["json"] = _to_json
     env.filters["fromjson"] = json.loads
@@ -274,7 +288,7 @@ TESTS = frozenset(_ENV.tests)
 
 @lru_cache(maxsize=2048)
 def _compile_template(source: str) -> Any:
-    return _ENV.from_string(to_jinja(source))
+    return _ENV.from_string(template_limits.guard_loops(_ENV.parse(to_jinja(source))))
 
 
 @lru_cache(maxsize=2048)
@@ -297,19 +311,31 @@ def _describe(exc: Exception) -> str:
         return f"not allowed in a template: {exc}"
     if isinstance(exc, TemplateSyntaxError):
         return f"syntax error at template line {exc.lineno}: {exc.message}"
+    if isinstance(exc, template_limits.TemplateTooCostly):
+        return f"too costly: {exc}"
+    if isinstance(exc, RecursionError):
+        return "too costly: recursion too deep (a macro that calls itself?)"
+    if isinstance(exc, MemoryError):
+        return "too costly: out of memory"
     return f"{type(exc).__name__}: {exc}"
 
 
-_RENDER_ERRORS = (TemplateError, TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError)
-"""What a template can raise at render time: all of it becomes a TemplateFailure."""
-
-
 def render(source: str, context: Mapping[str, Any]) -> str:
-    """Render ``source`` as text."""
+    """Render ``source`` as text, within the render limits (:mod:`template_limits`)."""
+    budget = template_limits.Budget(template_limits.LIMITS)
+    token = template_limits.CURRENT.set(budget)
     try:
-        return str(_compile_template(source).render(context))
-    except _RENDER_ERRORS as exc:
+        chunks: list[str] = []
+        length = 0
+        for chunk in _compile_template(source).generate(context):
+            length += len(chunk)
+            budget.check_text(length)
+            chunks.append(chunk)
+        return "".join(chunks)
+    except Exception as exc:  # whatever a template does wrong is the template's failure
         raise TemplateFailure(_describe(exc)) from None
+    finally:
+        template_limits.CURRENT.reset(token)
 
 
 def render_value(value: Any, context: Mapping[str, Any]) -> Any:
@@ -335,12 +361,24 @@ def render_value(value: Any, context: Mapping[str, Any]) -> Any:
 
 def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     """Evaluate a Jinja expression (no braces), e.g. ``steps.classify.output == 'safe'``."""
+    token = template_limits.CURRENT.set(template_limits.Budget(template_limits.LIMITS))
     try:
         result = _compile_expression(expression.strip())(**context)
-    except _RENDER_ERRORS as exc:
+    except Exception as exc:  # whatever a template does wrong is the template's failure
         raise TemplateFailure(_describe(exc)) from None
+    finally:
+        template_limits.CURRENT.reset(token)
     if isinstance(result, StrictUndefined):
         raise TemplateFailure(f"undefined value in `{expression.strip()}`")
+    if isinstance(result, str) and len(result) > template_limits.LIMITS.output_chars:
+        raise TemplateFailure(
+            _describe(
+                template_limits.TemplateTooCostly(
+                    f"the expression produced more than {template_limits.LIMITS.output_chars:,} "
+                    "characters (LLM_ORCHESTRATOR_TEMPLATE_MAX_OUTPUT)"
+                )
+            )
+        )
     if isinstance(result, Mapping) and not isinstance(result, dict):
         return dict(result)  # `{{ steps }}` is a live view of the run: hand out a copy
     return result

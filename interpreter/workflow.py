@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from interpreter.diagram import to_mermaid
     from interpreter.errors import (
         ERROR_BUDGET_EXCEEDED,
+        ERROR_INTERNAL,
         ERROR_INVALID_DEFINITION,
         ERROR_INVALID_INPUT,
         ERROR_STEP_FAILED,
@@ -163,6 +164,11 @@ class DagWorkflow:
             self._status = "failed"
             await self._abort(exc.message)
             raise
+        except Exception as exc:  # a defect of ours must fail the run, not retry it forever
+            self._status = "failed"
+            message = _unexpected(exc)
+            await self._abort(message)
+            raise ApplicationError(message, type=ERROR_INTERNAL, non_retryable=True) from None
 
         try:
             outputs = render_value(definition.outputs, self._context.data)
@@ -290,7 +296,13 @@ class DagWorkflow:
         queue = deque([first])
         while queue:
             for step_id in queue.popleft().start:
-                queue.append(self._start(self._dag.nodes[step_id]))
+                node = self._dag.nodes[step_id]
+                try:
+                    queue.append(self._start(node))
+                except ApplicationError:
+                    raise  # meant to end the run (a budget)
+                except Exception as exc:  # nothing may leave a run stuck: the step fails
+                    queue.append(self._fail(node, _unexpected(exc)))
 
     def _start(self, node: Node) -> Decision:
         step = node.step
@@ -381,6 +393,8 @@ class DagWorkflow:
         except asyncio.CancelledError:
             self._events.append((node.id, _StepFailed("cancelled")))
             raise
+        except Exception as exc:  # nothing may leave a run stuck: the step fails
+            self._events.append((node.id, _StepFailed(_unexpected(exc))))
         else:
             self._events.append((node.id, outcome))
 
@@ -458,6 +472,14 @@ def _retry_policy(policy: RetryPolicy) -> TemporalRetryPolicy:
         ),
         maximum_attempts=policy.max_attempts,
         non_retryable_error_types=list(policy.non_retryable_errors) or None,
+    )
+
+
+def _unexpected(exc: Exception) -> str:
+    """What to say about an exception nobody expected (the interpreter's own defect)."""
+    return (
+        f"the interpreter failed: {type(exc).__name__}: {exc} — please report this with the "
+        "workflow file"
     )
 
 
