@@ -209,7 +209,11 @@ def _problems_from_pydantic(exc: ValidationError, root: Any, path: str) -> list[
     errors = [
         e
         for e in errors
-        if not (e["type"] == "string_type" and isinstance(e.get("input"), Mapping))
+        if not (
+            e["type"] == "string_type"
+            and isinstance(e.get("input"), Mapping)
+            and ("branches" in e["loc"] or "default" in e["loc"])
+        )
     ]
     for error in errors:
         loc = tuple(error["loc"])
