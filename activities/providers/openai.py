@@ -121,7 +121,9 @@ class OpenAIProvider:
             )
 
     async def _stream(self, step: LlmCall, body: dict[str, Any]) -> ChatReply:
-        body = {**body, "stream": True, "stream_options": {"include_usage": True}}
+        body = {**body, "stream": True}
+        if self.endpoint.settings.stream_usage:
+            body["stream_options"] = {"include_usage": True}
         parts: list[str] = []
         usage: dict[str, Any] = {}
         finish: str | None = None
