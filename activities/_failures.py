@@ -4,8 +4,8 @@ Temporal owns retries: an error is either retryable (the activity's retry policy
 decides when) or non-retryable (the step fails at once). The attempt number
 travels in the failure's details so the run's result can report it. Which HTTP
 answers are worth retrying is decided here, once, for providers, vector stores
-and http actions alike (:func:`retryable_status`). Messages are redacted on the
-way out: a failure's text lands in the run's history and result.
+and http actions alike (:func:`retryable_status`). Messages and step outcomes are
+redacted on the way out: both land in the run's history and result.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import Any, ParamSpec, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.redaction import redact
+from activities.redaction import redact, redact_value
+from interpreter.contract import StepOutcome
 from interpreter.errors import ERROR_PROVIDER, ERROR_STEP_FAILED, ProviderError, StepError
 from interpreter.steps import StepCall
 
@@ -87,13 +88,23 @@ def _jitter(args: tuple[Any, ...]) -> bool:
     return True
 
 
+def _redacted(result: R) -> R:
+    """A step's outcome with secrets masked in its output and extras (usage has none)."""
+    if isinstance(result, StepOutcome):
+        return result.model_copy(
+            update={"output": redact_value(result.output), "extras": redact_value(result.extras)}
+        )
+    return result
+
+
 def classified(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Decorator: map our exceptions onto retryable / non-retryable ``ApplicationError``."""
+    """Decorator for step activities: map our exceptions onto retryable / non-retryable
+    ``ApplicationError``, and redact secrets from what the step returns."""
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return await fn(*args, **kwargs)
+            return _redacted(await fn(*args, **kwargs))
         except ApplicationError:
             raise
         except ProviderError as exc:

@@ -9,6 +9,7 @@ from typing import Any
 from temporalio import activity
 
 from activities._failures import classified, step_failure
+from activities.providers.estimate import estimate_tokens, prompt_text
 from activities.providers.prices import cost_usd
 from activities.providers.registry import Providers
 from activities.telemetry import provider_call
@@ -72,12 +73,30 @@ class ModelActivities:
         self._providers = providers
         self._stores = stores
 
-    def _usage(self, model: str, input_tokens: int, output_tokens: int, offline: bool) -> Usage:
+    def _usage(
+        self,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        offline: bool,
+        *,
+        read: str = "",
+        written: str = "",
+    ) -> Usage:
+        """Usage and cost of a call. Counts a provider left at 0 for text it did read
+        (``read``) or write (``written``) are estimated and marked so: a silent 0 would
+        let the step slip past the run's budget."""
+        estimated = False
+        if input_tokens == 0 and read:
+            input_tokens, estimated = estimate_tokens(read), True
+        if output_tokens == 0 and written:
+            output_tokens, estimated = estimate_tokens(written), True
         price = None if offline else self._providers.config.price(model)
         return Usage(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cost_usd=cost_usd(price, input_tokens, output_tokens),
+            estimated=estimated,
         )
 
     @activity.defn(name=ACTIVITY_LLM)
@@ -88,7 +107,12 @@ class ModelActivities:
         with provider_call(provider, "chat", model=step.model, step=step) as call:
             reply = await provider.complete(step)
             usage = self._usage(
-                reply.model, reply.input_tokens, reply.output_tokens, request.offline
+                reply.model,
+                reply.input_tokens,
+                reply.output_tokens,
+                request.offline,
+                read=prompt_text(step),
+                written=reply.text,
             )
             call.answered(
                 reply.model,
@@ -101,7 +125,7 @@ class ModelActivities:
         metadata = {**reply.metadata, "finish_reason": reply.finish_reason}
         return StepOutcome(
             output=output,
-            extras=[reply.model, reply.input_tokens + reply.output_tokens, metadata],
+            extras=[reply.model, usage.input_tokens + usage.output_tokens, metadata],
             usage=usage,
             attempt=activity.info().attempt,
         )
@@ -113,27 +137,28 @@ class ModelActivities:
         provider = self._providers.embedder(step.id, step.provider or "", offline=request.offline)
         texts = [step.input] if isinstance(step.input, str) else list(step.input)
         vectors: list[list[float]] = []
-        tokens = 0
+        spent = Usage()
         model = step.model or ""
         for start in range(0, len(texts), step.batch_size):
+            batch = texts[start : start + step.batch_size]
             with provider_call(provider, "embeddings", model=step.model) as call:
                 result = await provider.embed(
-                    texts[start : start + step.batch_size], model=model, dimensions=step.dimensions
+                    batch, model=model, dimensions=step.dimensions, pooling=step.pooling
                 )
-                call.answered(
-                    result.model,
-                    self._usage(result.model, result.input_tokens, 0, request.offline),
+                usage = self._usage(
+                    result.model, result.input_tokens, 0, request.offline, read="".join(batch)
                 )
+                call.answered(result.model, usage)
             vectors.extend(result.vectors)
-            tokens += result.input_tokens
+            spent = spent + usage
             model = result.model
             activity.heartbeat(start)
         output: Any = vectors[0] if isinstance(step.input, str) else vectors
         dims = len(vectors[0]) if vectors else 0
         return StepOutcome(
             output=output,
-            extras=[{"model": model, "dimensions": dims, "tokens_used": tokens}],
-            usage=self._usage(model, tokens, 0, request.offline),
+            extras=[{"model": model, "dimensions": dims, "tokens_used": spent.input_tokens}],
+            usage=spent,
             attempt=activity.info().attempt,
         )
 
@@ -153,10 +178,15 @@ class ModelActivities:
                 vectors: list[list[float]] = []
                 for start in range(0, len(texts), 64):
                     with provider_call(embedder, "embeddings", model=model or None) as call:
-                        result = await embedder.embed(
-                            texts[start : start + 64], model=model, dimensions=None
+                        batch = texts[start : start + 64]
+                        result = await embedder.embed(batch, model=model, dimensions=None)
+                        usage = self._usage(
+                            result.model,
+                            result.input_tokens,
+                            0,
+                            request.offline,
+                            read="".join(batch),
                         )
-                        usage = self._usage(result.model, result.input_tokens, 0, request.offline)
                         call.answered(result.model, usage)
                     vectors.extend(result.vectors)
                     spent = spent + usage

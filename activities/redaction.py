@@ -14,6 +14,10 @@ One set of rules, applied the same everywhere:
 - credentials in headers and URLs: ``Bearer <token>``, ``x-api-key: <key>``,
   ``api-key: <key>``, and the password of ``scheme://user:password@host``.
 
+Step results are redacted too (:func:`redact_value`, applied by
+``activities._failures.classified`` to every built-in step activity's outcome): a
+model that echoes a key in a successful reply must not put it in the run's history.
+
 Secrets shorter than 8 characters are not remembered: masking them would garble
 ordinary text and protect nothing.
 """
@@ -22,11 +26,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 __all__ = [
     "MASK",
     "env_secrets",
     "redact",
+    "redact_value",
     "remember_env",
     "remember_secret",
 ]
@@ -104,3 +110,17 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def redact_value(value: Any) -> Any:
+    """``value`` (JSON-like: strings, lists, dicts, numbers) with :func:`redact` applied to
+    every string in it, keys included; what activities return goes through this."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list | tuple):
+        return [redact_value(v) for v in value]
+    if isinstance(value, dict):
+        return {
+            redact_value(k) if isinstance(k, str) else k: redact_value(v) for k, v in value.items()
+        }
+    return value

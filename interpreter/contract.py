@@ -65,12 +65,15 @@ class Usage(Payload):
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    estimated: bool = False
+    """Some of the counts are the worker's estimate: the provider reported no usage."""
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             cost_usd=round(self.cost_usd + other.cost_usd, 10),
+            estimated=self.estimated or other.estimated,
         )
 
 

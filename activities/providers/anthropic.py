@@ -8,7 +8,7 @@ from typing import Any
 from temporalio import activity
 
 from activities.providers.base import ChatReply
-from activities.providers.http import HttpEndpoint
+from activities.providers.http import WHOLE_REPLY, HttpEndpoint
 from activities.providers.openai import _call_timeout, _estimate_tokens
 from interpreter.steps.llm import LlmCall, ResponseSchema
 
@@ -77,6 +77,10 @@ class AnthropicProvider:
             timeout=_call_timeout(),
             estimated_tokens=_estimate_tokens(step),
         )
+        return self._reply(step, data)
+
+    def _reply(self, step: LlmCall, data: dict[str, Any]) -> ChatReply:
+        """A whole (not streamed) message."""
         content = data.get("content")
         if not isinstance(content, list):
             raise self.endpoint.error(
@@ -107,6 +111,8 @@ class AnthropicProvider:
             timeout=_call_timeout(),
             estimated_tokens=_estimate_tokens(step),
         ):
+            if event == WHOLE_REPLY:
+                return self._reply(step, json.loads(data))
             try:
                 payload = json.loads(data)
             except ValueError:

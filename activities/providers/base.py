@@ -41,5 +41,7 @@ class EmbeddingProvider(Protocol):
     name: str
 
     async def embed(
-        self, texts: list[str], *, model: str, dimensions: int | None
-    ) -> Embeddings: ...
+        self, texts: list[str], *, model: str, dimensions: int | None, pooling: str | None = None
+    ) -> Embeddings:
+        """Vectors for ``texts``; ``pooling`` (``mean``) pools per-token vectors into one."""
+        ...

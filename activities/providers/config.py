@@ -45,6 +45,13 @@ class ProviderSettings(BaseModel):
     breaker_cooldown: float = Field(default=30.0, gt=0)
     """Seconds the breaker stays open before one probe request is let through."""
     http2: bool = True
+    stream_usage: bool = True
+    """Ask for usage in streams (``stream_options.include_usage``); false for servers that
+    reject the option. Without it, or when a server ignores it, usage is estimated."""
+    idempotency_header: str | None = "Idempotency-Key"
+    """Header carrying a key stable across retries of one step's request; null sends none."""
+    pooling: Literal["mean"] | None = None
+    """Pool per-token embeddings (a llama.cpp server started without ``--pooling``)."""
 
 
 class WorkerConfig(BaseModel):

@@ -11,6 +11,7 @@ keep the vendor's message.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -20,6 +21,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from temporalio import activity
 
 from activities import telemetry
 from activities._failures import retryable_status
@@ -29,7 +31,11 @@ from activities.providers.resilience import BreakerOpen, CircuitBreaker, RateLim
 from activities.redaction import redact, remember_secret
 from interpreter.errors import ProviderError
 
-__all__ = ["HttpEndpoint", "retry_delay"]
+__all__ = ["WHOLE_REPLY", "HttpEndpoint", "idempotency_key", "retry_delay"]
+
+WHOLE_REPLY = "whole-reply"
+"""The event :meth:`HttpEndpoint.stream_sse` yields, once, when a server answered a streamed
+request with a whole JSON reply instead of a stream (its data: that JSON)."""
 
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -98,6 +104,21 @@ def _vendor_message(body: str) -> str:
     return body.strip()[:500]
 
 
+def idempotency_key(path: str, payload: Mapping[str, Any]) -> str | None:
+    """A key that is the same for every retry of one activity's request, and differs between
+    runs, steps and requests (an embed step's batches): workflow id, run id, activity id,
+    path and body, hashed so that no id or prompt text is sent. None outside an activity."""
+    if not activity.in_activity():
+        return None
+    info = activity.info()
+    material = json.dumps(
+        [info.workflow_id, info.workflow_run_id, info.activity_id, path, payload],
+        sort_keys=True,
+        default=str,
+    )
+    return "llmo-" + hashlib.sha256(material.encode()).hexdigest()[:40]
+
+
 class HttpEndpoint:
     """A provider endpoint: base URL, key, pooled client, breaker and rate limits."""
 
@@ -157,27 +178,50 @@ class HttpEndpoint:
         try:
             self.breaker.before_request()
         except BreakerOpen as exc:
-            raise self.error(
-                f"{self.name}: {exc}; not sending the request", retry_after=exc.remaining
-            ) from None
+            raise self.error(f"{exc}; request not sent", retry_after=exc.remaining) from None
         self.requests_sent += 1
         self.last_sent.append(time.monotonic())
         del self.last_sent[:-1000]
         return waited
+
+    def _headers(
+        self, path: str, payload: dict[str, Any], headers: dict[str, str]
+    ) -> dict[str, str]:
+        """The vendor module's headers plus the idempotency key, so a retry after a lost
+        reply is recognised by vendors that honour one, not billed twice."""
+        name = self.settings.idempotency_header
+        key = idempotency_key(path, payload) if name else None
+        if name and key and name.lower() not in {h.lower() for h in headers}:
+            return {**headers, name: key}
+        return headers
 
     def _check(self, response: httpx.Response, body: str) -> None:
         status = response.status_code
         if status < 400:
             return
         retryable = retryable_status(status)
+        message = f"{self.name} answered HTTP {status}: {_vendor_message(body)}"
         if retryable:
-            self.breaker.failure()
-        message = _vendor_message(body)
-        raise self.error(
-            f"{self.name} answered HTTP {status}: {message}",
-            status=status,
-            headers=response.headers,
-            retryable=retryable,
+            self.breaker.failure(redact(message))
+        raise self.error(message, status=status, headers=response.headers, retryable=retryable)
+
+    def _failed(self, message: str, **details: Any) -> ProviderError:
+        """A retryable failure the breaker counts, remembering ``message`` as its cause."""
+        error = self.error(message, **details)
+        self.breaker.failure(str(error))
+        return error
+
+    def _unreachable(self, exc: httpx.HTTPError) -> ProviderError:
+        """A connection failure, naming the address: "connection refused to 127.0.0.1:8080"."""
+        url = self.client.base_url
+        where = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, ConnectionRefusedError):
+                return self._failed(f"{self.name}: connection refused to {where}")
+            cause = cause.__cause__ or cause.__context__
+        return self._failed(
+            f"{self.name}: connection to {where} failed: {type(exc).__name__}: {exc}"
         )
 
     async def post_json(
@@ -197,32 +241,26 @@ class HttpEndpoint:
                 response = await self.client.post(
                     path.lstrip("/"),
                     json=payload,
-                    headers=headers,
+                    headers=self._headers(path, payload, headers),
                     params=self.settings.query or None,
                     timeout=timeout,
                 )
         except httpx.TimeoutException:
-            self.breaker.failure()
-            raise self.error(f"{self.name}: no answer within {timeout:g}s") from None
+            raise self._failed(f"{self.name}: no answer within {timeout:g}s") from None
         except httpx.HTTPError as exc:
-            self.breaker.failure()
-            raise self.error(
-                f"{self.name}: connection failed: {type(exc).__name__}: {exc}"
-            ) from None
+            raise self._unreachable(exc) from None
         body = response.text
         self._check(response, body)
         try:
             data = json.loads(body)
         except ValueError:
-            self.breaker.failure()
-            raise self.error(
+            raise self._failed(
                 f"{self.name} answered HTTP {response.status_code} with a body that is not JSON: "
                 f"{body[:200]!r}",
                 status=response.status_code,
             ) from None
         if not isinstance(data, dict):
-            self.breaker.failure()
-            raise self.error(f"{self.name} answered with JSON that is not an object")
+            raise self._failed(f"{self.name} answered with JSON that is not an object")
         self.breaker.success()
         return data
 
@@ -242,13 +280,20 @@ class HttpEndpoint:
                 "POST",
                 path.lstrip("/"),
                 json=payload,
-                headers=headers,
+                headers=self._headers(path, payload, headers),
                 params=self.settings.query or None,
                 timeout=timeout,
             ) as response:
                 if response.status_code >= 400:
                     body = (await response.aread()).decode("utf-8", "replace")
                     self._check(response, body)
+                kind = response.headers.get("content-type", "text/event-stream")
+                if not kind.lower().startswith("text/event-stream"):
+                    body = (await response.aread()).decode("utf-8", "replace")
+                    whole = self._not_a_stream(kind, body)
+                    self.breaker.success()
+                    yield WHOLE_REPLY, json.dumps(whole)
+                    return
                 event = "message"
                 data: list[str] = []
                 async for line in response.aiter_lines():
@@ -265,19 +310,47 @@ class HttpEndpoint:
                 if data:
                     yield event, "\n".join(data)
         except httpx.TimeoutException:
-            self.breaker.failure()
-            raise self.error(
+            raise self._failed(
                 f"{self.name}: the stream stalled for more than {timeout:g}s"
             ) from None
+        except httpx.ConnectError as exc:
+            raise self._unreachable(exc) from None
         except httpx.HTTPError as exc:
-            self.breaker.failure()
-            raise self.error(
+            raise self._failed(
                 f"{self.name}: the stream broke: {type(exc).__name__}: {exc}"
             ) from None
+
+    def _not_a_stream(self, kind: str, body: str) -> dict[str, Any]:
+        """A streamed request answered with something else than server-sent events.
+
+        An error body fails the step with the vendor's message (retryable only if the
+        error's own ``code`` is a retryable HTTP status); a whole JSON reply, from a server
+        that ignores ``stream``, is returned for the caller to read as a plain reply; any
+        other body is not something a retry would change.
+        """
+        media = kind.split(";")[0].strip()
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise self.error(
+                f"{self.name} answered a streamed request with {media}, not an event stream: "
+                f"{body.strip()[:200]!r}",
+                retryable=False,
+            )
+        if data.get("error") or data.get("type") == "error":
+            error = data.get("error")
+            code = error.get("code") if isinstance(error, dict) else None
+            raise self.error(
+                f"{self.name} answered a streamed request with an error ({media}): "
+                f"{_vendor_message(body)}",
+                retryable=isinstance(code, int) and retryable_status(code),
+            )
+        return data
 
     def stream_ok(self) -> None:
         self.breaker.success()
 
     def stream_broken(self, message: str) -> ProviderError:
-        self.breaker.failure()
-        return self.error(f"{self.name}: {message}")
+        return self._failed(f"{self.name}: {message}")

@@ -50,7 +50,9 @@ class LocalEmbedder:
         vectors = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
         return [[float(x) for x in row] for row in vectors]
 
-    async def embed(self, texts: list[str], *, model: str, dimensions: int | None) -> Embeddings:
+    async def embed(
+        self, texts: list[str], *, model: str, dimensions: int | None, pooling: str | None = None
+    ) -> Embeddings:
         if model.lower() not in LOCAL_MODELS:
             raise StepError(
                 "embed",

@@ -159,7 +159,9 @@ class OfflineProvider:
             metadata={"provider": "offline"},
         )
 
-    async def embed(self, texts: list[str], *, model: str, dimensions: int | None) -> Embeddings:
+    async def embed(
+        self, texts: list[str], *, model: str, dimensions: int | None, pooling: str | None = None
+    ) -> Embeddings:
         size = dimensions or OFFLINE_DIMENSIONS
         return Embeddings(
             vectors=[hashed_embedding(t, size) for t in texts],

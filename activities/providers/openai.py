@@ -9,7 +9,8 @@ from typing import Any
 from temporalio import activity
 
 from activities.providers.base import ChatReply, Embeddings
-from activities.providers.http import HttpEndpoint
+from activities.providers.estimate import estimate_tokens, prompt_text
+from activities.providers.http import WHOLE_REPLY, HttpEndpoint
 from interpreter.steps.llm import LlmCall, ResponseSchema
 
 __all__ = ["OpenAIProvider"]
@@ -27,8 +28,8 @@ def _call_timeout() -> float:
 
 
 def _estimate_tokens(step: LlmCall) -> int:
-    text = (step.system or "") + (step.prompt or "") + "".join(m.content for m in step.messages)
-    return len(text) // 4 + (step.max_tokens or 256)
+    """Tokens a call may spend, for the tokens-per-minute limit: prompt plus the reply's cap."""
+    return estimate_tokens(prompt_text(step)) + (step.max_tokens or 256)
 
 
 def chat_messages(step: LlmCall) -> list[dict[str, str]]:
@@ -89,12 +90,16 @@ class OpenAIProvider:
             timeout=_call_timeout(),
             estimated_tokens=_estimate_tokens(step),
         )
+        return self._reply(step, data)
+
+    def _reply(self, step: LlmCall, data: dict[str, Any]) -> ChatReply:
+        """A whole (not streamed) chat completion."""
         try:
             choice = data["choices"][0]
             message = choice.get("message") or {}
             text = message.get("content") or ""
             finish = choice.get("finish_reason")
-        except (KeyError, IndexError, TypeError):
+        except (KeyError, IndexError, TypeError, AttributeError):
             raise self.endpoint.error(
                 f"{self.name}: the reply has no choices[0].message: {json.dumps(data)[:200]}"
             ) from None
@@ -116,19 +121,23 @@ class OpenAIProvider:
             )
 
     async def _stream(self, step: LlmCall, body: dict[str, Any]) -> ChatReply:
-        body = {**body, "stream": True, "stream_options": {"include_usage": True}}
+        body = {**body, "stream": True}
+        if self.endpoint.settings.stream_usage:
+            body["stream_options"] = {"include_usage": True}
         parts: list[str] = []
         usage: dict[str, Any] = {}
         finish: str | None = None
         model = str(step.model)
         done = False
-        async for _, data in self.endpoint.stream_sse(
+        async for event, data in self.endpoint.stream_sse(
             "chat/completions",
             body,
             self._headers(),
             timeout=_call_timeout(),
             estimated_tokens=_estimate_tokens(step),
         ):
+            if event == WHOLE_REPLY:
+                return self._reply(step, json.loads(data))
             if data.strip() == "[DONE]":
                 done = True
                 break
@@ -163,7 +172,9 @@ class OpenAIProvider:
             metadata={"usage": usage, "provider": self.name, "streamed": True},
         )
 
-    async def embed(self, texts: list[str], *, model: str, dimensions: int | None) -> Embeddings:
+    async def embed(
+        self, texts: list[str], *, model: str, dimensions: int | None, pooling: str | None = None
+    ) -> Embeddings:
         body: dict[str, Any] = {"model": model, "input": texts, "encoding_format": "float"}
         if dimensions:
             body["dimensions"] = dimensions
@@ -174,12 +185,14 @@ class OpenAIProvider:
             timeout=_call_timeout(),
             estimated_tokens=sum(len(t) for t in texts) // 4,
         )
+        pooling = pooling or self.endpoint.settings.pooling
         try:
             rows = sorted(data["data"], key=lambda r: r.get("index", 0))
-            vectors = [[float(x) for x in row["embedding"]] for row in rows]
-        except (KeyError, TypeError, ValueError):
+            vectors = [self._vector(row["embedding"], i, pooling) for i, row in enumerate(rows)]
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise self.endpoint.error(
-                f"{self.name}: the embeddings reply has no data[].embedding"
+                f"{self.name}: the embeddings reply has no data[].embedding: "
+                f"{json.dumps(data)[:200]}"
             ) from None
         if len(vectors) != len(texts):
             raise self.endpoint.error(
@@ -191,3 +204,28 @@ class OpenAIProvider:
             model=str(data.get("model") or model),
             input_tokens=int(usage.get("prompt_tokens") or usage.get("total_tokens") or 0),
         )
+
+    def _vector(self, embedding: Any, index: int, pooling: str | None) -> list[float]:
+        """One input's vector. A server running without pooling (llama.cpp's default for
+        some models) answers one vector per token: mean-pooled when asked, else a
+        non-retryable failure that says how to start the server."""
+        if not (embedding and isinstance(embedding[0], list)):
+            return [float(x) for x in embedding]
+        if pooling == "mean":
+            return mean_pool([[float(x) for x in row] for row in embedding])
+        raise self.endpoint.error(
+            f"{self.name} returned per-token embeddings ({len(embedding)} vectors of "
+            f"{len(embedding[0])} numbers for input {index}), not one vector per input: the "
+            "server runs without pooling. Start it with pooling (llama.cpp: "
+            "`llama-server --embeddings --pooling mean`), or set `pooling: mean` on the step "
+            "or the provider to pool them here",
+            retryable=False,
+        )
+
+
+def mean_pool(rows: list[list[float]]) -> list[float]:
+    """The element-wise mean of per-token vectors."""
+    width = len(rows[0])
+    if any(len(row) != width for row in rows):
+        raise ValueError("per-token vectors of different lengths")
+    return [sum(column) / len(rows) for column in zip(*rows, strict=True)]

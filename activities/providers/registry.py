@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from activities.providers.anthropic import AnthropicProvider
 from activities.providers.base import ChatProvider, EmbeddingProvider
@@ -14,6 +16,16 @@ from activities.providers.openai import OpenAIProvider
 from interpreter.errors import StepError
 
 __all__ = ["Providers"]
+
+_log = logging.getLogger(__name__)
+
+_HOSTED = ("api.openai.com", "api.anthropic.com", ".openai.azure.com")
+"""Vendor-hosted APIs, which always need a key; any other base URL may do without one."""
+
+
+def _hosted(base_url: str) -> bool:
+    host = (urlsplit(base_url).hostname or "").lower()
+    return any(host == h or (h.startswith(".") and host.endswith(h)) for h in _HOSTED)
 
 
 class Providers:
@@ -38,11 +50,20 @@ class Providers:
         key = None
         if settings.api_key_env:
             key = read_secret(settings.api_key_env, self.config, self._env)
-            if not key:
+            if not key and _hosted(settings.base_url):
                 raise StepError(
                     step_id,
                     f"provider `{name}` needs an API key: set {settings.api_key_env} on the "
                     "worker (environment or secrets file)",
+                )
+            if not key:
+                # OPENAI_BASE_URL pointing at a local OpenAI-compatible server, which
+                # usually wants no key: a server that does will answer 401 with its reason
+                _log.debug(
+                    "provider `%s`: %s is not set, sending no key to %s",
+                    name,
+                    settings.api_key_env,
+                    settings.base_url,
                 )
         endpoint = HttpEndpoint(name, settings, key)
         vendor: OpenAIProvider | AnthropicProvider = (

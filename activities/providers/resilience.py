@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from aiolimiter import AsyncLimiter
 
@@ -17,9 +18,14 @@ __all__ = ["BreakerOpen", "CircuitBreaker", "RateLimits"]
 
 
 class BreakerOpen(Exception):
-    def __init__(self, remaining: float) -> None:
-        super().__init__(f"circuit breaker open for another {remaining:.1f}s")
+    """The breaker refuses a request. The message leads with the failure that opened it:
+    that is what the user must fix, the open breaker is only how it shows."""
+
+    def __init__(self, remaining: float, cause: str, since: datetime | None) -> None:
+        when = f" since {since:%H:%M:%S} UTC" if since else ""
+        super().__init__(f"{cause} (circuit open{when}; next probe in {remaining:.1f}s)")
         self.remaining = remaining
+        self.cause = cause
 
 
 @dataclass
@@ -34,6 +40,8 @@ class CircuitBreaker:
     _probing: bool = False
     opened: list[tuple[float, float]] = field(default_factory=list, repr=False)
     """(opened at, probe allowed from) for the last openings, newest last."""
+    _last_cause: str = "repeated failures"
+    _opened_wall: datetime | None = None
 
     def _now(self) -> float:
         return self.clock()  # type: ignore[operator,no-any-return]
@@ -50,9 +58,9 @@ class CircuitBreaker:
             return
         remaining = self.cooldown - (self._now() - self._opened_at)
         if remaining > 0:
-            raise BreakerOpen(remaining)
+            raise BreakerOpen(remaining, self._last_cause, self._opened_wall)
         if self._probing:
-            raise BreakerOpen(min(self.cooldown, 1.0))
+            raise BreakerOpen(min(self.cooldown, 1.0), self._last_cause, self._opened_wall)
         self._probing = True
 
     def success(self) -> None:
@@ -63,10 +71,14 @@ class CircuitBreaker:
         self._opened_at = None
         self._probing = False
 
-    def failure(self) -> None:
+    def failure(self, cause: str | None = None) -> None:
+        """Count a failure; ``cause`` (the error's message) is what an open breaker reports."""
         self._failures += 1
+        if cause:
+            self._last_cause = cause
         if self._probing or self._failures >= self.failures_to_open:
             self._opened_at = self._now()
+            self._opened_wall = datetime.now(UTC)
             self.opened.append((self._opened_at, self._opened_at + self.cooldown))
             del self.opened[:-100]
         self._probing = False

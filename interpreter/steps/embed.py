@@ -33,6 +33,10 @@ class EmbedStep(StepBase):
     input: str | list[str]
     dimensions: int | None = Field(default=None, gt=0)
     batch_size: int = Field(default=64, gt=0)
+    pooling: Literal["mean"] | None = Field(
+        default=None,
+        description="Pool per-token vectors (a server running without pooling) into one.",
+    )
 
 
 class EmbedCall(StepCall):
@@ -43,6 +47,7 @@ class EmbedCall(StepCall):
     input: str | list[str]
     dimensions: int | None = None
     batch_size: int = 64
+    pooling: Literal["mean"] | None = None
 
 
 class EmbedRequest(Payload):
@@ -73,6 +78,7 @@ class _EmbedKind(ActivityKind[EmbedStep]):
                 "input": rendered["input"],
                 "dimensions": step.dimensions,
                 "batch_size": step.batch_size,
+                "pooling": step.pooling,
             }
         )
         return ActivityCall(ACTIVITY_EMBED, EmbedRequest(step=call, offline=run.offline))
