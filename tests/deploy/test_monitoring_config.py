@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import yaml
 
 from activities import telemetry
-from tests.deploy.tools import required
+from tests.deploy.tools import executable, required
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = json.loads((ROOT / "deploy/grafana/dashboards/llm-orchestrator.json").read_text())
@@ -44,7 +43,7 @@ def test_prometheus_config_parses_and_scrapes_the_workers() -> None:
 def test_promtool_accepts_the_prometheus_config() -> None:
     promtool = required(
         "promtool",
-        shutil.which("promtool"),
+        executable("promtool"),
         "apt-get install prometheus (Debian's package ships it; .ci/run installs it)",
     )
     result = subprocess.run(

@@ -8,6 +8,9 @@ to install it.
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -23,3 +26,9 @@ def required(what: str, found: T | None, install: str) -> T:
     if os.environ.get("CI"):
         pytest.fail(f"{message} (.ci/run should have installed it)")
     pytest.skip(message)
+
+
+def executable(name: str) -> str | None:
+    """`name` on PATH or beside this Python (a venv's bin/, where pip puts console tools
+    even when the venv is not activated, as in .ci/run)."""
+    return shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
