@@ -182,3 +182,28 @@ def test_every_function_the_runtime_has_validates() -> None:
     for name in FUNCTIONS:
         step = f"{{id: t, type: transform, function: {name}, inputs: []}}"
         load_text(f"name: f\nsteps:\n  - {step}\n")
+
+
+def test_a_branch_over_a_model_reply_without_default_is_warned_about() -> None:
+    from interpreter.lint import lint
+    from interpreter.source import parse
+
+    text = """\
+name: w
+steps:
+  - id: classify
+    type: llm
+    prompt: "safe or not?"
+  - id: route
+    type: branch
+    depends_on: [classify]
+    condition: steps.classify.output
+    branches:
+      safe: [{id: ok, type: action, action: log}]
+"""
+    definition = load_text(text, "w.yaml")
+    (warning,) = lint(definition, parse(text), "w.yaml")
+    assert warning.format().startswith("w.yaml:9:16: branch `route` decides on the reply")
+    assert "add `default:`" in warning.format()
+    with_default = text + "    default: [{id: other, type: action, action: log}]\n"
+    assert lint(load_text(with_default), parse(with_default), "w.yaml") == []
