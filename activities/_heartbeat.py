@@ -16,8 +16,8 @@ request go away.
 
 The worker sends heartbeats to the server at most every ``HEARTBEAT_SECONDS``
 (``llm_orchestrator.worker`` sets the SDK's throttle to it), so a cancellation
-reaches a waiting call within about that long. A heartbeat timeout of four
-intervals (20 s) leaves room for three late beats.
+reaches a waiting call within about that long. The workflow's heartbeat timeout of
+three intervals (15 s, `defaults.heartbeat_timeout`) allows two late beats.
 """
 
 from __future__ import annotations

@@ -21,10 +21,11 @@ STREAM_HEARTBEAT_SECONDS = 30.0
 """A streamed `llm` step that receives no token for this long (or half its timeout,
 if shorter) is retried: the stream is dead even if its connection is open."""
 
-HEARTBEAT_TIMEOUT_SECONDS = 20.0
+HEARTBEAT_TIMEOUT_SECONDS = 15.0
 """A built-in step activity that has not heartbeated for this long (or half its timeout,
 if shorter) is presumed lost with its worker and retried elsewhere. Activities beat
-every 5 s while they wait (``activities._heartbeat``), so this leaves three late beats."""
+every 5 s while they wait (``activities._heartbeat``), so this allows two late beats;
+``defaults.heartbeat_timeout`` in a file overrides it."""
 
 RESOLVE_TIMEOUT_SECONDS = 30.0
 """Timeout for reading a workflow file from the worker's catalog."""

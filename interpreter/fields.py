@@ -101,3 +101,8 @@ class Defaults(LanguageModel):
     max_tokens: int | None = Field(default=None, gt=0)
     embedding_provider: str | None = None
     embedding_model: str | None = None
+    heartbeat_timeout: Duration | None = Field(
+        default=None,
+        description="A step activity silent this long is presumed lost with its worker and "
+        "retried elsewhere (default 15s; streamed llm steps: 30s without a token).",
+    )

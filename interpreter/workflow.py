@@ -56,9 +56,10 @@ with workflow.unsafe.imports_passed_through():
     from interpreter.hints import nearest
     from interpreter.inputs import resolve_inputs
     from interpreter.loader import load_definition
-    from interpreter.models import RetryPolicy, WorkflowDefinition
+    from interpreter.models import Defaults, RetryPolicy, WorkflowDefinition
     from interpreter.scheduler import Decision, Scheduler, Status
     from interpreter.steps import (
+        ActivityCall,
         ActivityKind,
         AnyKind,
         DecisionKind,
@@ -419,11 +420,7 @@ class DagWorkflow:
             result_type=StepOutcome if call.builtin else None,
             start_to_close_timeout=timedelta(seconds=timeout),
             retry_policy=_retry_policy(retry_of(step, defaults)),
-            heartbeat_timeout=(
-                timedelta(seconds=min(call.heartbeat_seconds, timeout / 2))
-                if call.heartbeat_seconds is not None
-                else None
-            ),
+            heartbeat_timeout=_heartbeat_timeout(call, defaults, timeout),
             summary=f"{node.id} · {kind.summary(step, defaults)}",
         )
         if isinstance(outcome, StepOutcome):
@@ -461,6 +458,17 @@ class DagWorkflow:
             await asyncio.gather(*running, return_exceptions=True)
         if self._scheduler is not None:
             self._scheduler.abort(why)
+
+
+def _heartbeat_timeout(call: ActivityCall, defaults: Defaults, timeout: float) -> timedelta | None:
+    """How long an attempt may stay silent before Temporal presumes its worker dead."""
+    if call.heartbeat is None:
+        return None
+    if call.heartbeat == "per_chunk":
+        seconds = code_defaults.STREAM_HEARTBEAT_SECONDS
+    else:
+        seconds = defaults.heartbeat_timeout or code_defaults.HEARTBEAT_TIMEOUT_SECONDS
+    return timedelta(seconds=min(seconds, timeout / 2))
 
 
 def _retry_policy(policy: RetryPolicy) -> TemporalRetryPolicy:

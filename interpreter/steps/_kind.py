@@ -127,9 +127,10 @@ class ActivityCall:
     payload: Any
     builtin: bool = True
     """Ours: returns a ``StepOutcome``. A custom activity's result is its own."""
-    heartbeat_seconds: float | None = code_defaults.HEARTBEAT_TIMEOUT_SECONDS
-    """It heartbeats while it works: a silence this long (or half the step's timeout,
-    if shorter) means its worker is gone, and the attempt is retried elsewhere."""
+    heartbeat: Literal["while_waiting", "per_chunk"] | None = "while_waiting"
+    """How it heartbeats: all the while it waits (a silence of ``heartbeat_timeout``
+    means its worker is gone, and the attempt is retried elsewhere), per streamed chunk
+    (a stalled stream is retried too), or not at all (no heartbeat timeout)."""
 
 
 class Report(Protocol):

@@ -59,7 +59,7 @@ class _ActionKind(ActivityKind[ActionStep]):
             # a custom activity registered on the worker under the action's name; its
             # argument is the rendered params and its result is its own
             # (it may not heartbeat, so no heartbeat timeout)
-            return ActivityCall(step.action, params, builtin=False, heartbeat_seconds=None)
+            return ActivityCall(step.action, params, builtin=False, heartbeat=None)
         call = ActionCall(
             id=step.id,
             jitter=retry_of(step, run.defaults).jitter,

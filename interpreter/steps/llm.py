@@ -136,11 +136,7 @@ class _LlmKind(ActivityKind[LlmStep]):
             LlmRequest(step=call, offline=run.offline),
             # a stream heartbeats per chunk: one that stops sending tokens is dead even if
             # its connection stays open, but the first token may take a while
-            heartbeat_seconds=(
-                code_defaults.STREAM_HEARTBEAT_SECONDS
-                if step.stream
-                else code_defaults.HEARTBEAT_TIMEOUT_SECONDS
-            ),
+            heartbeat="per_chunk" if step.stream else "while_waiting",
         )
 
 

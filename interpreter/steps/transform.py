@@ -88,7 +88,7 @@ class _TransformKind(ActivityKind[TransformStep]):
         return ActivityCall(
             ACTIVITY_TRANSFORM,
             TransformRequest(step=call, rendered=rendered["template"]),
-            heartbeat_seconds=None,  # pure and quick: it never waits on anything
+            heartbeat=None,  # pure and quick: it never waits on anything
         )
 
 
