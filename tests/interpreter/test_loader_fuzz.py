@@ -6,14 +6,21 @@ reproduces; the last round found `default: true` and `steps: 1` tracebacks this 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
+from temporalio.client import Client, WorkflowExecutionStatus
 
+from interpreter.contract import WORKFLOW_TYPE
 from interpreter.errors import WorkflowDefinitionError
 from interpreter.loader import load_definition, load_text
 
@@ -117,3 +124,63 @@ def test_a_mapping_where_text_belongs_is_reported() -> None:
         ]
     else:
         raise AssertionError("a mapping `when` loaded")
+
+
+JUNK: list[Any] = [None, True, 0, -1, 10**30, 1.5, float("inf"), "", "x", "{{ inputs.x }}",
+                   "{{ (10**(10**8)) }}", [], [1, "a"], {}, {"a": {"b": []}}]  # fmt: skip
+
+
+def _mutate(value: Any, rng: random.Random, depth: int = 0) -> Any:
+    """A random edit somewhere in ``value``: replace, delete or add a key/item."""
+    if isinstance(value, dict) and value and depth < 6:
+        key = rng.choice(sorted(value, key=str))
+        choice = rng.random()
+        out = dict(value)
+        if choice < 0.2:
+            out.pop(key)
+        elif choice < 0.4:
+            out[key] = rng.choice(JUNK)
+        elif choice < 0.5:
+            out[rng.choice(["extra", "typo", "defualt", "steps"])] = rng.choice(JUNK)
+        else:
+            out[key] = _mutate(value[key], rng, depth + 1)
+        return out
+    if isinstance(value, list) and value and depth < 6:
+        out_list = list(value)
+        i = rng.randrange(len(out_list))
+        out_list[i] = (
+            _mutate(out_list[i], rng, depth + 1) if rng.random() < 0.7 else rng.choice(JUNK)
+        )
+        return out_list
+    return rng.choice(JUNK)
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_fuzzed_start_inputs_never_leave_a_run_running(
+    client: Client, task_queue: str, worker_for: Any
+) -> None:
+    """Whatever arrives as a start input, the run completes or fails; none stays RUNNING."""
+    rng = random.Random(20261205)
+    payloads: list[Any] = []
+    for i in range(30):
+        path = EXAMPLES[i % len(EXAMPLES)]
+        start = {
+            "definition": yaml.safe_load(path.read_text()),
+            "inputs": json.loads(path.with_suffix(".input.json").read_text()),
+            "offline": True,
+        }
+        payloads.append(_mutate(_mutate(start, rng), rng))
+    async with worker_for():
+        handles = [
+            await client.start_workflow(
+                WORKFLOW_TYPE, payload, id=f"fuzz-{uuid.uuid4().hex[:8]}", task_queue=task_queue
+            )
+            for payload in payloads
+        ]
+        deadline = time.monotonic() + 60
+        for handle in handles:
+            while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                assert time.monotonic() < deadline, f"{handle.id} is still RUNNING"
+                await asyncio.sleep(0.2)
+            status = (await handle.describe()).status
+            assert status in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.FAILED)
