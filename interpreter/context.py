@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from interpreter.contract import Scope
 from interpreter.scheduler import Scheduler
 
 __all__ = ["STEP_FIELDS", "TemplateContext"]
@@ -29,13 +30,17 @@ STEP_FIELDS = ("output", "status")
 
 
 class _StepsView(Mapping[str, dict[str, Any]]):
-    """``steps.<id>``: each step's bound output names, ``output`` and ``status``."""
+    """``steps.<id>``: each step's bound output names, ``output`` and ``status``; then the
+    outer steps a body run was given (:class:`~interpreter.contract.Scope`)."""
 
-    def __init__(self, scheduler: Scheduler) -> None:
+    def __init__(self, scheduler: Scheduler, outer: Mapping[str, dict[str, Any]]) -> None:
         self._scheduler = scheduler
+        self._outer = outer
 
     def __getitem__(self, step_id: str) -> dict[str, Any]:
-        state = self._scheduler.steps[step_id]
+        state = self._scheduler.steps.get(step_id)
+        if state is None:
+            return dict(self._outer[step_id])
         names = self._scheduler.dag.nodes[step_id].step.output
         return {
             **dict.fromkeys(names),
@@ -45,10 +50,13 @@ class _StepsView(Mapping[str, dict[str, Any]]):
         }
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._scheduler.steps)
+        yield from self._scheduler.steps
+        yield from (k for k in self._outer if k not in self._scheduler.steps)
 
     def __len__(self) -> int:
-        return len(self._scheduler.steps)
+        return len(self._scheduler.steps) + sum(
+            1 for k in self._outer if k not in self._scheduler.steps
+        )
 
 
 class _OutputsView(Mapping[str, Any]):
@@ -78,19 +86,28 @@ class _OutputsView(Mapping[str, Any]):
 
 
 class TemplateContext:
-    """The template context of a run: its inputs and live views of its steps."""
+    """The template context of a run: its inputs, live views of its steps, and its scope."""
 
     def __init__(
         self,
         inputs: Mapping[str, Any],
         scheduler: Scheduler,
         workflow: Mapping[str, Any] | None = None,
+        scope: Scope | None = None,
     ) -> None:
+        scope = scope or Scope()
+        self._per_step = scope.per_step
         self.data: dict[str, Any] = dict(inputs)
         self.data.update(
             inputs=dict(inputs),
             input=dict(inputs),
-            steps=_StepsView(scheduler),
+            steps=_StepsView(scheduler, scope.steps),
             outputs=_OutputsView(scheduler),
             workflow=dict(workflow or {}),
         )
+        self.data.update(scope.roots)
+
+    def for_step(self, step_id: str) -> dict[str, Any]:
+        """The context one step renders in (a map item also sees its ``item``/``index``)."""
+        extra = self._per_step.get(step_id)
+        return {**self.data, **extra} if extra else self.data

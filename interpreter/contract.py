@@ -33,6 +33,8 @@ ALL_ACTIVITY_NAMES = (
 )
 
 QUERY_PROGRESS = "progress"
+UPDATE_APPROVE = "approve"
+"""The Update (and signal, for fire-and-forget callers) that decides an `approval` step."""
 
 SINK_ACTIONS = ("publish", "queue_review", "send_notification", "notify")
 """Actions that deliver their parameters to the worker's webhook for them, else to its log
@@ -44,6 +46,20 @@ and the workflow routes by (any other action name is a custom activity)."""
 
 
 # --- workflow input and result -----------------------------------------------------
+
+
+class Scope(Payload):
+    """What a body run (a `map` item batch, a `loop` iteration, a sub-workflow's body) sees
+    of the run that started it: extra template names and the outer steps it reads."""
+
+    roots: dict[str, Any] = Field(default_factory=dict)
+    """Extra top-level template names, e.g. ``loop`` (``index``, ``previous``)."""
+    steps: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """``steps.<id>`` of outer steps the body reads (``output``, ``status``, bound names)."""
+    per_step: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Extra template names for one step only: a map item's ``item``/``index``/``as`` name."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """How a step is named in activity summaries, e.g. ``summarize_each[3]``."""
 
 
 class RunInput(Payload):
@@ -58,6 +74,11 @@ class RunInput(Payload):
     mocks: dict[str, Any] = Field(
         default_factory=dict,
         description="Step id → its output: the step does not run (a branch takes that case).",
+    )
+    scope: Scope = Field(default_factory=Scope)
+    library: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Workflows that `workflow` steps name, pinned with the run (ref → definition).",
     )
 
 
@@ -96,6 +117,8 @@ class StepRecord(Payload):
     usage: Usage | None = None
     error: str | None = None
     reason: str | None = None
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+    """Per-item failures of a `map` with ``on_item_failure: continue`` (``index``, ``error``)."""
 
 
 class RunResult(Payload):
@@ -107,6 +130,18 @@ class RunResult(Payload):
     duration_ms: int = 0
 
 
+class Waiting(Payload):
+    """Something a run waits for from outside: a person's decision or a named signal."""
+
+    step: str
+    kind: Literal["approval", "signal"]
+    name: str
+    """The Update/signal that answers it: ``approve``, or the signal's name."""
+    message: str | None = None
+    since: str | None = None
+    timeout_s: float | None = None
+
+
 class Progress(Payload):
     """Answer of the ``progress`` query: live state of every step."""
 
@@ -115,6 +150,17 @@ class Progress(Payload):
     status: RunStatusName = "resolving"
     steps: dict[str, StepRecord] = Field(default_factory=dict)
     usage: Usage = Field(default_factory=Usage)
+    waiting: list[Waiting] = Field(default_factory=list)
+
+
+class Decision(Payload):
+    """A person's answer to an `approval` step (the ``approve`` Update or signal)."""
+
+    step: str
+    approved: bool
+    by: str | None = None
+    comment: str | None = None
+    data: Any = None
 
 
 # --- activity payloads -------------------------------------------------------------
@@ -127,3 +173,5 @@ class StepOutcome(Payload):
     extras: list[Any] = Field(default_factory=list)
     usage: Usage | None = None
     attempt: int = 1
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+    """Per-item failures a `map` step went on without."""

@@ -58,6 +58,7 @@ class StepState:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     usage: Usage | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self, step_id: str, step_type: str) -> StepRecord:
         """The state as the ``progress`` query and the run's result show it."""
@@ -79,6 +80,7 @@ class StepState:
             usage=self.usage,
             error=self.error,
             reason=self.reason,
+            errors=self.errors,
         )
 
 
@@ -162,6 +164,7 @@ class Scheduler:
         usage: Usage | None = None,
         attempts: int = 0,
         note: str = "",
+        errors: Sequence[dict[str, Any]] = (),
     ) -> Decision:
         """A leaf step succeeded with ``output`` (and extra positional outputs); ``note`` says
         how, when it did not run as usual (e.g. mocked)."""
@@ -170,6 +173,7 @@ class Scheduler:
         state.outputs = bind_outputs(self.dag.nodes[node_id].step.output, output, extras)
         state.attempts = attempts
         state.usage = usage
+        state.errors = list(errors)
         return self.finish(node_id, Status.COMPLETED, note)
 
     def fail(self, node_id: str, error: str, *, attempts: int = 0) -> Decision:

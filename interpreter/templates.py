@@ -370,15 +370,6 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
         template_limits.CURRENT.reset(token)
     if isinstance(result, StrictUndefined):
         raise TemplateFailure(f"undefined value in `{expression.strip()}`")
-    if isinstance(result, str) and len(result) > template_limits.LIMITS.output_chars:
-        raise TemplateFailure(
-            _describe(
-                template_limits.TemplateTooCostly(
-                    f"the expression produced more than {template_limits.LIMITS.output_chars:,} "
-                    "characters (LLM_ORCHESTRATOR_TEMPLATE_MAX_OUTPUT)"
-                )
-            )
-        )
     if isinstance(result, Mapping) and not isinstance(result, dict):
         return dict(result)  # `{{ steps }}` is a live view of the run: hand out a copy
     return result

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, assert_never
 
 from temporalio import workflow
+from temporalio.common import RawValue
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
+    ChildWorkflowError,
     FailureError,
     RetryState,
     TimeoutError,
@@ -33,14 +36,17 @@ with workflow.unsafe.imports_passed_through():
     from interpreter.contract import (
         ACTIVITY_RESOLVE_WORKFLOW,
         QUERY_PROGRESS,
+        UPDATE_APPROVE,
         WORKFLOW_TYPE,
         Progress,
         RunInput,
         RunResult,
         RunStatusName,
+        Scope,
         StepOutcome,
         Usage,
     )
+    from interpreter.contract import Decision as Approval
     from interpreter.dag import Dag, Node
     from interpreter.diagram import to_mermaid
     from interpreter.errors import (
@@ -57,14 +63,17 @@ with workflow.unsafe.imports_passed_through():
     from interpreter.inputs import resolve_inputs
     from interpreter.loader import load_definition
     from interpreter.models import Defaults, RetryPolicy, WorkflowDefinition
+    from interpreter.runtime import Mailbox, StepRuntime
     from interpreter.scheduler import Decision, Scheduler, Status
     from interpreter.steps import (
         ActivityCall,
         ActivityKind,
         AnyKind,
+        AsyncKind,
         DecisionKind,
         GroupKind,
         RunFacts,
+        StepFailure,
     )
     from interpreter.steps._kind import retry_of, timeout_of
     from interpreter.templates import TemplateFailure, evaluate_condition, render_value
@@ -94,6 +103,10 @@ class DagWorkflow:
         self._events: deque[tuple[str, StepOutcome | _StepFailed]] = deque()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._timed_out = False
+        self._mailbox = Mailbox(on_change=self._show_details)
+        self._scope = Scope()
+        self._details_header = ""
+        self._diagram = ""
 
     @workflow.query(name=QUERY_PROGRESS)
     def progress(self) -> Progress:
@@ -105,7 +118,36 @@ class DagWorkflow:
             status=self._status,
             steps=self._scheduler.records() if self._scheduler else {},
             usage=self._usage(),
+            waiting=list(self._mailbox.waiting.values()),
         )
+
+    @workflow.update(name=UPDATE_APPROVE)
+    async def approve(self, decision: Approval) -> str:
+        """A person decides an `approval` step (checked first: see the validator)."""
+        self._mailbox.decide(decision)
+        verdict = "approved" if decision.approved else "rejected"
+        return f"step `{decision.step}` {verdict}"
+
+    @approve.validator
+    def _check_approval(self, decision: Approval) -> None:
+        problem = self._mailbox.check_decision(decision)
+        if problem is not None:
+            raise ApplicationError(problem, type="InvalidDecision", non_retryable=True)
+
+    @workflow.signal(name=UPDATE_APPROVE)
+    def approve_by_signal(self, decision: Approval) -> None:
+        """The same decision, fire-and-forget; one that cannot be taken is logged and dropped."""
+        problem = self._mailbox.check_decision(decision)
+        if problem is None:
+            self._mailbox.decide(decision)
+        else:
+            workflow.logger.warning("approve signal ignored: %s", problem)
+
+    @workflow.signal(dynamic=True)
+    def named_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        """Any other signal: kept for the `wait` step that waits for it (payload = output)."""
+        payload = workflow.payload_converter().from_payload(args[0].payload) if args else None
+        self._mailbox.deliver_signal(name, payload)
 
     @workflow.run
     async def run(self, raw_input: Any) -> RunResult:
@@ -120,11 +162,12 @@ class DagWorkflow:
             offline=request.offline,
             workflow_id=info.workflow_id,
             run_id=info.run_id,
+            library=request.library,
         )
-        workflow.set_current_details(
-            f"**{definition.name}** v{definition.version}\n\n```mermaid\n"
-            f"{to_mermaid(definition)}```"
-        )
+        self._scope = request.scope
+        self._details_header = f"**{definition.name}** v{definition.version}"
+        self._diagram = f"```mermaid\n{to_mermaid(definition)}```"
+        self._show_details()
         self._dag = Dag.build(definition)
         self._scheduler = scheduler = Scheduler(self._dag, clock=workflow.now)
         self._context = TemplateContext(
@@ -136,6 +179,7 @@ class DagWorkflow:
                 "id": info.workflow_id,
                 "run_id": info.run_id,
             },
+            request.scope,
         )
         self._status = "running"
         started = workflow.now()
@@ -310,7 +354,8 @@ class DagWorkflow:
         scheduler = self._scheduler
         assert scheduler is not None
         try:
-            if step.when is not None and not evaluate_condition(step.when, self._context.data):
+            context = self._context.for_step(node.id)
+            if step.when is not None and not evaluate_condition(step.when, context):
                 return scheduler.finish(node.id, Status.SKIPPED, "`when` was false")
         except TemplateFailure as exc:
             return self._fail(node, f"`when` could not be evaluated: {exc}")
@@ -322,7 +367,7 @@ class DagWorkflow:
             return decision
         if isinstance(kind, DecisionKind):
             try:
-                case = kind.decide(step, self._context.data)
+                case = kind.decide(step, context)
             except TemplateFailure as exc:
                 return decision.merge(
                     self._fail(node, f"branch condition could not be evaluated: {exc}")
@@ -332,6 +377,9 @@ class DagWorkflow:
             if kind.metered:
                 self._check_budget(node.id)
             self._tasks[node.id] = asyncio.create_task(self._run_leaf(node, kind))
+            return decision
+        if isinstance(kind, AsyncKind):
+            self._tasks[node.id] = asyncio.create_task(self._run_async(node, kind))
             return decision
         assert_never(kind)
 
@@ -403,7 +451,7 @@ class DagWorkflow:
         step = node.step
         defaults = self._facts.defaults
         try:
-            rendered = render_value(kind.template_sources(step), self._context.data)
+            rendered = render_value(kind.template_sources(step), self._context.for_step(node.id))
         except TemplateFailure as exc:
             raise _StepFailed(f"template error: {exc}") from None
         try:
@@ -421,12 +469,67 @@ class DagWorkflow:
             start_to_close_timeout=timedelta(seconds=timeout),
             retry_policy=_retry_policy(retry_of(step, defaults)),
             heartbeat_timeout=_heartbeat_timeout(call, defaults, timeout),
-            summary=f"{node.id} · {kind.summary(step, defaults)}",
+            summary=f"{self._label(node.id)} · {kind.summary(step, defaults)}",
         )
         if isinstance(outcome, StepOutcome):
             return outcome
         # a custom activity's result is its own; its attempt count is not reported (0)
         return StepOutcome(output=outcome, attempt=0)
+
+    async def _run_async(self, node: Node, kind: AsyncKind[Any]) -> None:
+        """An in-workflow step (wait, approval, workflow, map, loop) over durable primitives."""
+        try:
+            context = self._context.for_step(node.id)
+            try:
+                rendered = render_value(kind.template_sources(node.step), context)
+            except TemplateFailure as exc:
+                raise _StepFailed(f"template error: {exc}") from None
+            runtime = StepRuntime(
+                step_id=node.id,
+                facts=self._facts,
+                context=context,
+                outer=self._snapshot,
+                step_roots=self._scope.per_step.get(node.id, {}),
+                mailbox=self._mailbox,
+                label=self._label(node.id),
+            )
+            outcome = await kind.run(node.step, rendered, runtime)
+        except _StepFailed as exc:
+            self._events.append((node.id, exc))
+        except StepFailure as exc:
+            self._events.append((node.id, _StepFailed(str(exc))))
+        except ChildWorkflowError as exc:
+            self._events.append((node.id, _StepFailed(_cause_message(exc))))
+        except asyncio.CancelledError:
+            self._events.append((node.id, _StepFailed("cancelled")))
+            raise
+        except Exception as exc:  # nothing may leave a run stuck: the step fails
+            self._events.append((node.id, _StepFailed(_unexpected(exc))))
+        else:
+            self._events.append((node.id, outcome))
+
+    def _snapshot(self, ref: str) -> dict[str, Any] | None:
+        """``steps.<ref>`` as this run sees it now, for a body run's scope."""
+        try:
+            return dict(self._context.data["steps"][ref])
+        except KeyError:
+            return None
+
+    def _label(self, step_id: str) -> str:
+        return self._scope.labels.get(step_id, step_id)
+
+    def _show_details(self) -> None:
+        """The run's current details in the Web UI: what it waits for, then its graph."""
+        lines = [self._details_header]
+        for waiting in self._mailbox.waiting.values():
+            if waiting.kind == "approval":
+                lines.append(
+                    f"**Waiting for approval of `{waiting.step}`:** {waiting.message or ''}"
+                    f"  \n`llm-orchestrator approve {workflow.info().workflow_id} {waiting.step}`"
+                )
+            else:
+                lines.append(f"**`{waiting.step}` waits for signal `{waiting.name}`**")
+        workflow.set_current_details("\n\n".join([*lines, self._diagram]))
 
     def _finish_leaf(self, step_id: str, result: StepOutcome | _StepFailed) -> None:
         scheduler = self._scheduler
@@ -446,6 +549,7 @@ class DagWorkflow:
                 extras=result.extras,
                 usage=result.usage,
                 attempts=result.attempt,
+                errors=result.errors,
             )
         )
 

@@ -13,28 +13,50 @@ from typing import Annotated, Any, assert_never, get_args
 from pydantic import Field
 
 from interpreter.fields import Defaults
-from interpreter.steps import action, branch, embed, llm, parallel, transform, vector_search
+from interpreter.steps import (
+    action,
+    approval,
+    branch,
+    embed,
+    llm,
+    loop,
+    map,
+    parallel,
+    transform,
+    vector_search,
+    wait,
+    workflow,
+)
 from interpreter.steps._kind import (
     ActivityCall,
     ActivityKind,
+    AsyncKind,
+    Body,
     DecisionKind,
     GroupKind,
     Loc,
     Nested,
     Report,
     RunFacts,
+    Runtime,
     Shape,
     StepBase,
     StepCall,
+    StepFailure,
     StepKind,
 )
 from interpreter.steps.action import ActionStep
+from interpreter.steps.approval import ApprovalStep
 from interpreter.steps.branch import BranchStep
 from interpreter.steps.embed import EmbedStep
 from interpreter.steps.llm import LlmStep
+from interpreter.steps.loop import LoopStep
+from interpreter.steps.map import MapStep
 from interpreter.steps.parallel import ParallelStep
 from interpreter.steps.transform import TransformStep
 from interpreter.steps.vector_search import VectorSearchStep
+from interpreter.steps.wait import WaitStep
+from interpreter.steps.workflow import WorkflowStep
 
 __all__ = [
     "KINDS",
@@ -43,34 +65,54 @@ __all__ = [
     "ActivityKind",
     "AnyKind",
     "AnyStep",
+    "ApprovalStep",
+    "AsyncKind",
+    "Body",
     "BranchStep",
     "DecisionKind",
     "EmbedStep",
     "GroupKind",
     "LlmStep",
     "Loc",
+    "LoopStep",
+    "MapStep",
     "Nested",
     "ParallelStep",
     "Report",
     "RunFacts",
+    "Runtime",
     "Shape",
     "Step",
     "StepBase",
     "StepCall",
+    "StepFailure",
     "StepKind",
     "TransformStep",
     "VectorSearchStep",
+    "WaitStep",
+    "WorkflowStep",
     "describe_step",
     "kind_of",
 ]
 
 AnyStep = (
-    LlmStep | EmbedStep | VectorSearchStep | TransformStep | ActionStep | ParallelStep | BranchStep
+    LlmStep
+    | EmbedStep
+    | VectorSearchStep
+    | TransformStep
+    | ActionStep
+    | ParallelStep
+    | BranchStep
+    | MapStep
+    | LoopStep
+    | ApprovalStep
+    | WaitStep
+    | WorkflowStep
 )
 Step = Annotated[AnyStep, Field(discriminator="type")]
 """Any step, discriminated on ``type``."""
 
-AnyKind = ActivityKind[Any] | GroupKind[Any] | DecisionKind[Any]
+AnyKind = ActivityKind[Any] | GroupKind[Any] | DecisionKind[Any] | AsyncKind[Any]
 """Every way a step can run; the workflow dispatches over these exhaustively."""
 
 
@@ -91,6 +133,16 @@ def kind_of(step: AnyStep) -> AnyKind:
             return parallel.KIND
         case BranchStep():
             return branch.KIND
+        case MapStep():
+            return map.KIND
+        case LoopStep():
+            return loop.KIND
+        case ApprovalStep():
+            return approval.KIND
+        case WaitStep():
+            return wait.KIND
+        case WorkflowStep():
+            return workflow.KIND
         case _:
             assert_never(step)
 
@@ -107,5 +159,5 @@ def describe_step(step: AnyStep, defaults: Defaults | None = None) -> str:
     return kind_of(step).summary(step, defaults or Defaults())
 
 
-parallel.ParallelStep.model_rebuild(_types_namespace={"Step": Step})
-branch.BranchStep.model_rebuild(_types_namespace={"Step": Step})
+for _container in (ParallelStep, BranchStep, MapStep, LoopStep):
+    _container.model_rebuild(_types_namespace={"Step": Step})

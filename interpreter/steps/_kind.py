@@ -21,8 +21,8 @@ instantiated (mypy reports it where the module creates its ``KIND``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, Field, field_validator
@@ -33,20 +33,25 @@ from interpreter.fields import Defaults, LanguageModel, RetryPolicy, StepId, Tri
 from interpreter.payload import Payload
 
 if TYPE_CHECKING:
+    from interpreter.contract import Decision, RunInput, RunResult, Scope, StepOutcome
     from interpreter.steps import AnyStep
 
 __all__ = [
     "ActivityCall",
     "ActivityKind",
+    "AsyncKind",
+    "Body",
     "DecisionKind",
     "GroupKind",
     "Loc",
     "Nested",
     "Report",
     "RunFacts",
+    "Runtime",
     "Shape",
     "StepBase",
     "StepCall",
+    "StepFailure",
     "StepKind",
     "retry_of",
     "timeout_of",
@@ -110,6 +115,21 @@ class Nested:
 
 
 @dataclass(frozen=True, slots=True)
+class Body:
+    """Steps that run as a body of this one (in child runs): validated on their own, with
+    the extra names ``roots`` and read access to the steps before the containing one."""
+
+    steps: tuple[AnyStep, ...]
+    loc: Loc
+    """Where the body is written, relative to the containing step."""
+    single: bool
+    """The body is one step written at ``loc`` (``map``'s ``step:``), not a list."""
+    roots: frozenset[str]
+    conditions: tuple[tuple[Loc, str], ...] = ()
+    """Conditions on the body's steps (a loop's ``until``), relative to the containing step."""
+
+
+@dataclass(frozen=True, slots=True)
 class RunFacts:
     """What a kind may read about the run when it builds its activity payload."""
 
@@ -117,6 +137,8 @@ class RunFacts:
     offline: bool
     workflow_id: str
     run_id: str
+    library: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Workflows that `workflow` steps name, pinned with the run (ref → definition)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +205,11 @@ class StepKind(ABC, Generic[S]):
         """Validation beyond the field types (the step sits at ``loc`` in the file)."""
 
     def nested(self, step: S) -> Iterator[Nested]:
-        """The steps this one contains."""
+        """The steps this one contains (in this run's graph)."""
+        return iter(())
+
+    def bodies(self, step: S) -> Iterator[Body]:
+        """Steps it runs in child runs (a map's item body, a loop's iteration)."""
         return iter(())
 
 
@@ -210,6 +236,64 @@ class GroupKind(StepKind[S]):
     def output(self, children: Mapping[str, Any]) -> Any:
         """The group's output from its children's outputs."""
         return dict(children)
+
+
+class StepFailure(Exception):
+    """An in-workflow kind's step failed (the message says why); the workflow records it."""
+
+
+class Runtime(Protocol):
+    """The durable primitives the workflow lends an in-workflow kind for one step."""
+
+    @property
+    def facts(self) -> RunFacts: ...
+
+    @property
+    def step_id(self) -> str: ...
+
+    @property
+    def label(self) -> str:
+        """How summaries name this step (``summarize_each[3]`` inside a map)."""
+        ...
+
+    def context(self) -> Mapping[str, Any]:
+        """The template context this step renders in."""
+        ...
+
+    def scope_for_body(self, sources: Any) -> Scope:
+        """A scope for a body run: the outer steps ``sources``' templates read, and the
+        extra names this step sees (a map item's ``item``/``index``)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+    async def signal(self, name: str, timeout: float | None) -> tuple[bool, Any]:
+        """Wait for signal ``name`` (one that came earlier counts): (arrived, payload)."""
+        ...
+
+    async def decision(self, message: str, timeout: float | None) -> Decision | None:
+        """Wait for a person's decision on this step (``None``: the timeout passed)."""
+        ...
+
+    async def child(self, request: RunInput, *, suffix: str, label: str) -> RunResult:
+        """Run a child `DagWorkflow` (cancelled with this step; its failure raises)."""
+        ...
+
+    async def children(
+        self, requests: Sequence[tuple[RunInput, str, str]], *, concurrency: int
+    ) -> list[RunResult]:
+        """Run children (request, suffix, label) at most ``concurrency`` at a time; the first
+        failure cancels the rest and raises. Results come in the order asked."""
+        ...
+
+
+class AsyncKind(StepKind[S]):
+    """A step that runs in the workflow over durable primitives: timers, signals,
+    Updates and child workflows (``wait``, ``approval``, ``workflow``, ``map``, ``loop``)."""
+
+    @abstractmethod
+    async def run(self, step: S, rendered: Mapping[str, Any], runtime: Runtime) -> StepOutcome:
+        """Do the step; raise :class:`StepFailure` when it fails."""
 
 
 class DecisionKind(StepKind[S]):

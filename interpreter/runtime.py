@@ -1,0 +1,217 @@
+"""The durable primitives `DagWorkflow` lends to in-workflow step kinds.
+
+Workflow code (deterministic): timers, signals, Updates and child workflows, each
+through the Temporal SDK, so a run waiting days for a person or a timer survives
+worker restarts and replays exactly. :class:`Mailbox` holds what arrives from
+outside (signals, decisions) and what the run waits for; :class:`StepRuntime` is
+one step's view of it (:class:`~interpreter.steps.Runtime`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.workflow import ParentClosePolicy
+
+from interpreter.contract import (
+    UPDATE_APPROVE,
+    WORKFLOW_TYPE,
+    Decision,
+    RunInput,
+    RunResult,
+    Scope,
+    Waiting,
+)
+from interpreter.steps import RunFacts
+from interpreter.templates import is_template, reads
+
+__all__ = ["Mailbox", "StepRuntime"]
+
+
+class Mailbox:
+    """Signals and decisions that reached the run, and what its steps wait for."""
+
+    def __init__(self, on_change: Callable[[], None]) -> None:
+        self.signals: dict[str, deque[Any]] = {}
+        self.decisions: dict[str, Decision] = {}
+        self.waiting: dict[str, Waiting] = {}
+        self._on_change = on_change
+
+    def deliver_signal(self, name: str, payload: Any) -> None:
+        self.signals.setdefault(name, deque()).append(payload)
+
+    def check_decision(self, decision: Decision) -> str | None:
+        """Why ``decision`` cannot be taken (``None``: it can)."""
+        waiting = self.waiting.get(decision.step)
+        if decision.step in self.decisions:
+            return f"step `{decision.step}` was already decided"
+        if waiting is None or waiting.kind != "approval":
+            asked = sorted(s for s, w in self.waiting.items() if w.kind == "approval")
+            return f"step `{decision.step}` is not waiting for an approval" + (
+                f" (waiting: {', '.join(asked)})" if asked else " (no step is waiting)"
+            )
+        return None
+
+    def decide(self, decision: Decision) -> None:
+        self.decisions[decision.step] = decision
+
+    def wait_for(self, waiting: Waiting) -> None:
+        self.waiting[waiting.step] = waiting
+        self._on_change()
+
+    def done_waiting(self, step_id: str) -> None:
+        self.waiting.pop(step_id, None)
+        self._on_change()
+
+
+class StepRuntime:
+    """One step's durable primitives (see :class:`~interpreter.steps.Runtime`)."""
+
+    def __init__(
+        self,
+        *,
+        step_id: str,
+        facts: RunFacts,
+        context: Mapping[str, Any],
+        outer: Callable[[str], dict[str, Any] | None],
+        step_roots: Mapping[str, Any],
+        mailbox: Mailbox,
+        label: str,
+    ) -> None:
+        self._step_id = step_id
+        self._label = label
+        self._facts = facts
+        self._context = context
+        self._outer = outer
+        self._step_roots = step_roots
+        self._mailbox = mailbox
+
+    @property
+    def facts(self) -> RunFacts:
+        return self._facts
+
+    @property
+    def step_id(self) -> str:
+        return self._step_id
+
+    @property
+    def label(self) -> str:
+        return self._label
+
+    def context(self) -> Mapping[str, Any]:
+        return self._context
+
+    def scope_for_body(self, sources: Any) -> Scope:
+        steps: dict[str, dict[str, Any]] = {}
+        for ref in sorted(_referenced_steps(sources)):
+            snapshot = self._outer(ref)
+            if snapshot is not None:
+                steps[ref] = snapshot
+        return Scope(roots=dict(self._step_roots), steps=steps)
+
+    async def sleep(self, seconds: float) -> None:
+        await workflow.sleep(seconds)
+
+    async def signal(self, name: str, timeout: float | None) -> tuple[bool, Any]:
+        box = self._mailbox
+        box.wait_for(
+            Waiting(
+                step=self._step_id,
+                kind="signal",
+                name=name,
+                since=workflow.now().isoformat(),
+                timeout_s=timeout,
+            )
+        )
+        try:
+            await workflow.wait_condition(lambda: bool(box.signals.get(name)), timeout=timeout)
+        except TimeoutError:
+            return False, None
+        finally:
+            box.done_waiting(self._step_id)
+        return True, box.signals[name].popleft()
+
+    async def decision(self, message: str, timeout: float | None) -> Decision | None:
+        box = self._mailbox
+        box.wait_for(
+            Waiting(
+                step=self._step_id,
+                kind="approval",
+                name=UPDATE_APPROVE,
+                message=message,
+                since=workflow.now().isoformat(),
+                timeout_s=timeout,
+            )
+        )
+        try:
+            await workflow.wait_condition(lambda: self._step_id in box.decisions, timeout=timeout)
+        except TimeoutError:
+            return None
+        finally:
+            box.done_waiting(self._step_id)
+        return box.decisions[self._step_id]
+
+    async def child(self, request: RunInput, *, suffix: str, label: str) -> RunResult:
+        info = workflow.info()
+        result: RunResult = await workflow.execute_child_workflow(
+            WORKFLOW_TYPE,
+            request,
+            id=f"{info.workflow_id}/{self._step_id}{suffix}",
+            task_queue=info.task_queue,
+            result_type=RunResult,
+            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            static_summary=label,
+            execution_timeout=None,
+            run_timeout=None,
+            task_timeout=timedelta(seconds=10),
+        )
+        return result
+
+    async def children(
+        self, requests: Sequence[tuple[RunInput, str, str]], *, concurrency: int
+    ) -> list[RunResult]:
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(request: RunInput, suffix: str, label: str) -> RunResult:
+            async with gate:
+                return await self.child(request, suffix=suffix, label=label)
+
+        tasks = [asyncio.create_task(one(*r)) for r in requests]
+        try:
+            await workflow.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            unfinished = [t for t in tasks if not t.done()]
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                await workflow.wait(unfinished)
+        for task in tasks:  # the first failure, in the order asked (not a cancelled sibling)
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        return [task.result() for task in tasks]
+
+
+def _referenced_steps(value: Any) -> set[str]:
+    """Step ids (or output names) the templates anywhere in ``value`` read."""
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if is_template(item):
+                found |= reads(item).steps
+            elif item:  # a condition written without braces
+                try:
+                    found |= reads(item, expression=True).steps
+                except Exception:  # not an expression: it reads nothing
+                    continue
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return found
