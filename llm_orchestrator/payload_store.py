@@ -17,9 +17,10 @@ share:
 Stores are content-addressed (SHA-256 of the payload), so a retried step or a
 replayed run writes nothing new. Storage happens outside the workflow sandbox, when
 the worker encodes a workflow task's commands, so workflow code stays free of I/O
-and replays see the same references. A payload over ``LLM_ORCHESTRATOR_PAYLOAD_MAX``
-(64 MiB) is refused with a non-retryable ``PayloadTooLarge`` failure that names its
-size; the step that produced it fails at once instead of paying for retries.
+and replays see the same references. A step result over
+``LLM_ORCHESTRATOR_PAYLOAD_MAX`` (64 MiB) is refused with a non-retryable
+``PayloadTooLarge`` failure that names its size; the step fails at once instead of
+paying for retries.
 docs/payloads.md is the user's page.
 """
 
@@ -33,6 +34,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from temporalio import activity
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.aws.s3driver import S3StorageDriver, S3StorageDriverClient
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -66,6 +68,8 @@ ERROR_PAYLOAD_TOO_LARGE = "PayloadTooLarge"
 _DEFAULT_THRESHOLD = 32 * 1024
 _DEFAULT_MAX = 64 * 1024 * 1024
 _OFF = ("off", "none", "inline")
+_S3_MAX = 5 * 1024**3
+"""S3's own object limit: the store never refuses what the selector let through."""
 
 
 def _size(text: str | None, default: int, name: str) -> int:
@@ -99,7 +103,7 @@ class PayloadStoreSettings:
     threshold: int = _DEFAULT_THRESHOLD
     """Payloads of at least this many bytes are stored outside history."""
     max_size: int = _DEFAULT_MAX
-    """Payloads over this many bytes are refused (``PayloadTooLarge``, not retried)."""
+    """Step results over this many bytes are refused (``PayloadTooLarge``, not retried)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PayloadStoreSettings:
@@ -217,12 +221,12 @@ class _LazyS3Client(S3StorageDriverClient):
         return await (await self._get()).get_object(bucket=bucket, key=key)
 
 
-def _driver(store: str, max_size: int) -> StorageDriver:
+def _driver(store: str) -> StorageDriver:
     if store.startswith("s3://"):
         bucket = store.removeprefix("s3://").strip("/")
         if not bucket or "/" in bucket:
             raise OrchestratorError(f"{STORE_ENV}={store!r}: write s3://BUCKET (no prefix)")
-        return S3StorageDriver(client=_LazyS3Client(), bucket=bucket, max_payload_size=max_size)
+        return S3StorageDriver(client=_LazyS3Client(), bucket=bucket, max_payload_size=_S3_MAX)
     return FileStorageDriver(Path(store.removeprefix("file://")).expanduser())
 
 
@@ -231,12 +235,16 @@ def data_converter(settings: PayloadStoreSettings | None = None) -> DataConverte
     settings = settings or PayloadStoreSettings.from_env()
     if settings.store.strip().lower() in _OFF:
         return pydantic_data_converter
-    driver = _driver(settings.store, settings.max_size)
+    driver = _driver(settings.store)
     max_size = settings.max_size
 
     def select(context: StorageDriverSelectContext, payload: Payload) -> StorageDriver:
+        # Only a step's own result is refused: there a non-retryable failure fails the
+        # step cleanly. A start input, a workflow command or the run's result over the
+        # maximum is stored all the same, since refusing it inside a workflow task
+        # would leave the run retrying that task forever.
         size = payload.ByteSize()
-        if size > max_size:
+        if size > max_size and activity.in_activity():
             raise ApplicationError(
                 f"a value of {_human(size)} is over the payload limit of {_human(max_size)} "
                 f"({MAX_ENV})",

@@ -19,16 +19,18 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.converter import StorageDriverClaim, StorageDriverStoreContext
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import Replayer
 
 from activities import ActivitySettings, WorkerActivities
 from interpreter.contract import WORKFLOW_TYPE, RunResult
 from interpreter.errors import OrchestratorError
+from interpreter.workflow import DagWorkflow
 from llm_orchestrator.payload_store import (
     FileStorageDriver,
     PayloadStoreSettings,
     data_converter,
 )
-from llm_orchestrator.worker import build_worker
+from llm_orchestrator.worker import build_worker, workflow_runner
 from tests.conftest import EXAMPLES, ROOT
 
 MB = 1024 * 1024
@@ -198,17 +200,28 @@ steps:
     worker = build_worker(
         limited, activities, task_queue=task_queue, custom_activities=[counting_blob]
     )
+    # the run's result may exceed it: refusing it would wedge the run
+    many = yaml.safe_load(
+        """
+name: adds-up
+steps:
+  - {id: a, type: action, action: blob, params: {size: 900000}}
+  - {id: b, type: action, action: blob, params: {size: 900000, fill: "y"}}
+"""
+    )
     try:
         async with worker:
             with pytest.raises(WorkflowFailureError) as info:
                 await _run(limited, task_queue, doc, timeout=60)
+            _, result = await _run(limited, task_queue, many, timeout=60)
     finally:
         await activities.aclose()
     cause = info.value.cause
     assert isinstance(cause, ApplicationError)
     assert "huge" in cause.message
     assert "2.9 MiB" in cause.message and "1.0 MiB" in cause.message
-    assert calls == 1  # never retried: a bigger reply will not shrink
+    assert calls == 3  # the huge step once (never retried: it would not shrink), a and b
+    assert len(result.steps["a"].output) + len(result.steps["b"].output) == 1_800_000
 
 
 def test_threshold_and_limits_come_from_the_environment(tmp_path: Path) -> None:
@@ -257,3 +270,39 @@ async def test_the_file_store_is_content_addressed_and_reports_a_missing_payload
         await driver.retrieve(None, [first[0]])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="not a payload reference"):
         await driver.retrieve(None, [StorageDriverClaim({"sha256": "../../etc/passwd"})])  # type: ignore[arg-type]
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_runs_with_stored_payloads_replay_from_history(
+    client: Client, task_queue: str
+) -> None:
+    # no workflow cache: every workflow task replays the history and fetches the
+    # stored values again, in the sandbox's stead (storage runs outside it)
+    doc = yaml.safe_load(
+        """
+name: replayed
+steps:
+  - {id: a, type: action, action: blob, params: {size: 3000000}}
+  - {id: b, type: action, action: digest, depends_on: [a], params: {data: "{{ steps.a.output }}"}}
+"""
+    )
+    activities = WorkerActivities(ActivitySettings(catalog_dir=EXAMPLES))
+    worker = build_worker(
+        client,
+        activities,
+        task_queue=task_queue,
+        max_cached_workflows=0,
+        custom_activities=[blob, digest],
+    )
+    try:
+        async with worker:
+            handle, result = await _run(client, task_queue, doc, timeout=60)
+    finally:
+        await activities.aclose()
+    assert result.steps["b"].output["length"] == 3_000_000
+    replayer = Replayer(
+        workflows=[DagWorkflow],
+        data_converter=client.data_converter,
+        workflow_runner=workflow_runner(),
+    )
+    await replayer.replay_workflow(await handle.fetch_history())
