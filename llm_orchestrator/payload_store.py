@@ -54,6 +54,7 @@ from interpreter.errors import OrchestratorError
 
 __all__ = [
     "ERROR_PAYLOAD_TOO_LARGE",
+    "STORE_ENV",
     "FileStorageDriver",
     "PayloadStoreSettings",
     "data_converter",

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -169,3 +176,63 @@ async def test_every_redirect_hop_is_checked_and_hops_are_bounded(
     assert [path for _, path, _ in _Hook.seen] == [f"/away?to=http://127.0.0.1:{other}/ok"]
     error = await _refused(allow, {"url": f"http://127.0.0.1:{ok}/loop", "follow_redirects": True})
     assert "more than 5 redirects" in error.message
+
+
+def _certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for `localhost` (its own CA): cert file, key file."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+async def test_https_to_the_checked_address_still_verifies_the_name(tmp_path: Path) -> None:
+    _Hook.seen.clear()
+    cert_file, key_file = _certificate(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    settings = ActivitySettings(
+        catalog_dir=EXAMPLES,
+        http_allowed_hosts=frozenset({f"localhost:{port}"}),
+        http_allowed_networks=frozenset({"127.0.0.0/8"}),
+    )
+    request = ActionRequest(
+        step=ActionCall(id="hook", action="http", params={"url": f"https://localhost:{port}/ok"})
+    )
+    trust = ssl.create_default_context(cafile=str(cert_file))
+    try:
+        async with httpx.AsyncClient(verify=trust) as client:
+            outcome = await ActivityEnvironment().run(
+                ActionActivities(settings, client).run, request
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
+    # connected to 127.0.0.1, yet TLS verified the certificate against `localhost`
+    assert outcome.output["status"] == 200
+    assert _Hook.seen == [("POST", "/ok", f"localhost:{port}")]

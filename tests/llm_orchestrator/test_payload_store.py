@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,14 @@ from interpreter.contract import WORKFLOW_TYPE, RunResult
 from interpreter.errors import OrchestratorError
 from interpreter.workflow import DagWorkflow
 from llm_orchestrator.payload_store import (
+    STORE_ENV,
     FileStorageDriver,
     PayloadStoreSettings,
     data_converter,
 )
 from llm_orchestrator.worker import build_worker, workflow_runner
 from tests.conftest import EXAMPLES, ROOT
+from tests.fakes.s3 import FakeS3, fake_s3
 
 MB = 1024 * 1024
 
@@ -306,3 +309,57 @@ steps:
         workflow_runner=workflow_runner(),
     )
     await replayer.replay_workflow(await handle.fetch_history())
+
+
+@pytest.fixture
+def s3_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeS3]:
+    """An S3-compatible endpoint on loopback, configured the standard AWS way."""
+    with fake_s3("payloads") as s3:
+        for name, value in {
+            "AWS_ENDPOINT_URL": s3.url,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_REGION": "us-east-1",
+            "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        yield s3
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_an_s3_bucket_stores_the_values_of_a_run(
+    client: Client, task_queue: str, s3_env: FakeS3
+) -> None:
+    converter = data_converter(PayloadStoreSettings.from_env({STORE_ENV: "s3://payloads"}))
+    s3_client = await Client.connect(
+        client.service_client.config.target_host,
+        namespace=client.namespace,
+        data_converter=converter,
+    )
+    doc = yaml.safe_load(
+        """
+name: in-s3
+steps:
+  - {id: a, type: action, action: blob, params: {size: 3000000}}
+  - {id: b, type: action, action: digest, depends_on: [a], params: {data: "{{ steps.a.output }}"}}
+"""
+    )
+    activities = WorkerActivities(ActivitySettings(catalog_dir=EXAMPLES))
+    worker = build_worker(
+        s3_client, activities, task_queue=task_queue, custom_activities=[blob, digest]
+    )
+    try:
+        async with worker:
+            handle, result = await _run(s3_client, task_queue, doc, timeout=60)
+    finally:
+        await activities.aclose()
+    assert result.steps["a"].output == "x" * 3_000_000
+    assert result.steps["b"].output["length"] == 3_000_000
+    assert await _history_bytes(handle) < 64 * 1024
+    # a's result, b's input and the run's result, under the run's own key prefix
+    assert [len(v) > 3_000_000 for v in s3_env.objects.values()] == [True] * 3
+    prefix = f"v0/ns/{client.namespace}/wt/{WORKFLOW_TYPE}/wi/{handle.id}/"
+    assert all(key.startswith(prefix) for _, key in s3_env.objects)
+    with pytest.raises(OrchestratorError, match="s3://BUCKET"):
+        data_converter(PayloadStoreSettings(store="s3://payloads/prefix"))
