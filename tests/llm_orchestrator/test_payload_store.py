@@ -40,18 +40,26 @@ MB = 1024 * 1024
 
 
 @activity.defn(name="blob")
-async def blob(params: dict[str, Any]) -> str:
-    """A step output of ``size`` bytes, made of ``fill`` (distinct per step, no dedup)."""
+async def blob(params: dict[str, Any]) -> str | list[str]:
+    """A step output of ``size`` characters made of ``fill`` (distinct per step, so no
+    dedup); with ``line``, as a list of strings that long.
+
+    Lists are what later steps are given here: a template may not pass on a string
+    over its output limit (``LLM_ORCHESTRATOR_TEMPLATE_MAX_OUTPUT``, 2,000,000).
+    """
     fill = str(params.get("fill", "x"))
     size = int(params["size"])
-    return (fill * (size // len(fill) + 1))[:size]
+    text = (fill * (size // len(fill) + 1))[:size]
+    line = int(params.get("line", 0))
+    return [text[i : i + line] for i in range(0, size, line)] if line else text
 
 
 @activity.defn(name="digest")
 async def digest(params: dict[str, Any]) -> dict[str, Any]:
     """What a step received: its length and SHA-256 (so the input made it whole)."""
-    data = str(params["data"])
-    return {"length": len(data), "sha256": hashlib.sha256(data.encode()).hexdigest()}
+    data = params["data"]
+    text = "".join(data) if isinstance(data, list) else str(data)
+    return {"length": len(text), "sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
 async def _run(client: Client, task_queue: str, doc: dict[str, Any], timeout: float) -> Any:
@@ -80,27 +88,28 @@ name: big
 steps:
   - {id: first, type: action, action: blob, params: {size: 10485760, fill: "ab"}}
   - {id: second, type: action, action: blob, params: {size: 10485760, fill: "cd"}}
+  - {id: lines, type: action, action: blob, params: {size: 10485760, fill: "ef", line: 1024}}
   - id: check
     type: action
     action: digest
-    depends_on: [first]
-    params: {data: "{{ steps.first.output }}"}
+    depends_on: [lines]
+    params: {data: "{{ steps.lines.output }}"}
 outputs:
-  first: "{{ steps.first.output }}"
+  lines: "{{ steps.lines.output }}"
 """
     )
     async with worker_for(custom=[blob, digest]):
         handle, result = await _run(client, task_queue, doc, timeout=120)
-    expected = ("ab" * (5 * MB))[: 10 * MB]
-    assert result.steps["first"].output == expected
+    assert result.steps["first"].output == ("ab" * (5 * MB))[: 10 * MB]
     assert result.steps["second"].output == ("cd" * (5 * MB))[: 10 * MB]
-    assert result.outputs["first"] == expected
+    lines = ("ef" * (5 * MB))[: 10 * MB]
+    assert "".join(result.outputs["lines"]) == lines
     # the 10 MB input of a later step arrived whole
     assert result.steps["check"].output == {
         "length": 10 * MB,
-        "sha256": hashlib.sha256(expected.encode()).hexdigest(),
+        "sha256": hashlib.sha256(lines.encode()).hexdigest(),
     }
-    # history holds references, not the 40+ MB of values
+    # history holds references, not the 60+ MB of values
     assert await _history_bytes(handle) < 256 * 1024
 
 
@@ -285,7 +294,7 @@ async def test_runs_with_stored_payloads_replay_from_history(
         """
 name: replayed
 steps:
-  - {id: a, type: action, action: blob, params: {size: 3000000}}
+  - {id: a, type: action, action: blob, params: {size: 3000000, line: 1000}}
   - {id: b, type: action, action: digest, depends_on: [a], params: {data: "{{ steps.a.output }}"}}
 """
     )
@@ -341,7 +350,7 @@ async def test_an_s3_bucket_stores_the_values_of_a_run(
         """
 name: in-s3
 steps:
-  - {id: a, type: action, action: blob, params: {size: 3000000}}
+  - {id: a, type: action, action: blob, params: {size: 3000000, line: 1000}}
   - {id: b, type: action, action: digest, depends_on: [a], params: {data: "{{ steps.a.output }}"}}
 """
     )
@@ -354,7 +363,7 @@ steps:
             handle, result = await _run(s3_client, task_queue, doc, timeout=60)
     finally:
         await activities.aclose()
-    assert result.steps["a"].output == "x" * 3_000_000
+    assert "".join(result.steps["a"].output) == "x" * 3_000_000
     assert result.steps["b"].output["length"] == 3_000_000
     assert await _history_bytes(handle) < 64 * 1024
     # a's result, b's input and the run's result, under the run's own key prefix
