@@ -4,9 +4,11 @@ Temporal refuses any payload over 2 MB and a gRPC message over 4 MB, and a run w
 history cannot take a step's output never completes. Every client and worker
 therefore uses :func:`data_converter`: the pydantic converter plus the SDK's
 external storage (``temporalio.converter.ExternalStorage``), which replaces each
-payload of at least ``LLM_ORCHESTRATOR_PAYLOAD_THRESHOLD`` bytes (256 KiB) by a
-small reference and keeps the bytes in a store that the client and every worker
-share:
+payload of at least ``LLM_ORCHESTRATOR_PAYLOAD_THRESHOLD`` bytes by a small
+reference and keeps the bytes in a store that the client and every worker share.
+The threshold is 32 KiB, not the SDK's 256 KiB: a workflow task that starts many
+steps at once sends all their inputs in one 4 MB message (docs/payloads.md has
+the measurements). The stores:
 
 - a directory (``LLM_ORCHESTRATOR_PAYLOAD_STORE=PATH``; by default ``payloads`` in
   the user's state directory, right for the embedded server and one machine);
