@@ -135,11 +135,10 @@ class ActionActivities:
             url = next_url
         if not response.is_success:
             hint = ""
-            if response.is_redirect:
-                hint = f" (redirect to {response.headers.get('location', '?')}; " + (
+            if response.is_redirect:  # only when not asked to follow
+                hint = (
+                    f" (redirect to {response.headers['location']}; "
                     "set `follow_redirects: true` to follow it)"
-                    if not follow_redirects
-                    else "without a usable Location)"
                 )
             error = ProviderError(
                 f"{method} {url} answered {response.status_code}{hint}: {response.text[:500]}",
