@@ -53,10 +53,15 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY examples ./examples
 
+# owned by the worker, so a named volume mounted here starts writable for it
+RUN install -d -o 10001 -g 10001 /var/lib/llm-orchestrator/payloads
 USER 10001:10001
 
 # the catalog that {"workflow": NAME} resolves against; mount your own over it
+# large step values live outside Temporal's history, in a directory every worker
+# and client must share (docs/payloads.md): mount one volume here, or use s3://
 ENV LLM_ORCHESTRATOR_CATALOG=/app/examples \
+    LLM_ORCHESTRATOR_PAYLOAD_STORE=/var/lib/llm-orchestrator/payloads \
     LLM_ORCHESTRATOR_METRICS_BIND=0.0.0.0:9464 \
     LLM_ORCHESTRATOR_LOG_FORMAT=json
 

