@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import difflib
 import gc
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +64,18 @@ def load_text(text: str, path: str = "<workflow>") -> WorkflowDefinition:
             gc.enable()
 
 
-def load_definition(data: Any, path: str = "<definition>") -> WorkflowDefinition:
-    """Check an already-parsed workflow object (e.g. the ``definition`` of a start input)."""
+def load_definition(
+    data: Any,
+    path: str = "<definition>",
+    *,
+    outer: Iterable[str] = (),
+    roots: Iterable[str] = (),
+) -> WorkflowDefinition:
+    """Check an already-parsed workflow object (e.g. the ``definition`` of a start input).
+
+    ``outer`` and ``roots``: for a body run, the outer steps and extra names its
+    templates may read (see :func:`~interpreter.validate.check_definition`).
+    """
     if not isinstance(data, Mapping):
         kind = "a list" if isinstance(data, list) else _KIND_NAMES.get(type(data), "a value")
         raise WorkflowDefinitionError(
@@ -92,7 +102,7 @@ def load_definition(data: Any, path: str = "<definition>") -> WorkflowDefinition
         raise WorkflowDefinitionError(
             [Problem("steps are nested too deeply", path, 1, 1)]
         ) from None
-    problems = check_definition(definition, data, path)
+    problems = check_definition(definition, data, path, outer=outer, roots=roots)
     if problems:
         raise WorkflowDefinitionError(_sorted(problems))
     return definition

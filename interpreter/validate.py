@@ -278,6 +278,8 @@ class _Checker:
                 )
         for ref in sorted(read.steps):
             target = ref if ref in ids else by_output.get(ref)
+            if target is None and ref in self.outer:
+                continue  # a step before the body's own step (a map or loop)
             if target is None:
                 self.report(
                     loc,

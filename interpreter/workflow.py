@@ -278,7 +278,13 @@ class DagWorkflow:
     async def _definition(self, request: RunInput) -> WorkflowDefinition:
         if request.definition is not None:
             try:
-                return load_definition(request.definition, "definition")
+                scope = request.scope
+                return load_definition(
+                    request.definition,
+                    "definition",
+                    outer=scope.steps,
+                    roots={*scope.roots, *(k for v in scope.per_step.values() for k in v)},
+                )
             except WorkflowDefinitionError as exc:
                 raise ApplicationError(
                     f"invalid workflow definition:\n{exc}",

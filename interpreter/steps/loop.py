@@ -66,8 +66,13 @@ class _LoopKind(AsyncKind[LoopStep]):
             scope = runtime.scope_for_body([body, step.until])
             scope = scope.model_copy(update={"roots": {**scope.roots, "loop": loop}})
             result = await runtime.child(
-                RunInput(definition=definition, offline=facts.offline, library=library,
-                         scope=scope),
+                RunInput(
+                    definition=definition,
+                    inputs=dict(runtime.context()["inputs"]),
+                    offline=facts.offline,
+                    library=library,
+                    scope=scope,
+                ),
                 suffix=f"/{index}",
                 label=f"{runtime.label}#{index}",
             )  # fmt: skip

@@ -139,6 +139,7 @@ class _MapKind(AsyncKind[MapStep]):
             )
             request = RunInput(
                 definition=definition,
+                inputs=dict(runtime.context()["inputs"]),
                 offline=facts.offline,
                 library=library,
                 scope=scope,
