@@ -34,7 +34,9 @@ steps:
     items: "{{ inputs.articles }}"
     as: article
     max_concurrency: 4
-    step: {type: transform, template: "{{ steps.prefix.output }}{{ index }} {{ article.text | upper }}"}
+    step:
+      type: transform
+      template: "{{ steps.prefix.output }}{{ index }} {{ article.text | upper }}"
 outputs:
   all: "{{ steps.shout.output }}"
 """
@@ -151,7 +153,8 @@ steps:
       - id: trail
         type: transform
         depends_on: [count]
-        template: "{{{{ (loop.previous.trail ~ ',') if loop.previous else '' }}}}{{{{ steps.count.output }}}}"
+        template: "{{{{ (loop.previous.trail ~ ',') if loop.previous else '' }}}}\\
+          {{{{ steps.count.output }}}}"
 """
 
 

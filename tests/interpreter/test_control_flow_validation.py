@@ -32,8 +32,9 @@ HEAD = "name: w\ninputs:\n  xs: {type: array}\nsteps:\n"
          "a `map` step needs exactly one of `step` or `steps`"),
         ("  - {id: l, type: loop, steps: [{id: b, type: transform, template: y}]}\n",
          "missing required field `max_iterations`"),
-        ("  - {id: l, type: loop, max_iterations: 0, steps: [{id: b, type: transform, template: y}]}\n",
-         "w.yaml:5:41: step `l`, field `max_iterations`: Input should be greater than or equal to 1"),
+        ("  - {id: l, type: loop, max_iterations: 0,"
+         " steps: [{id: b, type: transform, template: y}]}\n", "w.yaml:5:41: step `l`, field `max_iterations`: Input should be greater than or "
+         "equal to 1"),
         ("  - {id: a, type: approval}\n", "missing required field `message`"),
         ("  - {id: w, type: wait}\n", "a `wait` step needs exactly one of `duration` or `signal`"),
         ("  - {id: w, type: wait, duration: 1s, signal: go}\n", "exactly one of `duration`"),
@@ -48,7 +49,8 @@ def test_a_body_step_is_not_readable_from_outside() -> None:
     text = HEAD + (
         "  - id: each\n    type: map\n    items: '{{ inputs.xs }}'\n"
         "    steps: [{id: inner, type: transform, template: '{{ item }}'}]\n"
-        "  - {id: after, type: transform, depends_on: [each], template: '{{ steps.inner.output }}'}\n"
+        "  - {id: after, type: transform, depends_on: [each],"
+        " template: '{{ steps.inner.output }}'}\n"
     )
     (problem,) = _problems(text)
     assert "w.yaml:9:64: step `after`: template refers to unknown step `inner`" in problem
@@ -84,7 +86,10 @@ def _files(tmp_path: Path, **files: str) -> Path:
     return tmp_path
 
 
-CHILD = "name: child\ninputs:\n  n: {type: integer}\nsteps:\n  - {id: s, type: transform, template: x}\n"
+CHILD = (
+    "name: child\ninputs:\n  n: {type: integer}\n"
+    "steps:\n  - {id: s, type: transform, template: x}\n"
+)
 
 
 def test_workflow_steps_load_their_files_and_pin_them(tmp_path: Path) -> None:
