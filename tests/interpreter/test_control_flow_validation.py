@@ -33,8 +33,8 @@ HEAD = "name: w\ninputs:\n  xs: {type: array}\nsteps:\n"
         ("  - {id: l, type: loop, steps: [{id: b, type: transform, template: y}]}\n",
          "missing required field `max_iterations`"),
         ("  - {id: l, type: loop, max_iterations: 0,"
-         " steps: [{id: b, type: transform, template: y}]}\n", "w.yaml:5:41: step `l`, field `max_iterations`: Input should be greater than or "
-         "equal to 1"),
+         " steps: [{id: b, type: transform, template: y}]}\n",
+         "w.yaml:5:41: step `l`, field `max_iterations`: Input should be greater than or equal"),
         ("  - {id: a, type: approval}\n", "missing required field `message`"),
         ("  - {id: w, type: wait}\n", "a `wait` step needs exactly one of `duration` or `signal`"),
         ("  - {id: w, type: wait, duration: 1s, signal: go}\n", "exactly one of `duration`"),
