@@ -13,6 +13,7 @@ from interpreter.catalog import ResolvedWorkflow, ResolveRequest
 from interpreter.contract import ACTIVITY_RESOLVE_WORKFLOW
 from interpreter.errors import ERROR_INVALID_DEFINITION, WorkflowDefinitionError
 from interpreter.hints import nearest
+from interpreter.library import load_with_library
 from interpreter.loader import load_file
 
 __all__ = ["Catalog"]
@@ -64,9 +65,9 @@ class Catalog:
                 type=ERROR_INVALID_DEFINITION,
             )
         try:
-            definition = load_file(path)
+            definition, library = load_with_library(path)
         except WorkflowDefinitionError as exc:
             raise step_failure(
                 f"workflow file {path} is invalid:\n{exc}", type=ERROR_INVALID_DEFINITION
             ) from None
-        return ResolvedWorkflow(definition=definition, source=str(path))
+        return ResolvedWorkflow(definition=definition, source=str(path), library=library)

@@ -6,6 +6,10 @@ history: editing the file later never changes a run in flight or its replay.
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import Field
+
 from interpreter.models import WorkflowDefinition
 from interpreter.payload import Payload
 
@@ -19,3 +23,5 @@ class ResolveRequest(Payload):
 class ResolvedWorkflow(Payload):
     definition: WorkflowDefinition
     source: str
+    library: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """The workflows its `workflow` steps name, read with it (ref → definition)."""

@@ -152,7 +152,7 @@ class DagWorkflow:
     @workflow.run
     async def run(self, raw_input: Any) -> RunResult:
         request = self._parse_input(raw_input)
-        definition = await self._definition(request)
+        definition, library = await self._definition(request)
         inputs = self._inputs(definition, request)
         self._mocks = self._check_mocks(definition, request)
         info = workflow.info()
@@ -162,7 +162,7 @@ class DagWorkflow:
             offline=request.offline,
             workflow_id=info.workflow_id,
             run_id=info.run_id,
-            library=request.library,
+            library=library,
         )
         self._scope = request.scope
         self._details_header = f"**{definition.name}** v{definition.version}"
@@ -275,16 +275,20 @@ class DagWorkflow:
             )
         return request
 
-    async def _definition(self, request: RunInput) -> WorkflowDefinition:
+    async def _definition(
+        self, request: RunInput
+    ) -> tuple[WorkflowDefinition, dict[str, dict[str, Any]]]:
+        """The definition the run uses, and the workflows it names (both pinned)."""
         if request.definition is not None:
             try:
                 scope = request.scope
-                return load_definition(
+                definition = load_definition(
                     request.definition,
                     "definition",
                     outer=scope.steps,
                     roots={*scope.roots, *(k for v in scope.per_step.values() for k in v)},
                 )
+                return definition, request.library
             except WorkflowDefinitionError as exc:
                 raise ApplicationError(
                     f"invalid workflow definition:\n{exc}",
@@ -306,7 +310,7 @@ class DagWorkflow:
             raise ApplicationError(
                 _cause_message(exc), type=ERROR_INVALID_DEFINITION, non_retryable=True
             ) from None
-        return resolved.definition
+        return resolved.definition, {**resolved.library, **request.library}
 
     @staticmethod
     def _inputs(definition: WorkflowDefinition, request: RunInput) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import yaml
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 
+from activities import ActivitySettings
 from interpreter.contract import QUERY_PROGRESS, UPDATE_APPROVE, Decision, Progress, RunResult
 from tests.interpreter.test_workflow_run import run, start
 
@@ -317,3 +319,26 @@ steps:
         )
     assert result.steps["by_name"].output["sentiment"] == "positive"
     assert result.steps["by_path"].output == {"square": 4}
+
+
+async def test_a_catalog_workflow_pins_the_files_it_names(
+    client: Client, task_queue: str, worker_for: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "parent.yaml").write_text(
+        "name: parent\nsteps:\n"
+        "  - {id: sub, type: workflow, workflow: parts/child.yaml, inputs: {n: 3}}\n"
+    )
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "child.yaml").write_text(
+        "name: child\ninputs:\n  n: {type: integer}\n"
+        "steps:\n  - {id: sq, type: transform, template: '{{ inputs.n * inputs.n }}'}\n"
+        "outputs:\n  square: '{{ steps.sq.output }}'\n"
+    )
+    async with worker_for(settings=ActivitySettings(catalog_dir=tmp_path)):
+        handle = await start(client, task_queue, {"workflow": "parent"})
+        while (await handle.query(QUERY_PROGRESS, result_type=Progress)).status == "resolving":
+            await asyncio.sleep(0.05)
+        # an edit once the run has its definition never reaches it: the child was pinned
+        (tmp_path / "parts" / "child.yaml").write_text("name: broken\n")
+        result: RunResult = await asyncio.wait_for(handle.result(), 60)
+    assert result.steps["sub"].output == {"square": 9}
