@@ -342,3 +342,28 @@ async def test_a_catalog_workflow_pins_the_files_it_names(
         (tmp_path / "parts" / "child.yaml").write_text("name: broken\n")
         result: RunResult = await asyncio.wait_for(handle.result(), 60)
     assert result.steps["sub"].output == {"square": 9}
+
+
+async def test_the_moderation_examples_review_path_waits_for_a_person(
+    client: Client, task_queue: str, worker_for: Any
+) -> None:
+    doc = _doc(
+        (Path(__file__).resolve().parents[2] / "examples/content-moderation.yaml").read_text()
+    )
+    payload = {
+        "definition": doc,
+        "inputs": {"content": "a borderline post", "author": "sam"},
+        "offline": True,
+        "mocks": {"classify": {"label": "review"}},
+    }
+    async with worker_for():
+        handle = await start(client, task_queue, payload)
+        progress = await _waiting(handle)
+        assert progress.waiting[0].message == "Publish this content by sam? a borderline post"
+        await handle.execute_update(
+            UPDATE_APPROVE, Decision(step="human_review", approved=True, by="ana")
+        )
+        result: RunResult = await asyncio.wait_for(handle.result(), 60)
+    assert result.outputs["decision"] == "review"
+    assert result.steps["publish_reviewed"].status == "completed"
+    assert result.steps["publish_reviewed"].output["reviewed_by"] == "ana"
