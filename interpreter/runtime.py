@@ -119,42 +119,32 @@ class StepRuntime:
 
     async def signal(self, name: str, timeout: float | None) -> tuple[bool, Any]:
         box = self._mailbox
-        box.wait_for(
-            Waiting(
-                step=self._step_id,
-                kind="signal",
-                name=name,
-                since=workflow.now().isoformat(),
-                timeout_s=timeout,
-            )
-        )
-        try:
-            await workflow.wait_condition(lambda: bool(box.signals.get(name)), timeout=timeout)
-        except TimeoutError:
+        waiting = Waiting(step=self._step_id, kind="signal", name=name)
+        if not await self._wait(waiting, lambda: bool(box.signals.get(name)), timeout):
             return False, None
-        finally:
-            box.done_waiting(self._step_id)
         return True, box.signals[name].popleft()
 
     async def decision(self, message: str, timeout: float | None) -> Decision | None:
         box = self._mailbox
-        box.wait_for(
-            Waiting(
-                step=self._step_id,
-                kind="approval",
-                name=UPDATE_APPROVE,
-                message=message,
-                since=workflow.now().isoformat(),
-                timeout_s=timeout,
-            )
-        )
-        try:
-            await workflow.wait_condition(lambda: self._step_id in box.decisions, timeout=timeout)
-        except TimeoutError:
+        waiting = Waiting(step=self._step_id, kind="approval", name=UPDATE_APPROVE, message=message)
+        if not await self._wait(waiting, lambda: self._step_id in box.decisions, timeout):
             return None
+        return box.decisions[self._step_id]
+
+    async def _wait(
+        self, waiting: Waiting, arrived: Callable[[], bool], timeout: float | None
+    ) -> bool:
+        """Show ``waiting`` while waiting for ``arrived``; ``False`` if the timeout passed."""
+        box = self._mailbox
+        since = workflow.now().isoformat()
+        box.wait_for(waiting.model_copy(update={"since": since, "timeout_s": timeout}))
+        try:
+            await workflow.wait_condition(arrived, timeout=timeout)
+        except TimeoutError:
+            return False
         finally:
             box.done_waiting(self._step_id)
-        return box.decisions[self._step_id]
+        return True
 
     async def child(self, request: RunInput, *, suffix: str, label: str) -> RunResult:
         info = workflow.info()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 from typing import Any, assert_never
 
@@ -386,10 +386,14 @@ class DagWorkflow:
         if isinstance(kind, ActivityKind):
             if kind.metered:
                 self._check_budget(node.id)
-            self._tasks[node.id] = asyncio.create_task(self._run_leaf(node, kind))
+            self._tasks[node.id] = asyncio.create_task(
+                self._run_step(node, self._execute(node, kind))
+            )
             return decision
         if isinstance(kind, AsyncKind):
-            self._tasks[node.id] = asyncio.create_task(self._run_async(node, kind))
+            self._tasks[node.id] = asyncio.create_task(
+                self._run_step(node, self._in_workflow(node, kind))
+            )
             return decision
         assert_never(kind)
 
@@ -431,13 +435,18 @@ class DagWorkflow:
 
     # --- activity steps ---------------------------------------------------------------
 
-    async def _run_leaf(self, node: Node, kind: ActivityKind[Any]) -> None:
+    async def _run_step(self, node: Node, work: Awaitable[StepOutcome]) -> None:
+        """Await a step's work and post its outcome, or why it failed, as an event."""
         assert self._definition_model is not None
         defaults = self._definition_model.defaults
         try:
-            outcome = await self._execute(node, kind)
+            outcome = await work
         except _StepFailed as exc:
             self._events.append((node.id, exc))
+        except StepFailure as exc:
+            self._events.append((node.id, _StepFailed(str(exc))))
+        except ChildWorkflowError as exc:
+            self._events.append((node.id, _StepFailed(_cause_message(exc))))
         except ActivityError as exc:
             attempts = _attempts(exc)
             if not attempts and exc.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
@@ -486,37 +495,23 @@ class DagWorkflow:
         # a custom activity's result is its own; its attempt count is not reported (0)
         return StepOutcome(output=outcome, attempt=0)
 
-    async def _run_async(self, node: Node, kind: AsyncKind[Any]) -> None:
+    async def _in_workflow(self, node: Node, kind: AsyncKind[Any]) -> StepOutcome:
         """An in-workflow step (wait, approval, workflow, map, loop) over durable primitives."""
+        context = self._context.for_step(node.id)
         try:
-            context = self._context.for_step(node.id)
-            try:
-                rendered = render_value(kind.template_sources(node.step), context)
-            except TemplateFailure as exc:
-                raise _StepFailed(f"template error: {exc}") from None
-            runtime = StepRuntime(
-                step_id=node.id,
-                facts=self._facts,
-                context=context,
-                outer=self._snapshot,
-                step_roots=self._scope.per_step.get(node.id, {}),
-                mailbox=self._mailbox,
-                label=self._label(node.id),
-            )
-            outcome = await kind.run(node.step, rendered, runtime)
-        except _StepFailed as exc:
-            self._events.append((node.id, exc))
-        except StepFailure as exc:
-            self._events.append((node.id, _StepFailed(str(exc))))
-        except ChildWorkflowError as exc:
-            self._events.append((node.id, _StepFailed(_cause_message(exc))))
-        except asyncio.CancelledError:
-            self._events.append((node.id, _StepFailed("cancelled")))
-            raise
-        except Exception as exc:  # nothing may leave a run stuck: the step fails
-            self._events.append((node.id, _StepFailed(_unexpected(exc))))
-        else:
-            self._events.append((node.id, outcome))
+            rendered = render_value(kind.template_sources(node.step), context)
+        except TemplateFailure as exc:
+            raise _StepFailed(f"template error: {exc}") from None
+        runtime = StepRuntime(
+            step_id=node.id,
+            facts=self._facts,
+            context=context,
+            outer=self._snapshot,
+            step_roots=self._scope.per_step.get(node.id, {}),
+            mailbox=self._mailbox,
+            label=self._label(node.id),
+        )
+        return await kind.run(node.step, rendered, runtime)
 
     def _snapshot(self, ref: str) -> dict[str, Any] | None:
         """``steps.<ref>`` as this run sees it now, for a body run's scope."""
