@@ -8,25 +8,25 @@ That makes them safe to call from workflow code (deterministic, no I/O).
 
 Handlebars blocks used by the original LLM-Orchestrator (``{{#each}}``,
 ``{{#if}}``, ``{{this.x}}``, ``{{@index}}``, ``{{eq a b}}`` ...) are translated to
-Jinja once, by :func:`to_jinja`, before compiling.
+Jinja once, by :func:`to_jinja` (``interpreter.handlebars``), before compiling.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes, pass_context
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import missing
 
-from interpreter import template_limits
+from interpreter import handlebars, template_limits
+from interpreter.handlebars import HELPERS
 
 __all__ = [
     "FILTERS",
@@ -52,154 +52,12 @@ class TemplateFailure(Exception):
     """A template could not be compiled or rendered; the message says why."""
 
 
-# --- Handlebars → Jinja ------------------------------------------------------------
-
-_HB_HELPERS = {"eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not", "len", "lookup", "json"}
-_HB_TAG = re.compile(r"\{\{(\{?)~?\s*([#/^]?)\s*(.*?)\s*~?(\}?)\}\}", re.DOTALL)
-_HB_TOKEN = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|\(|\)|[^\s()]+")
-_HB_MARKERS = (
-    "{{#", "{{/", "{{^", "{{else", "{{{", "{{!", "@index", "@key", "@first", "@last", "@root",
-    "this", "../", "{{.}}",
-)  # fmt: skip
-_HB_STANDALONE = re.compile(
-    r"^[ \t]*(\{\{~?\s*(?:[#/^!]|else\b)[^{}]*\}\})[ \t]*(?:\r?\n|\Z)", re.M
-)
-_HB_BARE = re.compile(r"^[A-Za-z_]\w*(\.\w+)*$")
-_HB_NOT_FIELDS = {"this", "loop", "__key", "true", "false", "null", "none", "True", "False", "None"}
-
-
-def _hb_path(token: str, in_each: bool = False) -> str:
-    token = token.replace("@index", "loop.index0").replace("@first", "loop.first")
-    token = token.replace("@last", "loop.last").replace("@key", "__key")
-    if token == ".":
-        return "this"
-    if token.startswith("this.") or token == "this":
-        return token
-    if token.startswith("./"):
-        return "this." + token[2:]
-    if token.startswith(("../", "@root.")):
-        # the enclosing context; only the root is reachable (outer `this` is shadowed)
-        return token.removeprefix("@root.").lstrip("./") or "this"
-    if in_each and _HB_BARE.match(token):
-        head, _, rest = token.partition(".")
-        if head not in _HB_NOT_FIELDS and head not in ROOT_NAMES:
-            # Handlebars reads a bare name inside `each` from the current item
-            return f"_hb_field(this, {head!r})" + (f".{rest}" if rest else "")
-    return token
-
-
-def _hb_expr(tokens: list[str], in_each: bool = False) -> str:
-    """Translate Handlebars `helper a (helper b c)` calls to Jinja `helper(a, helper(b, c))`."""
-
-    def parse(pos: int) -> tuple[str, int]:
-        if tokens[pos] == "(":
-            name = tokens[pos + 1]
-            args: list[str] = []
-            pos += 2
-            while pos < len(tokens) and tokens[pos] != ")":
-                arg, pos = parse(pos)
-                args.append(arg)
-            return f"_hb_{name}({', '.join(args)})", pos + 1
-        return _hb_path(tokens[pos], in_each), pos + 1
-
-    if len(tokens) > 1 and tokens[0] in _HB_HELPERS:
-        args = []
-        pos = 1
-        while pos < len(tokens):
-            arg, pos = parse(pos)
-            args.append(arg)
-        return f"_hb_{tokens[0]}({', '.join(args)})"
-    if len(tokens) >= 1 and tokens[0] == "(":
-        return parse(0)[0]
-    if len(tokens) == 1:
-        return _hb_path(tokens[0], in_each)
-    return " ".join(_hb_path(t) for t in tokens)
-
-
-def _is_handlebars_expr(tokens: list[str]) -> bool:
-    return (len(tokens) > 1 and tokens[0] in _HB_HELPERS and tokens[1] not in _JINJA_OPS) or (
-        bool(tokens) and tokens[0] == "("
-    )
-
-
-_JINJA_OPS = {"==", "!=", "<", ">", "<=", ">=", "and", "or", "in", "is", "|", "+", "-", "*", "/"}
-
-
 def to_jinja(source: str) -> str:
     """Rewrite Handlebars constructs in ``source`` as Jinja; leave Jinja untouched."""
-    if not any(marker in source for marker in _HB_MARKERS) and not re.search(
-        r"\{\{\s*\(?(" + "|".join(_HB_HELPERS) + r")\s+[\w\"'(.@]", source
-    ):
-        return source
-    # Like Handlebars (and handlebars-rust >= 4), a block tag alone on its line leaves no line
-    source = _HB_STANDALONE.sub(r"\1", source)
-    stack: list[str] = []
-
-    def replace(match: re.Match[str]) -> str:
-        triple, sigil, body, _ = match.groups()
-        if body.startswith("!"):
-            return ""  # a Handlebars comment
-        tokens = _HB_TOKEN.findall(body)
-        in_each = "each" in stack
-        if sigil == "#" and tokens:
-            block, rest = tokens[0], tokens[1:]
-            expr = _hb_expr(rest, in_each)
-            if block == "each":
-                stack.append("each")
-                return f"{{% for __key, this in _hb_pairs({expr}) %}}"
-            if block == "if":
-                stack.append("if")
-                return f"{{% if _hb_truthy({expr}) %}}"
-            if block == "unless":
-                stack.append("if")
-                return f"{{% if not _hb_truthy({expr}) %}}"
-            return match.group(0)
-        if sigil == "/" and tokens:
-            closer = stack.pop() if stack else tokens[0]
-            return "{% endfor %}" if closer == "each" else "{% endif %}"
-        if body == "else":
-            return "{% else %}"
-        if (
-            triple
-            or _is_handlebars_expr(tokens)
-            or any(t.startswith(("this", "@", "./", "../")) or t == "." for t in tokens)
-            or (in_each and len(tokens) == 1)
-        ):
-            return "{{ " + _hb_expr(tokens, in_each) + " }}"
-        return match.group(0)
-
-    return _HB_TAG.sub(replace, source)
+    return handlebars.to_jinja(source, roots=ROOT_NAMES)
 
 
 # --- Jinja environment ----------------------------------------------------------------
-
-
-def _hb_pairs(value: Any) -> Iterator[tuple[Any, Any]]:
-    if isinstance(value, Mapping):
-        return iter(value.items())
-    if value is None:
-        return iter(())
-    return iter(enumerate(value))
-
-
-@pass_context
-def _hb_field(context: Context, item: Any, name: str) -> Any:
-    """A bare name inside ``each``: the item's field if it has one, else the outer variable."""
-    if isinstance(item, Mapping) and name in item:
-        return item[name]
-    value = context.resolve_or_missing(name)
-    return context.environment.undefined(name=name) if value is missing else value
-
-
-def _hb_len(value: Any) -> int:
-    return len(value) if value is not None else 0
-
-
-def _hb_lookup(value: Any, key: Any) -> Any:
-    try:
-        return value[key]
-    except (KeyError, IndexError, TypeError):
-        return None
 
 
 def _to_json(value: Any, indent: int | None = None) -> str:
@@ -211,23 +69,7 @@ def _plain(value: Any) -> Any:
     return dict(value) if isinstance(value, Mapping) else str(value)
 
 
-_GLOBALS: dict[str, Callable[..., Any]] = {
-    "_hb_pairs": _hb_pairs,
-    "_hb_field": _hb_field,
-    "_hb_truthy": lambda v: bool(v),
-    "_hb_eq": lambda a, b: a == b,
-    "_hb_ne": lambda a, b: a != b,
-    "_hb_gt": lambda a, b: a > b,
-    "_hb_gte": lambda a, b: a >= b,
-    "_hb_lt": lambda a, b: a < b,
-    "_hb_lte": lambda a, b: a <= b,
-    "_hb_and": lambda *a: all(a),
-    "_hb_or": lambda *a: any(a),
-    "_hb_not": lambda a: not a,
-    "_hb_len": _hb_len,
-    "_hb_lookup": _hb_lookup,
-    "_hb_json": _to_json,
-}
+_GLOBALS: dict[str, Callable[..., Any]] = {**HELPERS, "_hb_json": _to_json}
 
 
 def _finalize(value: Any) -> Any:
