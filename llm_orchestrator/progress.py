@@ -1,0 +1,214 @@
+"""What the CLI prints about runs: live step lines, results, status, lists.
+
+Data goes to stdout (outputs, ``--json`` documents, status, lists); narration
+(progress, hints) goes to stderr, so ``run ... > out.txt`` keeps only the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError, FailureError
+
+from interpreter.contract import Progress, RunResult, StepRecord, Usage
+
+__all__ = [
+    "Reporter",
+    "RunStatus",
+    "failure_text",
+    "print_json",
+    "print_outputs",
+    "print_runs",
+    "print_status",
+    "run_summary",
+    "step_line",
+]
+
+_MARKS = {"completed": "✓", "failed": "✗", "skipped": "–", "running": "…", "pending": "·"}
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout."""
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str), flush=True)
+
+
+@dataclass
+class Reporter:
+    """Narration on stderr: one line per step as it settles, unless ``quiet``."""
+
+    quiet: bool = False
+    _seen: dict[str, str] = field(default_factory=dict)
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    def steps(self, progress: Progress) -> None:
+        """Print the steps whose status changed since the last call (pending ones never)."""
+        for step_id, record in progress.steps.items():
+            if self._seen.get(step_id) == record.status or record.status == "pending":
+                continue
+            self._seen[step_id] = record.status
+            self.say(step_line(record))
+
+
+def step_line(record: StepRecord, *, width: int = 0) -> str:
+    """``✓ classify completed (412 ms, 2 attempts, 96 tokens $0.0001) — reason``."""
+    details: list[str] = []
+    if record.duration_ms is not None and record.status in ("completed", "failed"):
+        details.append(_duration(record.duration_ms))
+    if record.attempts > 1 or (record.status == "running" and record.attempts):
+        details.append(f"attempt {record.attempts}" if record.status == "running" else
+                       f"{record.attempts} attempts")  # fmt: skip
+    if record.usage and (record.usage.input_tokens or record.usage.output_tokens):
+        details.append(_usage(record.usage))
+    text = f"{_MARKS.get(record.status, '?')} {record.id.ljust(width)} {record.status}"
+    if details:
+        text += f" ({', '.join(details)})"
+    if record.reason:
+        text += f" — {record.reason}"
+    if record.error:
+        text += f" — {record.error}"
+    return text
+
+
+def run_summary(result: RunResult) -> str:
+    """``sentiment-analysis v1.0 completed in 1.3 s · 3 steps · 130 tokens $0.0002``."""
+    counts: dict[str, int] = {}
+    for record in result.steps.values():
+        counts[record.status] = counts.get(record.status, 0) + 1
+    steps = ", ".join(f"{n} {status}" for status, n in counts.items())
+    text = f"{result.workflow} v{result.version} completed in {_duration(result.duration_ms)}"
+    text += f" · steps: {steps}" if steps else ""
+    if result.usage.input_tokens or result.usage.output_tokens:
+        text += f" · {_usage(result.usage)}"
+    return text
+
+
+def print_outputs(outputs: Mapping[str, Any]) -> None:
+    """The run's outputs on stdout, readably: ``name: value``, long text indented below."""
+    if not outputs:
+        print("(no outputs)", flush=True)
+        return
+    for name, value in outputs.items():
+        text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
+        if "\n" in text.strip():
+            print(f"{name}:")
+            for line in text.strip("\n").splitlines():
+                print(f"  {line}")
+        else:
+            print(f"{name}: {text}")
+    sys.stdout.flush()
+
+
+def failure_text(exc: WorkflowFailureError) -> str:
+    """The first cause a person can act on, not the chain of wrappers around it."""
+    cause: BaseException | None = exc.cause
+    parts: list[str] = []
+    while isinstance(cause, FailureError):
+        if isinstance(cause, ApplicationError) or not parts:
+            parts.append(cause.message)
+        cause = cause.cause
+    return parts[0] if parts else str(exc)
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """What `status` knows about one run: Temporal's view plus the `progress` query."""
+
+    workflow_id: str
+    run_id: str
+    state: str
+    """Temporal's execution status, lower-case: running, completed, failed, canceled ..."""
+    task_queue: str
+    started_at: str | None
+    closed_at: str | None
+    ui_url: str | None
+    progress: Progress | None
+    """``None`` when no worker answered the query and no result is available."""
+    waiting_for: tuple[str, ...] = ()
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        progress = self.progress
+        return {
+            "workflow_id": self.workflow_id,
+            "run_id": self.run_id,
+            "state": self.state,
+            "task_queue": self.task_queue,
+            "started_at": self.started_at,
+            "closed_at": self.closed_at,
+            "ui_url": self.ui_url,
+            "workflow": progress.workflow if progress else None,
+            "version": progress.version if progress else None,
+            "steps": {k: v.model_dump(mode="json") for k, v in progress.steps.items()}
+            if progress
+            else None,
+            "usage": progress.usage.model_dump(mode="json") if progress else None,
+            "waiting_for": list(self.waiting_for),
+            "note": self.note,
+        }
+
+
+def print_status(status: RunStatus) -> None:
+    """`status` as aligned lines on stdout."""
+    progress = status.progress
+    rows: list[tuple[str, str]] = [("run", f"{status.workflow_id} (run id {status.run_id})")]
+    if progress and progress.workflow:
+        rows.append(("workflow", f"{progress.workflow} v{progress.version}"))
+    rows.append(("state", status.state))
+    if status.started_at:
+        rows.append(("started", status.started_at))
+    if status.closed_at:
+        rows.append(("closed", status.closed_at))
+    rows.append(("task queue", status.task_queue))
+    if status.ui_url:
+        rows.append(("Web UI", status.ui_url))
+    if progress:
+        rows.append(("usage", _usage(progress.usage) if _has_usage(progress.usage) else "none"))
+    for label, value in rows:
+        print(f"{label:<11} {value}")
+    if progress and progress.steps:
+        print("steps")
+        width = max(len(step_id) for step_id in progress.steps)
+        for record in progress.steps.values():
+            print(f"  {step_line(record, width=width)}")
+    for item in status.waiting_for:
+        print(f"waits for   {item}")
+    if status.note:
+        print(f"note        {status.note}")
+    sys.stdout.flush()
+
+
+def print_runs(rows: Iterable[Mapping[str, Any]]) -> None:
+    """`list` as a table on stdout."""
+    rows = list(rows)
+    if not rows:
+        print("no runs", flush=True)
+        return
+    header = ("WORKFLOW ID", "STATUS", "STARTED", "CLOSED")
+    table = [header] + [
+        (r["workflow_id"], r["status"], r["started_at"] or "", r["closed_at"] or "") for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    sys.stdout.flush()
+
+
+def _duration(ms: int) -> str:
+    return f"{ms} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+def _has_usage(usage: Usage) -> bool:
+    return bool(usage.input_tokens or usage.output_tokens or usage.cost_usd)
+
+
+def _usage(usage: Usage) -> str:
+    text = f"{usage.input_tokens}+{usage.output_tokens} tokens"
+    return text + (f" ${usage.cost_usd:.4f}" if usage.cost_usd else "")

@@ -1,0 +1,124 @@
+"""What `run` and `start` send: inputs from the command line, the run input, the start call.
+
+``--input`` rules, in order, for each occurrence:
+
+- ``@file.json`` — a JSON object read from the file;
+- ``{...}`` — a JSON object;
+- ``KEY=VALUE`` — one input. When the workflow file declares ``KEY`` as
+  ``type: string``, VALUE is the text as written (``text=5`` is the string
+  ``"5"``); otherwise VALUE is parsed as JSON when it parses (``n=5`` is the
+  number 5, ``tags=["a"]`` a list) and kept as text when it does not. For a
+  catalog name the CLI cannot see the declarations, so write a string that looks
+  like JSON quoted: ``text='"5"'``;
+- a path to an existing ``.json`` file — as ``@file``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from interpreter.contract import WORKFLOW_TYPE, RunInput, RunResult
+from interpreter.diagram import to_mermaid
+from interpreter.errors import OrchestratorError
+from interpreter.inputs import resolve_inputs
+from interpreter.loader import load_file
+from interpreter.models import InputSpec, InputType, WorkflowDefinition
+
+__all__ = ["parse_inputs", "run_input", "start_run"]
+
+
+def parse_inputs(items: tuple[str, ...], declared: Mapping[str, InputSpec]) -> dict[str, Any]:
+    """Merge every ``--input`` into one dict (later ones win); see the module docstring."""
+    inputs: dict[str, Any] = {}
+    for item in items:
+        text = item.strip()
+        if text.startswith("@"):
+            data = _read_json(text[1:], item)
+        elif text.startswith("{"):
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise OrchestratorError(f"--input: not a JSON object: {exc}") from None
+        elif "=" in text:
+            key, raw = text.split("=", 1)
+            key = key.strip()
+            spec = declared.get(key)
+            data = {key: raw if spec is not None and spec.type == InputType.STRING else _json(raw)}
+        elif Path(text).is_file():
+            data = _read_json(text, item)
+        else:
+            raise OrchestratorError(
+                f"--input {item!r}: write KEY=VALUE, a JSON object, or @file.json"
+            )
+        if not isinstance(data, dict):
+            raise OrchestratorError(f"--input {item}: inputs must be a JSON object")
+        inputs.update(data)
+    return inputs
+
+
+def _json(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _read_json(path: str, item: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise OrchestratorError(f"--input {item}: cannot read JSON: {exc}") from None
+
+
+def run_input(
+    workflow: str, items: tuple[str, ...], *, offline: bool
+) -> tuple[RunInput, WorkflowDefinition | None]:
+    """The run input for a file (validated, inputs checked) or a catalog name (worker checks)."""
+    path = Path(workflow)
+    if path.suffix in (".yaml", ".yml", ".json") or path.exists():
+        definition = load_file(path)
+        inputs = parse_inputs(items, definition.inputs)
+        resolve_inputs(definition, inputs)  # fail before starting anything
+        payload = definition.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return RunInput(definition=payload, inputs=inputs, offline=offline), definition
+    inputs = parse_inputs(items, {})
+    return RunInput(workflow=workflow, inputs=inputs, offline=offline), None
+
+
+async def start_run(
+    client: Client,
+    request: RunInput,
+    definition: WorkflowDefinition | None,
+    *,
+    workflow_id: str | None,
+    task_queue: str,
+) -> WorkflowHandle[Any, RunResult]:
+    """Start a `DagWorkflow`; a duplicate id of a running run is one plain error."""
+    name = definition.name if definition else request.workflow or "run"
+    workflow_id = workflow_id or f"{_slug(name)}-{uuid.uuid4().hex[:8]}"
+    try:
+        return await client.start_workflow(
+            WORKFLOW_TYPE,
+            request,
+            id=workflow_id,
+            task_queue=task_queue,
+            result_type=RunResult,
+            static_summary=f"{definition.name} v{definition.version}" if definition else name,
+            static_details=f"```mermaid\n{to_mermaid(definition)}```" if definition else None,
+        )
+    except WorkflowAlreadyStartedError:
+        raise OrchestratorError(
+            f"a run with id {workflow_id} is already running; use `llm-orchestrator status "
+            f"{workflow_id}` or `llm-orchestrator result {workflow_id}`, or another --id"
+        ) from None
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower()).strip("-") or "run"

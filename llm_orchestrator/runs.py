@@ -1,0 +1,292 @@
+"""`start` and `run`: start a `DagWorkflow`; `run` also serves it and waits for the result.
+
+`run` with nothing configured starts the embedded dev server and an in-process
+worker, and stops both when it ends. Ctrl-C (or SIGTERM) stops following, not
+the run: the in-process worker gives steps in flight
+:data:`~llm_orchestrator.worker.GRACEFUL_SHUTDOWN` to finish (a second Ctrl-C
+stops at once), and the message says how to re-attach.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shlex
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import CancelledError
+
+from activities import ActivitySettings, WorkerConfig
+from interpreter.contract import DEFAULT_TASK_QUEUE, QUERY_PROGRESS, Progress, RunResult
+from llm_orchestrator.connect import address_configured, connect
+from llm_orchestrator.devserver import DevServer, port_open, state_dir
+from llm_orchestrator.exits import ExitCode
+from llm_orchestrator.options import ConnectionOptions, RunOptions, StartOptions
+from llm_orchestrator.process import observe
+from llm_orchestrator.progress import (
+    Reporter,
+    failure_text,
+    print_json,
+    print_outputs,
+    run_summary,
+)
+from llm_orchestrator.request import run_input, start_run
+from llm_orchestrator.webui import run_url, ui_base
+from llm_orchestrator.worker import GRACEFUL_SHUTDOWN, run_worker
+from llm_orchestrator.worker_setup import activity_settings, worker_config
+
+__all__ = ["cli_command", "run", "start", "web_ui_url"]
+
+
+def web_ui_url(client: Client, connection: ConnectionOptions, workflow_id: str,
+               run_id: str | None) -> str | None:  # fmt: skip
+    """The run's page in the Web UI, when the UI's address is known."""
+    base = ui_base(connection.ui_url, client.service_client.config.target_host)
+    return run_url(base, client.namespace, workflow_id, run_id) if base else None
+
+
+def cli_command(name: str, *args: str, connection: ConnectionOptions) -> str:
+    """The `llm-orchestrator ...` line that reaches the same server as this one did."""
+    parts = ["llm-orchestrator", name, *args]
+    if connection.address:
+        parts += ["--address", connection.address]
+    return shlex.join(parts)
+
+
+# --- start ------------------------------------------------------------------------------
+
+
+def start(opts: StartOptions) -> int:
+    """Start a run, print its workflow id, run id and Web UI URL, and return at once."""
+    request, definition = run_input(opts.workflow, opts.inputs, offline=opts.offline)
+    obs = observe(opts.logs, "llm-orchestrator-cli")
+
+    async def go() -> int:
+        client = await connect(
+            opts.connection.address, runtime=obs.runtime, interceptors=obs.interceptors
+        )
+        handle = await start_run(
+            client,
+            request,
+            definition,
+            workflow_id=opts.workflow_id,
+            task_queue=opts.connection.task_queue,
+        )
+        url = web_ui_url(client, opts.connection, handle.id, handle.result_run_id)
+        if opts.json:
+            print_json(
+                {
+                    "workflow_id": handle.id,
+                    "run_id": handle.result_run_id,
+                    "namespace": client.namespace,
+                    "ui_url": url,
+                }
+            )
+        else:
+            print(f"workflow id  {handle.id}")
+            print(f"run id       {handle.result_run_id}")
+            unknown = "unknown for this server (set --ui-url or LLM_ORCHESTRATOR_UI_URL)"
+            print(f"Web UI       {url or unknown}")
+            print(f"result       {cli_command('result', handle.id, connection=opts.connection)}",
+                  flush=True)  # fmt: skip
+        return ExitCode.OK
+
+    try:
+        return asyncio.run(go())
+    finally:
+        obs.shutdown()
+
+
+# --- run --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Session:
+    """What an interruption message needs to know about how far `run` got."""
+
+    server: DevServer | None = None
+    handle: WorkflowHandle[Any, RunResult] | None = None
+    worker_started: bool = False
+
+
+def run(opts: RunOptions) -> int:
+    """Start a run, serve it with an in-process worker, print its result; 130 on Ctrl-C."""
+    request, definition = run_input(
+        opts.start.workflow, opts.start.inputs, offline=opts.start.offline
+    )
+    settings: ActivitySettings | None = None
+    config: WorkerConfig | None = None
+    if not opts.no_worker:
+        # a catalog is needed only to resolve a name; a file's definition travels with the run
+        settings = activity_settings(opts.catalog, require_catalog=definition is None)
+        config = worker_config(opts.config)
+    obs = observe(opts.start.logs, "llm-orchestrator")
+    logging.getLogger("temporalio.activity").addFilter(_step_failure_filter)
+    reporter = Reporter(quiet=opts.quiet)
+    session = _Session()
+    connection = opts.start.connection
+    if not connection.address and not address_configured() and not port_open("127.0.0.1", 7233):
+        log = state_dir() / "temporal-server.log"
+        state_dir().mkdir(parents=True, exist_ok=True)
+        reporter.say(
+            "no Temporal server configured or running: starting the embedded dev server "
+            f"(127.0.0.1:7233, Web UI http://127.0.0.1:8233, log {log})"
+        )
+        session.server = DevServer().start(log=log)
+    try:
+        return asyncio.run(
+            _run(opts, request, definition, settings, config, obs, reporter, session)
+        )
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        _interrupted(opts, session)
+        return ExitCode.INTERRUPTED
+    finally:
+        if session.server is not None:
+            session.server.stop()
+        obs.shutdown()
+
+
+def _step_failure_filter(record: logging.LogRecord) -> bool:
+    """Drop the SDK's traceback of a failed attempt: `run` prints that step's line instead."""
+    return record.msg != "Completing activity as failed"
+
+
+async def _run(
+    opts: RunOptions,
+    request: Any,
+    definition: Any,
+    settings: ActivitySettings | None,
+    config: WorkerConfig | None,
+    obs: Any,
+    reporter: Reporter,
+    session: _Session,
+) -> int:
+    # SIGTERM (a supervisor, `timeout`) ends `run` the way Ctrl-C does
+    main = asyncio.current_task()
+    assert main is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+    connection = opts.start.connection
+    address = connection.address or (session.server.address if session.server else None)
+    client = await connect(address, runtime=obs.runtime, interceptors=obs.interceptors)
+    if obs.metrics_address:
+        reporter.say(f"metrics on http://{obs.metrics_address}/metrics")
+    stop = asyncio.Event()
+    worker_task: asyncio.Task[None] | None = None
+    try:
+        if settings is not None:
+            worker_task = asyncio.create_task(
+                run_worker(
+                    client, settings, config=config, task_queue=connection.task_queue, stop=stop
+                )
+            )
+            session.worker_started = True
+            reporter.say(f"in-process worker on task queue `{connection.task_queue}`")
+        handle = await start_run(
+            client,
+            request,
+            definition,
+            workflow_id=opts.start.workflow_id,
+            task_queue=connection.task_queue,
+        )
+        session.handle = handle
+        url = web_ui_url(client, connection, handle.id, handle.result_run_id)
+        reporter.say(
+            f"started {handle.id} (run {handle.result_run_id})" + (f" · {url}" if url else "")
+        )
+        return await follow(handle, reporter, json_output=opts.start.json, worker=worker_task)
+    finally:
+        if worker_task is not None:
+            if not worker_task.done() and _cancelling():
+                reporter.say(
+                    "stopping the in-process worker: steps in flight get up to "
+                    f"{GRACEFUL_SHUTDOWN.total_seconds():g} s to finish (Ctrl-C again to stop now)"
+                )
+            stop.set()
+            await asyncio.gather(worker_task, return_exceptions=True)
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def follow(
+    handle: WorkflowHandle[Any, RunResult],
+    reporter: Reporter,
+    *,
+    json_output: bool,
+    worker: asyncio.Task[None] | None = None,
+) -> int:
+    """Print step lines as the run goes, then its result; the exit code of the run."""
+    result_task = asyncio.ensure_future(handle.result())
+    try:
+        while not result_task.done():
+            await asyncio.wait(
+                {result_task, *([worker] if worker else [])},
+                timeout=0.25,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if worker is not None and worker.done() and not result_task.done():
+                worker.result()  # the in-process worker died: raise its error
+                raise RuntimeError("the in-process worker stopped unexpectedly")
+            await _progress(handle, reporter)
+        try:
+            result = result_task.result()
+        except WorkflowFailureError as exc:
+            await _progress(handle, reporter)
+            if isinstance(exc.cause, CancelledError):
+                reporter.say(f"run {handle.id} was cancelled")
+            else:
+                reporter.say(f"run {handle.id} failed: {failure_text(exc)}")
+            return ExitCode.FAILED
+    finally:
+        result_task.cancel()
+    reporter.steps(Progress(steps=result.steps, status="completed"))
+    if json_output:
+        print_json(result.model_dump(mode="json"))
+    else:
+        print_outputs(result.outputs)
+    reporter.say(run_summary(result))
+    return ExitCode.OK
+
+
+async def _progress(handle: WorkflowHandle[Any, RunResult], reporter: Reporter) -> None:
+    try:
+        progress = await handle.query(QUERY_PROGRESS, result_type=Progress)
+    except Exception:  # the query can race the run's start or end; progress is best effort
+        return
+    reporter.steps(progress)
+
+
+def _interrupted(opts: RunOptions, session: _Session) -> None:
+    """Say what became of the run and the exact commands that pick it up again."""
+    connection = opts.start.connection
+    say = Reporter().say  # even with --quiet: this is the answer to the Ctrl-C
+    if session.handle is None:
+        say("interrupted before the run started; nothing is left running")
+        return
+    run_id = session.handle.id
+    result = cli_command("result", run_id, connection=connection)
+    if session.server is not None:
+        worker = ["llm-orchestrator", "worker"]
+        if opts.catalog:
+            worker += ["--catalog", str(opts.catalog)]
+        if connection.task_queue != DEFAULT_TASK_QUEUE:
+            worker += ["--task-queue", connection.task_queue]
+        say(
+            f"interrupted: run {run_id} is paused with the embedded Temporal server, which "
+            "this command started and has now stopped (its state is kept in "
+            f"{state_dir()}). To resume it: `llm-orchestrator server` in one terminal, "
+            f"`{shlex.join(worker)}` in another, then `{result}`"
+        )
+    elif session.worker_started:
+        say(
+            f"interrupted: run {run_id} goes on in Temporal and continues when a worker serves "
+            f"task queue `{connection.task_queue}` (the in-process one has stopped). "
+            f"Re-attach with `{result}`"
+        )
+    else:
+        say(f"interrupted: run {run_id} goes on in Temporal. Re-attach with `{result}`")

@@ -1,0 +1,401 @@
+"""Run management as a user meets it: real CLI processes against the real Temporal dev server.
+
+`run --json`, `start` (ids and Web UI URL), `status`, `result`, `cancel`, `list`,
+Ctrl-C on `run`, a duplicate `--id`, and the exit codes of docs/cli.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from activities import ActivitySettings
+from interpreter.contract import RunResult
+from llm_orchestrator.devserver import port_open
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "llm_orchestrator.cli"]
+SENTIMENT = str(ROOT / "examples" / "sentiment-analysis.yaml")
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "LLM_ORCH"))}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    env["TEMPORAL_CONFIG_FILE"] = str(tmp_path / "no-temporal-config.toml")
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(extra)
+    return env
+
+
+def _cli(
+    tmp_path: Path, *argv: str, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [*CLI, *argv], cwd=ROOT, env=_env(tmp_path, **env), capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Fatal Python error" not in result.stderr, result.stderr
+    return result
+
+
+@pytest.fixture
+def address(client: Client) -> str:
+    return client.service_client.config.target_host
+
+
+# --- a loopback webhook that answers slowly, to have a step in flight -----------------------------
+
+
+@dataclass
+class SlowHook:
+    url: str
+    posts: list[str] = field(default_factory=list)
+    arrived: threading.Event = field(default_factory=threading.Event)
+
+
+@pytest.fixture
+def slow_hook() -> Iterator[SlowHook]:
+    hook = SlowHook(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            hook.posts.append(self.path)
+            hook.arrived.set()
+            time.sleep(3)  # the step is in flight while the test presses Ctrl-C
+            body = b'{"ok": true}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hook.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        yield hook
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _slow_workflow(tmp_path: Path, hook: SlowHook) -> Path:
+    path = tmp_path / "slow-post.yaml"
+    path.write_text(
+        f"""name: slow-post
+steps:
+  - id: post
+    type: action
+    action: http
+    params: {{url: "{hook.url}", body: {{n: 1}}}}
+    retry: {{max_attempts: 1}}
+outputs:
+  answer: "{{{{ steps.post.output.status }}}}"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+# --- 1. run --json / readable run output ----------------------------------------------------------
+
+
+def test_run_json_prints_only_the_whole_result(tmp_path: Path, address: str) -> None:
+    result = _cli(tmp_path, "run", SENTIMENT, "-i", "text=Thanks a lot!", "--offline", "--json",
+                  "--address", address, "--task-queue", f"t-{uuid.uuid4().hex[:8]}")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    parsed = RunResult.model_validate(json.loads(result.stdout))  # stdout is one JSON document
+    assert parsed.outputs["sentiment"] == "positive"
+    assert set(parsed.steps) == {"extract_sentiment", "generate_response", "log_result"}
+
+
+def test_run_prints_outputs_readably_and_one_line_per_step(tmp_path: Path, address: str) -> None:
+    result = _cli(tmp_path, "run", SENTIMENT, "-i", "text=Thanks a lot!", "--offline",
+                  "--address", address, "--task-queue", f"t-{uuid.uuid4().hex[:8]}")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "sentiment: positive"
+    assert result.stdout.startswith("sentiment: positive\nresponse: ")
+    assert len(result.stdout.splitlines()) == 2
+    steps = [line for line in result.stderr.splitlines() if line.startswith("✓ ")]
+    assert [line.split()[1] for line in steps] == [
+        "extract_sentiment", "generate_response", "log_result"
+    ]  # fmt: skip
+    assert "sentiment-analysis v1.0 completed in" in result.stderr.splitlines()[-1]
+
+
+# --- 2. start -------------------------------------------------------------------------------------
+
+
+def test_start_prints_ids_and_the_web_ui_url_and_returns_at_once(
+    tmp_path: Path, address: str
+) -> None:
+    # no worker serves this queue: `start` must not wait for the run
+    queue = f"nobody-{uuid.uuid4().hex[:8]}"
+    began = time.monotonic()
+    result = _cli(tmp_path, "start", SENTIMENT, "-i", "text=hi", "--offline", "--id", f"s-{queue}",
+                  "--address", address, "--task-queue", queue,
+                  "--ui-url", "http://ui.test:8080/")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - began < 30
+    lines = dict(line.split(None, 1) for line in result.stdout.replace("workflow id", "workflow_id")
+                 .replace("run id", "run_id").replace("Web UI", "web_ui").splitlines())  # fmt: skip
+    assert lines["workflow_id"] == f"s-{queue}"
+    run_id = lines["run_id"]
+    assert lines["web_ui"] == f"http://ui.test:8080/namespaces/default/workflows/s-{queue}/{run_id}"
+    assert lines["result"] == f"llm-orchestrator result s-{queue} --address {address}"
+
+    # the same from the environment variable, as JSON
+    ui = "https://temporal.example"
+    result = _cli(tmp_path, "start", SENTIMENT, "-i", "text=hi", "--json", "--address", address,
+                  "--task-queue", queue, LLM_ORCHESTRATOR_UI_URL=ui)  # fmt: skip
+    started = json.loads(result.stdout)
+    assert started["ui_url"] == (
+        f"https://temporal.example/namespaces/default/workflows/{started['workflow_id']}/"
+        f"{started['run_id']}"
+    )
+
+
+def test_start_on_the_embedded_server_address_links_the_dev_server_ui() -> None:
+    from llm_orchestrator.webui import run_url, ui_base
+
+    assert ui_base(None, "127.0.0.1:7233") == "http://127.0.0.1:8233"
+    assert ui_base(None, "temporal.internal:7233") is None
+    assert run_url("http://127.0.0.1:8233", "default", "a b", "r1") == (
+        "http://127.0.0.1:8233/namespaces/default/workflows/a%20b/r1"
+    )
+
+
+# --- 3. status / result / cancel / list -----------------------------------------------------------
+
+
+async def _cli_async(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(_cli, tmp_path, *argv)
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_status_result_and_list_of_a_run_that_waits_then_completes(
+    tmp_path: Path, address: str, client: Client, task_queue: str, worker_for: Any
+) -> None:
+    run_id = f"managed-{uuid.uuid4().hex[:8]}"
+    started = await _cli_async(tmp_path, "start", SENTIMENT, "-i", "text=hi", "--offline",
+                               "--id", run_id, "--address", address,
+                               "--task-queue", task_queue)  # fmt: skip
+    assert started.returncode == 0, started.stderr
+
+    # no worker yet: status says what the run waits for
+    status = await _cli_async(tmp_path, "status", run_id, "--address", address)
+    assert status.returncode == 0, status.stderr
+    assert "state       running" in status.stdout
+    assert f"waits for   a worker on task queue `{task_queue}`" in status.stdout
+
+    running = await _cli_async(tmp_path, "list", "--status", "running", "--json", "-n", "1000",
+                               "--address", address)  # fmt: skip
+    assert run_id in [r["workflow_id"] for r in json.loads(running.stdout)]
+
+    async with worker_for():
+        waited = await _cli_async(tmp_path, "result", run_id, "--json", "--address", address)
+        assert waited.returncode == 0, waited.stderr
+        assert json.loads(waited.stdout)["outputs"]["sentiment"] == "positive"
+
+        status = await _cli_async(tmp_path, "status", run_id, "--json", "--address", address)
+    report = json.loads(status.stdout)
+    assert report["state"] == "completed"
+    assert report["workflow"] == "sentiment-analysis"
+    assert {k: v["status"] for k, v in report["steps"].items()} == {
+        "extract_sentiment": "completed", "generate_response": "completed",
+        "log_result": "completed",
+    }  # fmt: skip
+    assert report["steps"]["extract_sentiment"]["attempts"] == 1
+    assert report["usage"]["input_tokens"] > 0
+
+    # closed, no worker left: the status still has the steps (from the result)
+    text = await _cli_async(tmp_path, "status", run_id, "--address", address)
+    assert "✓ log_result" in text.stdout and "state       completed" in text.stdout
+
+    listed = await _cli_async(tmp_path, "list", "--address", address, "-n", "1000")
+    row = next(line for line in listed.stdout.splitlines() if line.startswith(run_id + " "))
+    assert row.split()[1] == "completed"
+    running = await _cli_async(tmp_path, "list", "--status", "running", "--json", "-n", "1000",
+                               "--address", address)  # fmt: skip
+    assert run_id not in [r["workflow_id"] for r in json.loads(running.stdout)]
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_cancel_ends_the_run_and_result_reports_it(
+    tmp_path: Path, address: str, client: Client, task_queue: str, worker_for: Any,
+    slow_hook: SlowHook,
+) -> None:  # fmt: skip
+    flow = _slow_workflow(tmp_path, slow_hook)
+    run_id = f"cancel-{uuid.uuid4().hex[:8]}"
+    settings = ActivitySettings(http_allowed_hosts=frozenset({"127.0.0.1"}))
+    async with worker_for(settings=settings):
+        started = await _cli_async(tmp_path, "start", str(flow), "--id", run_id,
+                                   "--address", address, "--task-queue", task_queue)  # fmt: skip
+        assert started.returncode == 0, started.stderr
+        waiting = asyncio.create_task(_cli_async(tmp_path, "result", run_id, "--address", address))
+        assert await asyncio.to_thread(slow_hook.arrived.wait, 30)
+        cancelled = await _cli_async(tmp_path, "cancel", run_id, "--address", address)
+        assert cancelled.returncode == 0, cancelled.stderr
+        assert cancelled.stdout.strip() == f"cancellation requested for {run_id}"
+        waited = await waiting
+    assert waited.returncode == 1
+    assert f"run {run_id} was cancelled" in waited.stderr
+    description = await client.get_workflow_handle(run_id).describe()
+    assert description.status == WorkflowExecutionStatus.CANCELED
+    again = await _cli_async(tmp_path, "cancel", run_id, "--address", address)
+    assert again.returncode == 1
+    assert f"run {run_id} is already canceled" in again.stderr
+
+
+def test_unknown_ids_fail_plainly(tmp_path: Path, address: str) -> None:
+    for command in ("status", "result", "cancel"):
+        result = _cli(tmp_path, command, "no-such-run-xyz", "--address", address)
+        assert result.returncode == 1, command
+        assert result.stderr.strip() == "error: no run with id no-such-run-xyz"
+
+
+def test_result_of_a_failed_run_exits_1(tmp_path: Path, address: str) -> None:
+    bad = tmp_path / "fails.yaml"
+    bad.write_text(
+        "name: fails\nsteps:\n  - id: boom\n    type: action\n    action: http\n"
+        "    params: {url: 'http://blocked.invalid/x'}\n    retry: {max_attempts: 1}\n",
+        encoding="utf-8",
+    )
+    queue = f"t-{uuid.uuid4().hex[:8]}"
+    ran = _cli(tmp_path, "run", str(bad), "--id", f"f-{queue}", "--address", address,
+               "--task-queue", queue)  # fmt: skip
+    assert ran.returncode == 1, ran.stderr
+    assert f"run f-{queue} failed: " in ran.stderr
+    assert "host `blocked.invalid` is not allowed" in ran.stderr.splitlines()[-1]
+    assert "✗ boom failed" in ran.stderr
+    assert ran.stdout == ""
+    again = _cli(tmp_path, "result", f"f-{queue}", "--address", address)
+    assert again.returncode == 1
+    assert f"run f-{queue} failed: " in again.stderr
+    assert "host `blocked.invalid` is not allowed" in again.stderr.splitlines()[-1]
+
+
+# --- 4. Ctrl-C on run -----------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_ctrl_c_on_run_lets_the_step_in_flight_finish_and_says_how_to_reattach(
+    tmp_path: Path, address: str, client: Client, task_queue: str, worker_for: Any,
+    slow_hook: SlowHook,
+) -> None:  # fmt: skip
+    flow = _slow_workflow(tmp_path, slow_hook)
+    run_id = f"ctrl-c-{uuid.uuid4().hex[:8]}"
+    process = subprocess.Popen(
+        [*CLI, "run", str(flow), "--id", run_id, "--address", address, "--task-queue", task_queue],
+        cwd=ROOT, env=_env(tmp_path, LLM_ORCHESTRATOR_HTTP_ALLOW="127.0.0.1"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert await asyncio.to_thread(slow_hook.arrived.wait, 60)
+        process.send_signal(signal.SIGINT)  # Ctrl-C while the POST is in flight
+        _, stderr = await asyncio.to_thread(process.communicate, timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "steps in flight get up to 30 s to finish" in stderr
+    assert f"`llm-orchestrator result {run_id} --address {address}`" in stderr
+    # the attempt in flight finished during the grace period: a new worker completes the
+    # run without a second POST and without a failed attempt
+    async with worker_for():
+        result = await asyncio.wait_for(
+            client.get_workflow_handle(run_id, result_type=RunResult).result(), timeout=60
+        )
+    assert result.steps["post"].status == "completed"
+    assert result.steps["post"].attempts == 1
+    assert slow_hook.posts == ["/hook"]
+
+
+@pytest.mark.skipif(port_open("127.0.0.1", 7233), reason="something already listens on 7233")
+def test_ctrl_c_on_run_with_the_embedded_server_says_the_run_is_paused(
+    tmp_path: Path, slow_hook: SlowHook
+) -> None:
+    flow = _slow_workflow(tmp_path, slow_hook)
+    process = subprocess.Popen(
+        [*CLI, "run", str(flow), "--id", "paused-run"],
+        cwd=ROOT, env=_env(tmp_path, LLM_ORCHESTRATOR_HTTP_ALLOW="127.0.0.1"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert slow_hook.arrived.wait(120)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "run paused-run is paused with the embedded Temporal server" in stderr
+    assert "`llm-orchestrator server` in one terminal, `llm-orchestrator worker` in another, " \
+           "then `llm-orchestrator result paused-run`" in stderr  # fmt: skip
+    assert "Traceback" not in stderr
+    assert not port_open("127.0.0.1", 7233)
+
+
+# --- 5. duplicate --id ----------------------------------------------------------------------------
+
+
+def test_a_duplicate_id_of_a_running_run_is_one_clear_line(tmp_path: Path, address: str) -> None:
+    queue = f"nobody-{uuid.uuid4().hex[:8]}"
+    argv = ("start", SENTIMENT, "-i", "text=hi", "--id", f"dup-{queue}", "--address", address,
+            "--task-queue", queue)  # fmt: skip
+    assert _cli(tmp_path, *argv).returncode == 0
+    again = _cli(tmp_path, *argv)
+    assert again.returncode == 1
+    assert again.stderr.splitlines() == [
+        f"error: a run with id dup-{queue} is already running; use `llm-orchestrator status "
+        f"dup-{queue}` or `llm-orchestrator result dup-{queue}`, or another --id"
+    ]
+
+
+# --- exit code 3 and 6. no abort at exit ----------------------------------------------------------
+
+
+def test_an_unreachable_server_is_exit_3_and_never_an_abort(tmp_path: Path) -> None:
+    """30 `start`s against a dead address, 6 at a time: all exit 3, none aborts (134)."""
+    env = _env(tmp_path, TEMPORAL_ADDRESS="127.0.0.1:9")
+    codes: list[int] = []
+    errors: list[str] = []
+    for _ in range(5):
+        batch = [
+            subprocess.Popen(
+                [*CLI, "start", SENTIMENT, "-i", "text=hi"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        for process in batch:
+            _, stderr = process.communicate(timeout=120)
+            codes.append(process.returncode)
+            errors.append(stderr)
+    assert codes == [3] * 30, [e for e in errors if "Fatal" in e][:1]
+    assert all("cannot connect to Temporal at 127.0.0.1:9" in e for e in errors)
