@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -14,6 +18,7 @@ ROOT = Path(__file__).parents[2]
 EXAMPLES = sorted(str(p) for p in (ROOT / "examples").glob("*.yaml"))
 ORIGINAL = sorted(str(p) for p in (ROOT / "tests" / "fixtures" / "original").glob("*.yaml"))
 INVALID = ROOT / "tests" / "fixtures" / "invalid"
+CLI = [sys.executable, "-m", "llm_orchestrator.cli"]
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -118,3 +123,68 @@ def test_unknown_format_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
         main(["graph", EXAMPLES[0], "--format", "png"])
     assert caught.value.code == 2
     assert "invalid choice: 'png'" in capsys.readouterr().err
+
+
+def test_graph_dot_labels_break_lines_for_graphviz(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "graph", str(ROOT / "examples" / "support-triage.yaml"),
+                        "--format", "dot")  # fmt: skip
+    assert code == 0
+    # `\n` inside a dot string is a line break; `\\n` would draw a literal backslash-n
+    assert '  "assess" [label="assess\\nllm openai/gpt-4o-mini"];' in out.splitlines()
+    assert "\\\\n" not in out
+
+
+@pytest.mark.parametrize("command", [["schema"], ["graph", EXAMPLES[0]], ["validate", *EXAMPLES]])
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(
+    command: list[str], tmp_path: Path
+) -> None:
+    # `true` exits without reading: the first write meets a closed pipe, as with `| head`
+    script = f"{shlex.join(CLI + command)} | true; echo ${{PIPESTATUS[0]}}"
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert result.stderr == ""
+    assert result.stdout.strip() == "141"  # 128 + SIGPIPE, as a C tool would end
+
+
+def test_string_inputs_keep_key_value_as_text() -> None:
+    from interpreter.models import InputSpec, InputType
+    from llm_orchestrator.request import parse_inputs
+
+    declared = {"text": InputSpec(type=InputType.STRING), "n": InputSpec(type=InputType.NUMBER)}
+    assert parse_inputs(("text=5", "n=5", "other=[1, 2]", "word=hello"), declared) == {
+        "text": "5", "n": 5, "other": [1, 2], "word": "hello"
+    }  # fmt: skip
+    assert parse_inputs(("text=true",), declared) == {"text": "true"}
+    # a catalog name: no declarations to go by, so JSON when it parses
+    assert parse_inputs(("text=5", 'quoted="5"'), {}) == {"text": 5, "quoted": "5"}
+
+
+def test_run_with_a_number_like_string_input_validates(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`--input text=5` for a `string` input is accepted (checked before any server is needed)."""
+    code, _, err = _run(capsys, "start", str(ROOT / "examples" / "sentiment-analysis.yaml"),
+                        "--input", "text=5", "--address", "127.0.0.1:9")  # fmt: skip
+    assert "must be a string" not in err
+    assert code == 3 and "cannot connect to Temporal at 127.0.0.1:9" in err
+
+
+def test_worker_outside_a_checkout_says_the_catalog_is_missing(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_ORCHESTRATOR_")}
+    env["PYTHONPATH"] = str(ROOT)
+    for argv, shown in (
+        (["worker", "--address", "127.0.0.1:9"], "./examples"),
+        (["worker", "--catalog", str(tmp_path / "flows"), "--address", "127.0.0.1:9"],
+         str(tmp_path / "flows")),
+        (["run", "sentiment-analysis", "--address", "127.0.0.1:9"], "./examples"),
+    ):  # fmt: skip
+        result = subprocess.run(
+            [*CLI, *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 3, result.stderr
+        assert result.stderr.strip() == (
+            f"error: catalog directory {shown} does not exist; pass --catalog DIR (a directory "
+            "of workflow files) or set LLM_ORCHESTRATOR_CATALOG"
+        )
