@@ -57,14 +57,18 @@ class Reporter:
             self.say(step_line(record))
 
 
-def step_line(record: StepRecord, *, width: int = 0) -> str:
-    """``✓ classify completed (412 ms, 2 attempts, 96 tokens $0.0001) — reason``."""
+def step_line(record: StepRecord, *, width: int = 0, attempts: bool = False) -> str:
+    """``✓ classify completed (412 ms, 2 attempts, 96 tokens $0.0001) — reason``.
+
+    Attempts show when there was more than one, or always with ``attempts``.
+    """
     details: list[str] = []
     if record.duration_ms is not None and record.status in ("completed", "failed"):
         details.append(_duration(record.duration_ms))
-    if record.attempts > 1 or (record.status == "running" and record.attempts):
-        details.append(f"attempt {record.attempts}" if record.status == "running" else
-                       f"{record.attempts} attempts")  # fmt: skip
+    if record.status == "running" and record.attempts:
+        details.append(f"attempt {record.attempts}")
+    elif record.attempts > 1 or (attempts and record.attempts):
+        details.append(f"{record.attempts} attempt" + ("s" if record.attempts > 1 else ""))
     if record.usage and (record.usage.input_tokens or record.usage.output_tokens):
         details.append(_usage(record.usage))
     text = f"{_MARKS.get(record.status, '?')} {record.id.ljust(width)} {record.status}"
@@ -177,7 +181,7 @@ def print_status(status: RunStatus) -> None:
         print("steps")
         width = max(len(step_id) for step_id in progress.steps)
         for record in progress.steps.values():
-            print(f"  {step_line(record, width=width)}")
+            print(f"  {step_line(record, width=width, attempts=True)}")
     for item in status.waiting_for:
         print(f"waits for   {item}")
     if status.note:

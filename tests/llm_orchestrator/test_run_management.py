@@ -254,6 +254,9 @@ async def test_cancel_ends_the_run_and_result_reports_it(
         assert started.returncode == 0, started.stderr
         waiting = asyncio.create_task(_cli_async(tmp_path, "result", run_id, "--address", address))
         assert await asyncio.to_thread(slow_hook.arrived.wait, 30)
+        status = await _cli_async(tmp_path, "status", run_id, "--address", address)
+        assert "\n  … post running\n" in status.stdout
+        assert "waits for   step post (action)" in status.stdout
         cancelled = await _cli_async(tmp_path, "cancel", run_id, "--address", address)
         assert cancelled.returncode == 0, cancelled.stderr
         assert cancelled.stdout.strip() == f"cancellation requested for {run_id}"
