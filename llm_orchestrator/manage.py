@@ -141,9 +141,8 @@ async def _status(
         if progress is not None:
             for record in progress.steps.values():
                 if record.status == "running":
-                    waiting.append(
-                        f"step {record.id} ({record.type}, attempt {max(record.attempts, 1)})"
-                    )
+                    attempt = f", attempt {record.attempts}" if record.attempts else ""
+                    waiting.append(f"step {record.id} ({record.type}{attempt})")
         for pending in description.raw_description.pending_activities:
             if pending.HasField("last_failure") and pending.last_failure.message:
                 waiting.append(
