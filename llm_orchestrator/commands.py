@@ -45,16 +45,16 @@ def _language(sub: Sub) -> None:
     p = sub.add_parser("validate", help="check workflow files; exit 1 if any is invalid")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
-    p.set_defaults(func=lambda a: language.validate(a.files, json_output=a.json))
+    p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the workflow language")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
-    p.set_defaults(func=lambda a: language.schema(a.output))
+    p.set_defaults(func=_cmd_schema)
 
     p = sub.add_parser("graph", help="print the workflow's DAG as Mermaid or Graphviz dot")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
-    p.set_defaults(func=lambda a: language.graph(a.file, fmt=a.format))
+    p.set_defaults(func=_cmd_graph)
 
 
 def _connection_flags(p: argparse.ArgumentParser, *, task_queue: bool, ui: bool) -> None:
@@ -151,18 +151,18 @@ def _run_and_start(sub: Sub) -> None:
             )
             _catalog_flag(p)
             p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-            p.set_defaults(func=lambda a: runs.run(RunOptions.from_args(a)))
+            p.set_defaults(func=_cmd_run)
         else:
-            p.set_defaults(func=lambda a: runs.start(StartOptions.from_args(a)))
+            p.set_defaults(func=_cmd_start)
         _log_flags(p, metrics=name == "run", level="WARNING")
 
 
 def _manage(sub: Sub) -> None:
     for name, help_text, func, json_flag in (
-        ("status", "a run's state, steps, usage and what it waits for", manage.status, True),
-        ("result", "wait for a run and print its result (exit 1 if it failed)", manage.result,
+        ("status", "a run's state, steps, usage and what it waits for", _cmd_status, True),
+        ("result", "wait for a run and print its result (exit 1 if it failed)", _cmd_result,
          True),
-        ("cancel", "cancel a running run", manage.cancel, False),
+        ("cancel", "cancel a running run", _cmd_cancel, False),
     ):  # fmt: skip
         p = sub.add_parser(name, help=help_text)
         p.add_argument("workflow_id", metavar="WORKFLOW_ID")
@@ -170,14 +170,14 @@ def _manage(sub: Sub) -> None:
         if json_flag:
             p.add_argument("--json", action="store_true", help="print only JSON on stdout")
         _connection_flags(p, task_queue=False, ui=name == "status")
-        p.set_defaults(func=lambda a, f=func: f(RunRefOptions.from_args(a)))
+        p.set_defaults(func=func)
 
     p = sub.add_parser("list", help="recent DagWorkflow runs with their status, newest first")
     p.add_argument("--status", choices=sorted(manage.STATUS_NAMES), help="only runs in this state")
     p.add_argument("-n", "--limit", type=int, default=20, help="at most this many (default 20)")
     p.add_argument("--json", action="store_true", help="print only JSON on stdout")
     _connection_flags(p, task_queue=False, ui=True)
-    p.set_defaults(func=lambda a: manage.list_runs(ListOptions.from_args(a)))
+    p.set_defaults(func=_cmd_list)
 
 
 def _serve(sub: Sub) -> None:
@@ -199,7 +199,7 @@ def _serve(sub: Sub) -> None:
     )
     _connection_flags(p, task_queue=True, ui=False)
     _log_flags(p, metrics=True, level="INFO")
-    p.set_defaults(func=lambda a: serve.worker(WorkerOptions.from_args(a)))
+    p.set_defaults(func=_cmd_worker)
 
     p = sub.add_parser("server", help="run the embedded Temporal dev server in the foreground")
     p.add_argument("--port", type=int, default=7233)
@@ -215,4 +215,51 @@ def _serve(sub: Sub) -> None:
         action="store_true",
         help="the dev server's own defaults (slower; see docs/embedded-server.md)",
     )
-    p.set_defaults(func=lambda a: serve.server(ServerOptions.from_args(a)))
+    p.set_defaults(func=_cmd_server)
+
+
+# --- the commands: Namespace → options, once -----------------------------------------------
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    return language.validate(args.files, json_output=args.json)
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    return language.schema(args.output)
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    return language.graph(args.file, fmt=args.format)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    return runs.run(RunOptions.from_args(args))
+
+
+def _cmd_start(args: argparse.Namespace) -> int:
+    return runs.start(StartOptions.from_args(args))
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    return manage.status(RunRefOptions.from_args(args))
+
+
+def _cmd_result(args: argparse.Namespace) -> int:
+    return manage.result(RunRefOptions.from_args(args))
+
+
+def _cmd_cancel(args: argparse.Namespace) -> int:
+    return manage.cancel(RunRefOptions.from_args(args))
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    return manage.list_runs(ListOptions.from_args(args))
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    return serve.worker(WorkerOptions.from_args(args))
+
+
+def _cmd_server(args: argparse.Namespace) -> int:
+    return serve.server(ServerOptions.from_args(args))

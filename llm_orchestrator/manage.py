@@ -195,7 +195,9 @@ def result(opts: RunRefOptions) -> int:
         return _with_client(opts.connection, go)
     except KeyboardInterrupt:
         again = cli_command("result", opts.workflow_id, connection=opts.connection)
-        Reporter().say(f"stopped waiting; run {opts.workflow_id} goes on. Re-attach with `{again}`")
+        Reporter().tell(
+            f"stopped waiting; run {opts.workflow_id} goes on. Re-attach with `{again}`"
+        )
         return ExitCode.INTERRUPTED
 
 

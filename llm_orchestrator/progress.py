@@ -48,6 +48,10 @@ class Reporter:
         if not self.quiet:
             print(text, file=sys.stderr, flush=True)
 
+    def tell(self, text: str) -> None:
+        """What the user must see even with ``--quiet``: failures, what to do next."""
+        print(text, file=sys.stderr, flush=True)
+
     def steps(self, progress: Progress) -> None:
         """Print the steps whose status changed since the last call (pending ones never)."""
         for step_id, record in progress.steps.items():

@@ -14,6 +14,7 @@ import logging
 import shlex
 import signal
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
@@ -236,11 +237,12 @@ async def follow(
         try:
             result = result_task.result()
         except WorkflowFailureError as exc:
-            await _progress(handle, reporter)
+            if worker is not None:  # it answers at once; the failed step's line comes first
+                await _progress(handle, reporter)
             if isinstance(exc.cause, CancelledError):
-                reporter.say(f"run {handle.id} was cancelled")
+                reporter.tell(f"run {handle.id} was cancelled")
             else:
-                reporter.say(f"run {handle.id} failed: {failure_text(exc)}")
+                reporter.tell(f"run {handle.id} failed: {failure_text(exc)}")
             return ExitCode.FAILED
     finally:
         result_task.cancel()
@@ -255,16 +257,22 @@ async def follow(
 
 async def _progress(handle: WorkflowHandle[Any, RunResult], reporter: Reporter) -> None:
     try:
-        progress = await handle.query(QUERY_PROGRESS, result_type=Progress)
+        # short: without a worker a query waits for one, and the result must not wait on it
+        progress = await handle.query(
+            QUERY_PROGRESS, result_type=Progress, rpc_timeout=_QUERY_TIMEOUT
+        )
     except Exception:  # the query can race the run's start or end; progress is best effort
         return
     reporter.steps(progress)
 
 
+_QUERY_TIMEOUT = timedelta(seconds=2)
+
+
 def _interrupted(opts: RunOptions, session: _Session) -> None:
     """Say what became of the run and the exact commands that pick it up again."""
     connection = opts.start.connection
-    say = Reporter().say  # even with --quiet: this is the answer to the Ctrl-C
+    say = Reporter().tell  # even with --quiet: this is the answer to the Ctrl-C
     if session.handle is None:
         say("interrupted before the run started; nothing is left running")
         return

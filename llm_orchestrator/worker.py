@@ -48,9 +48,12 @@ def build_worker(
     max_cached_workflows: int = 1000,
     custom_activities: Sequence[Callable[..., Any]] = (),
     tracer_provider: TracerProvider | None = None,
+    graceful_shutdown: timedelta = timedelta(0),
 ) -> Worker:
     """A worker for `DagWorkflow`; ``custom_activities`` serve `action: <their name>` steps.
 
+    ``graceful_shutdown``: how long steps in flight may finish once the worker stops
+    (:data:`GRACEFUL_SHUTDOWN` for the CLI's workers, via :func:`run_worker`).
     Step metrics go to the client's runtime meter (the Prometheus endpoint, when
     one is configured); step spans to ``tracer_provider``, else the global one.
     A heartbeat reaches the server at most ``HEARTBEAT_SECONDS`` after it is
@@ -78,7 +81,7 @@ def build_worker(
         ],
         max_heartbeat_throttle_interval=timedelta(seconds=HEARTBEAT_SECONDS),
         default_heartbeat_throttle_interval=timedelta(seconds=HEARTBEAT_SECONDS),
-        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        graceful_shutdown_timeout=graceful_shutdown,
     )
 
 
@@ -100,6 +103,7 @@ async def run_worker(
         task_queue=task_queue,
         max_concurrent_activities=max_concurrent_activities,
         max_cached_workflows=max_cached_workflows,
+        graceful_shutdown=GRACEFUL_SHUTDOWN,
     )
     try:
         async with worker:

@@ -65,6 +65,7 @@ def address(client: Client) -> str:
 @dataclass
 class SlowHook:
     url: str
+    delay: float = 3.0
     posts: list[str] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
 
@@ -78,7 +79,7 @@ def slow_hook() -> Iterator[SlowHook]:
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             hook.posts.append(self.path)
             hook.arrived.set()
-            time.sleep(3)  # the step is in flight while the test presses Ctrl-C
+            time.sleep(hook.delay)  # the step is in flight while the test acts
             body = b'{"ok": true}'
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -90,6 +91,7 @@ def slow_hook() -> Iterator[SlowHook]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True  # a cancelled step's request need not be waited for
     threading.Thread(target=server.serve_forever, daemon=True).start()
     hook.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     try:
@@ -245,6 +247,7 @@ async def test_cancel_ends_the_run_and_result_reports_it(
     tmp_path: Path, address: str, client: Client, task_queue: str, worker_for: Any,
     slow_hook: SlowHook,
 ) -> None:  # fmt: skip
+    slow_hook.delay = 20  # time for `status` and `cancel` while the step is in flight
     flow = _slow_workflow(tmp_path, slow_hook)
     run_id = f"cancel-{uuid.uuid4().hex[:8]}"
     settings = ActivitySettings(http_allowed_hosts=frozenset({"127.0.0.1"}))
@@ -292,6 +295,10 @@ def test_result_of_a_failed_run_exits_1(tmp_path: Path, address: str) -> None:
     assert "host `blocked.invalid` is not allowed" in ran.stderr.splitlines()[-1]
     assert "✗ boom failed" in ran.stderr
     assert ran.stdout == ""
+    quiet = _cli(tmp_path, "run", str(bad), "--quiet", "--id", f"q-{queue}", "--address", address,
+                 "--task-queue", queue)  # fmt: skip
+    assert quiet.returncode == 1
+    assert quiet.stderr.startswith(f"run q-{queue} failed: ")  # --quiet never hides the failure
     again = _cli(tmp_path, "result", f"f-{queue}", "--address", address)
     assert again.returncode == 1
     assert f"run f-{queue} failed: " in again.stderr

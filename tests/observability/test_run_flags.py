@@ -18,7 +18,7 @@ async def test_run_with_metrics_and_json_logs(client: Client, tmp_path: Path) ->
     result = subprocess.run(
         [
             *CLI, "run", "examples/sentiment-analysis.yaml",
-            "--input", "@examples/sentiment-analysis.input.json", "--offline",
+            "--input", "@examples/sentiment-analysis.input.json", "--offline", "--json",
             "--address", client.service_client.config.target_host,
             "--task-queue", f"run-flags-{free_port()}",
             "--metrics-bind", bind, "--log-format", "json", "--log-level", "INFO",
