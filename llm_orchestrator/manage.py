@@ -48,7 +48,8 @@ STATUS_NAMES = {
 }
 """`list --status` values → Temporal visibility's ``ExecutionStatus``."""
 
-_QUERY_TIMEOUT = timedelta(seconds=10)
+_QUERY_TIMEOUT = timedelta(seconds=5)
+"""A worker that polls but cannot answer (just stopped) must not stall `status` long."""
 
 
 def _state(status: WorkflowExecutionStatus | None) -> str:

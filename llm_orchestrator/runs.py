@@ -21,10 +21,12 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import CancelledError
 
 from activities import ActivitySettings, WorkerConfig
-from interpreter.contract import DEFAULT_TASK_QUEUE, QUERY_PROGRESS, Progress, RunResult
+from interpreter.contract import DEFAULT_TASK_QUEUE, QUERY_PROGRESS, Progress, RunInput, RunResult
+from interpreter.models import WorkflowDefinition
 from llm_orchestrator.connect import address_configured, connect
 from llm_orchestrator.devserver import DevServer, port_open, state_dir
 from llm_orchestrator.exits import ExitCode
+from llm_orchestrator.observability import Observability
 from llm_orchestrator.options import ConnectionOptions, RunOptions, StartOptions
 from llm_orchestrator.process import observe
 from llm_orchestrator.progress import (
@@ -157,11 +159,11 @@ def _step_failure_filter(record: logging.LogRecord) -> bool:
 
 async def _run(
     opts: RunOptions,
-    request: Any,
-    definition: Any,
+    request: RunInput,
+    definition: WorkflowDefinition | None,
     settings: ActivitySettings | None,
     config: WorkerConfig | None,
-    obs: Any,
+    obs: Observability,
     reporter: Reporter,
     session: _Session,
 ) -> int:
