@@ -18,7 +18,6 @@ from interpreter.contract import DEFAULT_TASK_QUEUE
 from llm_orchestrator import language, manage, runs, serve
 from llm_orchestrator.devserver import state_dir
 from llm_orchestrator.options import (
-    UI_URL_ENV,
     ListOptions,
     RunOptions,
     RunRefOptions,
@@ -29,6 +28,8 @@ from llm_orchestrator.options import (
 from llm_orchestrator.worker import GRACEFUL_SHUTDOWN
 
 __all__ = ["register"]
+
+UI_URL_ENV = "LLM_ORCHESTRATOR_UI_URL"
 
 Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -65,6 +66,7 @@ def _connection_flags(p: argparse.ArgumentParser, *, task_queue: bool, ui: bool)
         p.add_argument(
             "--ui-url",
             metavar="URL",
+            default=os.environ.get(UI_URL_ENV) or None,
             help=f"base URL of the Temporal Web UI for links (default: {UI_URL_ENV}; "
             "http://127.0.0.1:8233 for a server on 127.0.0.1:7233)",
         )

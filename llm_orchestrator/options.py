@@ -2,13 +2,12 @@
 
 ``commands.py`` declares the flags and calls ``XOptions.from_args(args)``; nothing
 below it sees an ``argparse.Namespace``. Defaults that come from the environment
-(``LLM_ORCHESTRATOR_*``) are resolved here too, so a command reads one value.
+(``LLM_ORCHESTRATOR_*``) are argparse defaults, so a command reads one value.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,8 +22,6 @@ __all__ = [
     "StartOptions",
     "WorkerOptions",
 ]
-
-UI_URL_ENV = "LLM_ORCHESTRATOR_UI_URL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +55,7 @@ class ConnectionOptions:
         return cls(
             address=args.address,
             task_queue=getattr(args, "task_queue", None) or "llm-orchestrator",
-            ui_url=(getattr(args, "ui_url", None) or os.environ.get(UI_URL_ENV) or None),
+            ui_url=getattr(args, "ui_url", None) or None,
         )
 
 
