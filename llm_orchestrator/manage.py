@@ -140,8 +140,19 @@ async def _status(
         if not pollers:
             waiting.append(f"a worker on task queue `{description.task_queue}`")
         if progress is not None:
+            for outside in progress.waiting:
+                what = (
+                    "a decision (the `approve` Update or signal)"
+                    if outside.kind == "approval"
+                    else f"signal `{outside.name}`"
+                )
+                text = f"{what} for step {outside.step}"
+                text += f": {outside.message}" if outside.message else ""
+                text += f" (times out after {outside.timeout_s:g} s)" if outside.timeout_s else ""
+                waiting.append(text)
+            answered_outside = {outside.step for outside in progress.waiting}
             for record in progress.steps.values():
-                if record.status == "running":
+                if record.status == "running" and record.id not in answered_outside:
                     attempt = f", attempt {record.attempts}" if record.attempts else ""
                     waiting.append(f"step {record.id} ({record.type}{attempt})")
         for pending in description.raw_description.pending_activities:

@@ -409,3 +409,27 @@ def test_an_unreachable_server_is_exit_3_and_never_an_abort(tmp_path: Path) -> N
             errors.append(stderr)
     assert codes == [3] * 30, [e for e in errors if "Fatal" in e][:1]
     assert all("cannot connect to Temporal at 127.0.0.1:9" in e for e in errors)
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_status_says_which_signal_a_run_waits_for(
+    tmp_path: Path, address: str, client: Client, task_queue: str, worker_for: Any
+) -> None:
+    flow = tmp_path / "waits.yaml"
+    flow.write_text(
+        "name: waits\nsteps:\n  - id: hold\n    type: wait\n    signal: go\n    timeout: 1h\n",
+        encoding="utf-8",
+    )
+    run_id = f"waits-{uuid.uuid4().hex[:8]}"
+    async with worker_for():
+        started = await _cli_async(tmp_path, "start", str(flow), "--id", run_id,
+                                   "--address", address, "--task-queue", task_queue)  # fmt: skip
+        assert started.returncode == 0, started.stderr
+        handle = client.get_workflow_handle(run_id)
+        for _ in range(100):  # until the step has started waiting
+            status = await _cli_async(tmp_path, "status", run_id, "--address", address)
+            if "signal `go`" in status.stdout:
+                break
+            await asyncio.sleep(0.1)
+        assert "waits for   signal `go` for step hold (times out after 3600 s)" in status.stdout
+        await handle.cancel()
