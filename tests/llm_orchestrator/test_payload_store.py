@@ -170,7 +170,7 @@ def test_a_four_megabyte_definition_runs_from_the_cli(client: Client, tmp_path: 
     env["TEMPORAL_CONFIG_FILE"] = str(tmp_path / "no-temporal-config.toml")
     result = subprocess.run(
         [
-            sys.executable, "-m", "llm_orchestrator.cli", "run", str(big), "--quiet",
+            sys.executable, "-m", "llm_orchestrator.cli", "run", str(big), "--quiet", "--json",
             "--address", client.service_client.config.target_host,
             "--task-queue", f"cli-{uuid.uuid4().hex[:8]}",
         ],

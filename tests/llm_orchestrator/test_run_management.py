@@ -66,6 +66,8 @@ def address(client: Client) -> str:
 class SlowHook:
     url: str
     delay: float = 3.0
+    allow: str = ""
+    """The ``LLM_ORCHESTRATOR_HTTP_ALLOW`` entry for it (loopback needs its port)."""
     posts: list[str] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
 
@@ -94,6 +96,7 @@ def slow_hook() -> Iterator[SlowHook]:
     server.daemon_threads = True  # a cancelled step's request need not be waited for
     threading.Thread(target=server.serve_forever, daemon=True).start()
     hook.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    hook.allow = f"127.0.0.1:{server.server_address[1]}"
     try:
         yield hook
     finally:
@@ -250,7 +253,7 @@ async def test_cancel_ends_the_run_and_result_reports_it(
     slow_hook.delay = 20  # time for `status` and `cancel` while the step is in flight
     flow = _slow_workflow(tmp_path, slow_hook)
     run_id = f"cancel-{uuid.uuid4().hex[:8]}"
-    settings = ActivitySettings(http_allowed_hosts=frozenset({"127.0.0.1"}))
+    settings = ActivitySettings(http_allowed_hosts=frozenset({slow_hook.allow}))
     async with worker_for(settings=settings):
         started = await _cli_async(tmp_path, "start", str(flow), "--id", run_id,
                                    "--address", address, "--task-queue", task_queue)  # fmt: skip
@@ -292,7 +295,7 @@ def test_result_of_a_failed_run_exits_1(tmp_path: Path, address: str) -> None:
                "--task-queue", queue)  # fmt: skip
     assert ran.returncode == 1, ran.stderr
     assert f"run f-{queue} failed: " in ran.stderr
-    assert "host `blocked.invalid` is not allowed" in ran.stderr.splitlines()[-1]
+    assert "`blocked.invalid` is not allowed for http actions" in ran.stderr.splitlines()[-1]
     assert "✗ boom failed" in ran.stderr
     assert ran.stdout == ""
     quiet = _cli(tmp_path, "run", str(bad), "--quiet", "--id", f"q-{queue}", "--address", address,
@@ -302,7 +305,7 @@ def test_result_of_a_failed_run_exits_1(tmp_path: Path, address: str) -> None:
     again = _cli(tmp_path, "result", f"f-{queue}", "--address", address)
     assert again.returncode == 1
     assert f"run f-{queue} failed: " in again.stderr
-    assert "host `blocked.invalid` is not allowed" in again.stderr.splitlines()[-1]
+    assert "`blocked.invalid` is not allowed for http actions" in again.stderr.splitlines()[-1]
 
 
 # --- 4. Ctrl-C on run -----------------------------------------------------------------------------
@@ -317,7 +320,7 @@ async def test_ctrl_c_on_run_lets_the_step_in_flight_finish_and_says_how_to_reat
     run_id = f"ctrl-c-{uuid.uuid4().hex[:8]}"
     process = subprocess.Popen(
         [*CLI, "run", str(flow), "--id", run_id, "--address", address, "--task-queue", task_queue],
-        cwd=ROOT, env=_env(tmp_path, LLM_ORCHESTRATOR_HTTP_ALLOW="127.0.0.1"),
+        cwd=ROOT, env=_env(tmp_path, LLM_ORCHESTRATOR_HTTP_ALLOW=slow_hook.allow),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -349,7 +352,7 @@ def test_ctrl_c_on_run_with_the_embedded_server_says_the_run_is_paused(
     flow = _slow_workflow(tmp_path, slow_hook)
     process = subprocess.Popen(
         [*CLI, "run", str(flow), "--id", "paused-run"],
-        cwd=ROOT, env=_env(tmp_path, LLM_ORCHESTRATOR_HTTP_ALLOW="127.0.0.1"),
+        cwd=ROOT, env=_env(tmp_path, LLM_ORCHESTRATOR_HTTP_ALLOW=slow_hook.allow),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
