@@ -61,7 +61,13 @@ class Catalog:
             raise step_failure(
                 f"no workflow named `{name}` in the worker's catalog {self._dir}"
                 + (f"; {hint}" if hint else "")
-                + (f" (available: {', '.join(names)})" if names else " (it is empty)"),
+                + (
+                    f" (available: {', '.join(names)})"
+                    if names
+                    else " (it is empty)"
+                    if self._dir.is_dir()
+                    else " (the directory does not exist; start the worker with --catalog DIR)"
+                ),
                 type=ERROR_INVALID_DEFINITION,
             )
         try:
