@@ -137,7 +137,34 @@ def to_jinja(source: str, *, roots: frozenset[str] = frozenset()) -> str:
             return "{{ " + _hb_expr(tokens, in_each, roots) + " }}"
         return match.group(0)
 
-    return _HB_TAG.sub(replace, source)
+    return _sub_tags(source, replace)
+
+
+def _sub_tags(source: str, replace: Callable[[re.Match[str]], str]) -> str:
+    """``_HB_TAG.sub(replace, source)`` in linear time.
+
+    The pattern's lazy body, tried from every ``{{``, made text with many opening
+    braces and no closing ones quadratic (``"{{ this " * 4000``: 15 s). Each tag is
+    matched only inside its window, up to the first ``}}`` after it; with no ``}}``
+    left, no later ``{{`` can close either.
+    """
+    out: list[str] = []
+    position = 0
+    while True:
+        start = source.find("{{", position)
+        close = source.find("}}", start + 2) if start >= 0 else -1
+        if close < 0:
+            out.append(source[position:])
+            return "".join(out)
+        end = close + 3 if source.startswith("}}}", close) else close + 2
+        match = _HB_TAG.match(source, start, end)
+        if match is None:
+            out.append(source[position : start + 2])
+            position = start + 2
+            continue
+        out.append(source[position:start])
+        out.append(replace(match))
+        position = match.end()
 
 
 # --- helpers the translated templates call ------------------------------------------
