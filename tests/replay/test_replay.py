@@ -1,4 +1,10 @@
-"""Recorded histories of the examples must keep replaying against the current interpreter."""
+"""Recorded histories must keep replaying against the current interpreter.
+
+``histories/`` holds the examples' runs and the control-flow runs of ``flows/`` (map in
+both forms, loop, approval, wait, sub-workflows) with their child runs; see
+``record.py``. A file is named for its run's workflow id (``~`` for ``/``), which the
+replay needs because child ids derive from the parent's.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +18,27 @@ from temporalio.worker import Replayer
 from interpreter.workflow import DagWorkflow
 from llm_orchestrator.worker import workflow_runner
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HERE = Path(__file__).parent
+HISTORIES = sorted((HERE / "histories").glob("*.json"))
+KINDS = ("map", "loop", "approval", "wait", "workflow")
 
 
-def test_histories_are_recorded_for_every_example() -> None:
-    examples = {p.stem for p in (Path(__file__).parents[2] / "examples").glob("*.yaml")}
+def test_histories_are_recorded_for_every_example_and_flow() -> None:
+    examples = {p.stem for p in (HERE.parents[1] / "examples").glob("*.yaml")}
+    flows = {p.stem for p in (HERE / "flows").glob("*.yaml")}
     recorded = {p.name.split(".")[0] for p in HISTORIES}
-    assert examples <= recorded
+    assert examples | flows <= recorded
+
+
+def test_the_flows_use_every_control_flow_kind() -> None:
+    text = "\n".join(p.read_text() for p in (HERE / "flows").glob("*.yaml"))
+    assert all(f"type: {kind}" in text for kind in KINDS)
 
 
 @pytest.mark.asyncio(loop_scope="session")
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays_without_nondeterminism(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    history = WorkflowHistory.from_json(path.stem.replace("~", "/"), path.read_text())
     replayer = Replayer(
         workflows=[DagWorkflow],
         data_converter=pydantic_data_converter,
