@@ -12,11 +12,11 @@ dir. Then, one after the other:
   item by item;
 * loop: ``--iterations`` iterations of a one-``transform`` body, no ``until``.
 
-For each: wall time (client start -> result), the parent's history (events, bytes of its
-JSON) and for the map the child runs' histories (count, events and bytes: largest and
-total). ``--quick`` runs 120 items and 5 iterations (the smoke test in
-``tests/test_bench_map.py``). Prints a Markdown section; the figures live in
-``docs/performance.md``.
+For each: wall time (client start -> result), the parent's history (events, and bytes as
+Temporal counts them: the serialized events), the child runs' histories (count, events and
+bytes: largest and total) and what the run added to the payload store. ``--quick`` runs
+120 items and 5 iterations (the smoke test in ``tests/test_bench_map.py``). Prints a
+Markdown section; the figures live in ``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -88,6 +88,8 @@ class Figures:
     wall_s: float
     parent: History
     children: list[History]
+    stored: int = 0
+    """Bytes the run added to the payload store (values over the 32 KiB threshold)."""
 
 
 async def _history(handle: WorkflowHandle[Any, Any]) -> tuple[History, list[str]]:
@@ -98,10 +100,18 @@ async def _history(handle: WorkflowHandle[Any, Any]) -> tuple[History, list[str]
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
     ]
-    return History(len(history.events), len(history.to_json().encode())), children
+    size = sum(e.ByteSize() for e in history.events)  # what Temporal's 50 MB limit counts
+    return History(len(history.events), size), children
 
 
-async def _measure(client: Client, task_queue: str, run: dict[str, Any]) -> tuple[Figures, Any]:
+def _stored(store: Path) -> int:
+    return sum(f.stat().st_size for f in store.rglob("*") if f.is_file())
+
+
+async def _measure(
+    client: Client, task_queue: str, run: dict[str, Any], store: Path
+) -> tuple[Figures, Any]:
+    before = _stored(store)
     started = time.perf_counter()
     handle = await client.start_workflow(
         WORKFLOW_TYPE,
@@ -114,7 +124,7 @@ async def _measure(client: Client, task_queue: str, run: dict[str, Any]) -> tupl
     wall = time.perf_counter() - started
     parent, child_ids = await _history(handle)
     children = [(await _history(client.get_workflow_handle(c)))[0] for c in child_ids]
-    return Figures(wall, parent, children), result
+    return Figures(wall, parent, children, _stored(store) - before), result
 
 
 def _worker(address: str, task_queue: str, state: Path) -> subprocess.Popen[bytes]:
@@ -159,19 +169,19 @@ def _report(items: int, iterations: int, mapped: Figures, looped: Figures, rss: 
             f"{load[0]:.1f} at the end), Python {platform.python_version()}, a fresh tuned "
             "dev server (SQLite, WAL) and one worker process.\n",
             "| Run | Wall time | Parent history | Child runs | Largest child history | "
-            "All child histories |",
-            "|---|---|---|---|---|---|",
+            "All child histories | Payload store |",
+            "|---|---|---|---|---|---|---|",
             f"| map of {items:,} `transform` items | {mapped.wall_s:.1f} s | "
             f"{mapped.parent.events:,} events, {_mb(mapped.parent.bytes)} | {len(children)} | "
             f"{largest.events:,} events, {_mb(largest.bytes)} | "
             f"{sum(h.events for h in children):,} events, "
-            f"{_mb(sum(h.bytes for h in children))} |",
+            f"{_mb(sum(h.bytes for h in children))} | {_mb(mapped.stored)} |",
             f"| loop of {iterations:,} iterations (one `transform`) | {looped.wall_s:.1f} s | "
             f"{looped.parent.events:,} events, {_mb(looped.parent.bytes)} | "
             f"{len(looped.children)} | "
             f"{max(h.events for h in looped.children):,} events | "
             f"{sum(h.events for h in looped.children):,} events, "
-            f"{_mb(sum(h.bytes for h in looped.children))} |",
+            f"{_mb(sum(h.bytes for h in looped.children))} | {_mb(looped.stored)} |",
             "",
             f"Worker peak RSS (VmHWM) over both runs: {rss:.0f} MiB.",
         ]
@@ -181,7 +191,8 @@ def _report(items: int, iterations: int, mapped: Figures, looped: Figures, rss: 
 async def _main(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-map-") as tmp:
         workdir = Path(tmp)
-        os.environ[STORE_ENV] = str(workdir / "payloads")  # the client's and worker's store
+        store = workdir / "payloads"
+        os.environ[STORE_ENV] = str(store)  # the client's and the worker's
         server = DevServer(port=_free_port(args.port), ui_port=None, db_file=workdir / "t.db")
         server.start(log=workdir / "server.log")
         task_queue = f"bench-{uuid.uuid4().hex[:8]}"
@@ -190,14 +201,14 @@ async def _main(args: argparse.Namespace) -> int:
             client = await connect(server.address, wait=30)
             articles = [{"text": f"a{i}"} for i in range(args.items)]
             mapped, result = await _measure(
-                client, task_queue, {"definition": MAP, "inputs": {"articles": articles}}
+                client, task_queue, {"definition": MAP, "inputs": {"articles": articles}}, store
             )
             output = result.steps["shout"].output
             if output != [f"{i} A{i}" for i in range(args.items)]:
                 raise RuntimeError("the map's output is wrong")
             print(f"map: {mapped.wall_s:.1f} s", file=sys.stderr)
             looped, result = await _measure(
-                client, task_queue, {"definition": _loop(args.iterations), "inputs": {}}
+                client, task_queue, {"definition": _loop(args.iterations), "inputs": {}}, store
             )
             if result.steps["repeat"].output != {
                 "iterations": args.iterations,
