@@ -98,7 +98,7 @@ async def _examples(client: Client, task_queue: str) -> None:
                 task_queue=task_queue,
                 result_type=RunResult,
             )
-            await handle.result()
+            await _answer(handle)  # content-moderation's review path waits for a person
             await _save(handle, f"{path.stem}.{mode}")
 
 
