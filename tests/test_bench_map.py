@@ -1,4 +1,4 @@
-"""`bench/bench_map.py --quick` keeps working (the full run's figures are in docs/performance.md)."""
+"""`bench/bench_map.py --quick` keeps working (the full figures: docs/performance.md)."""
 
 from __future__ import annotations
 
