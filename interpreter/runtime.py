@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -28,9 +28,9 @@ from interpreter.contract import (
     Waiting,
 )
 from interpreter.steps import RunFacts
-from interpreter.templates import is_template, reads
+from interpreter.templates import Reads, is_template, reads
 
-__all__ = ["Mailbox", "StepRuntime"]
+__all__ = ["Mailbox", "StepRuntime", "inputs_read"]
 
 
 class Mailbox:
@@ -105,6 +105,9 @@ class StepRuntime:
 
     def context(self) -> Mapping[str, Any]:
         return self._context
+
+    def inputs_for_body(self, sources: Any) -> dict[str, Any]:
+        return inputs_read(sources, self._context["inputs"])
 
     def scope_for_body(self, sources: Any) -> Scope:
         steps: dict[str, dict[str, Any]] = {}
@@ -186,22 +189,36 @@ class StepRuntime:
         return [task.result() for task in tasks]
 
 
-def _referenced_steps(value: Any) -> set[str]:
-    """Step ids (or output names) the templates anywhere in ``value`` read."""
-    found: set[str] = set()
+def _reads(value: Any) -> Iterator[Reads]:
+    """What the templates anywhere in ``value`` read."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             if is_template(item):
-                found |= reads(item).steps
+                yield reads(item)
             elif item:  # a condition written without braces
                 try:
-                    found |= reads(item, expression=True).steps
+                    yield reads(item, expression=True)
                 except Exception:  # not an expression: it reads nothing
                     continue
         elif isinstance(item, Mapping):
             stack.extend(item.values())
         elif isinstance(item, list | tuple):
             stack.extend(item)
-    return found
+
+
+def _referenced_steps(value: Any) -> set[str]:
+    """Step ids (or output names) the templates anywhere in ``value`` read."""
+    return {ref for read in _reads(value) for ref in read.steps}
+
+
+def inputs_read(value: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of ``inputs`` the templates in ``value`` read (all of it if they use
+    ``inputs`` as a whole), so a body run is not handed data it never looks at."""
+    names: set[str] = set()
+    for read in _reads(value):
+        if read.all_inputs:
+            return dict(inputs)
+        names |= read.inputs | read.names  # the original format reads inputs at the root
+    return {name: inputs[name] for name in names if name in inputs}

@@ -278,6 +278,8 @@ class Reads:
     """``(id, name)`` for each ``steps.<id>.<name>``."""
     inputs: frozenset[str]
     """Names read through ``inputs.<name>`` / ``input.<name>``."""
+    all_inputs: bool
+    """``inputs`` is used as a whole too (``inputs | tojson``, ``inputs[name]`` ...)."""
     unknown_filters: frozenset[str]
     unknown_tests: frozenset[str]
 
@@ -299,12 +301,15 @@ def reads(source: str, *, expression: bool = False) -> Reads:
     found: set[str] = set()
     fields: set[tuple[str, str]] = set()
     inputs: set[str] = set()
+    inputs_named = 0
+    inputs_keyed = 0
     binds = False
     kinds = (nodes.Name, nodes.Getattr, nodes.Getitem, nodes.Macro, nodes.CallBlock)
     for node in tree.find_all(kinds):
         if isinstance(node, nodes.Name):
             if node.ctx == "load":
                 loaded.add(node.name)
+                inputs_named += node.name in ("inputs", "input")
             else:
                 binds = True
         elif isinstance(node, nodes.Macro | nodes.CallBlock):
@@ -317,6 +322,7 @@ def reads(source: str, *, expression: bool = False) -> Reads:
                 found.add(key)
             elif isinstance(target, nodes.Name) and target.name in ("inputs", "input"):
                 inputs.add(key)
+                inputs_keyed += 1
             elif (
                 isinstance(target, nodes.Getattr | nodes.Getitem)
                 and isinstance(target.node, nodes.Name)
@@ -339,6 +345,7 @@ def reads(source: str, *, expression: bool = False) -> Reads:
         steps=frozenset(found),
         step_fields=frozenset(fields),
         inputs=frozenset(inputs),
+        all_inputs=inputs_named > inputs_keyed,
         unknown_filters=frozenset(filters),
         unknown_tests=frozenset(tests),
     )

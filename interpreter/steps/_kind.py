@@ -260,6 +260,10 @@ class Runtime(Protocol):
         """The template context this step renders in."""
         ...
 
+    def inputs_for_body(self, sources: Any) -> dict[str, Any]:
+        """The run's inputs that the templates in ``sources`` read (all, if they need)."""
+        ...
+
     def scope_for_body(self, sources: Any) -> Scope:
         """A scope for a body run: the outer steps ``sources``' templates read, and the
         extra names this step sees (a map item's ``item``/``index``)."""

@@ -68,7 +68,7 @@ class _LoopKind(AsyncKind[LoopStep]):
             result = await runtime.child(
                 RunInput(
                     definition=definition,
-                    inputs=dict(runtime.context()["inputs"]),
+                    inputs=runtime.inputs_for_body([body, step.until]),
                     offline=facts.offline,
                     library=library,
                     scope=scope,

@@ -139,7 +139,7 @@ class _MapKind(AsyncKind[MapStep]):
             )
             request = RunInput(
                 definition=definition,
-                inputs=dict(runtime.context()["inputs"]),
+                inputs=runtime.inputs_for_body(_dump(body)),
                 offline=facts.offline,
                 library=library,
                 scope=scope,

@@ -55,11 +55,6 @@ async def test_a_loop_at_max_iterations_stays_under_the_history_event_limit(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="interpreter/steps/map.py passes the run's whole `inputs` to every batch child, "
-    "so a list given as an input is copied once per 50 items (O(n²) bytes)",
-)
 async def test_map_batches_do_not_carry_inputs_their_body_does_not_read(
     client: Client, task_queue: str, worker_for: Any
 ) -> None:
