@@ -218,10 +218,12 @@ async def _waiting(handle: Any) -> Progress:
 async def test_approval_by_update_with_its_checks(
     client: Client, task_queue: str, worker_for: Any
 ) -> None:
+    held = _doc(APPROVAL)  # the run stays open after the decision, for the second attempt
+    held["steps"].append(
+        {"id": "hold", "type": "wait", "signal": "release", "depends_on": ["human_review"]}
+    )
     async with worker_for():
-        handle = await start(
-            client, task_queue, {"definition": _doc(APPROVAL), "inputs": {"content": "hi"}}
-        )
+        handle = await start(client, task_queue, {"definition": held, "inputs": {"content": "hi"}})
         progress = await _waiting(handle)
         (waiting,) = progress.waiting
         assert (waiting.step, waiting.kind, waiting.message) == (
@@ -238,6 +240,7 @@ async def test_approval_by_update_with_its_checks(
             await handle.execute_update(
                 UPDATE_APPROVE, Decision(step="human_review", approved=False)
             )
+        await handle.signal("release")
         result: RunResult = await asyncio.wait_for(handle.result(), 60)
     assert "`nope` is not waiting for an approval" in str(unknown.value.cause)
     assert answer == "step `human_review` approved"

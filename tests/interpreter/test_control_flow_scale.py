@@ -1,9 +1,7 @@
 """How `map` and `loop` grow with their size, on the real dev server (figures for the full
 sizes: ``bench/bench_map.py`` and docs/performance.md).
 
-Two are known gaps of the interpreter, kept as strict xfails so they flip when fixed:
-a loop's parent history grows by a child per iteration with no continue-as-new, and a
-map's batch children each get a copy of the run's whole ``inputs``.
+A long loop runs in segments, and a map's batches get only the inputs their body reads.
 """
 
 from __future__ import annotations
@@ -17,6 +15,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from interpreter.contract import RunResult
+from interpreter.steps.loop import SEGMENT
 from tests.interpreter.test_workflow_run import start
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -33,26 +32,27 @@ def _loop(iterations: int) -> dict[str, Any]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="interpreter/steps/loop.py: a child per iteration, no continue-as-new; "
-    "max_iterations allows 10,000 but ~9 parent events per iteration exceed 51,200 events",
-)
-async def test_a_loop_at_max_iterations_stays_under_the_history_event_limit(
+async def test_a_long_loop_runs_in_segments_and_its_history_stays_small(
     client: Client, task_queue: str, worker_for: Any
 ) -> None:
-    events = {}
-    async with worker_for():
-        for iterations in (10, 20):
-            handle = await start(client, task_queue, {"definition": _loop(iterations)})
-            result: RunResult = await asyncio.wait_for(handle.result(), 120)
-            assert result.steps["l"].output["iterations"] == iterations
-            events[iterations] = len((await handle.fetch_history()).events)
-    per_iteration = (events[20] - events[10]) / 10
-    projected = events[10] + per_iteration * (10_000 - 10)
-    assert projected < HISTORY_EVENT_LIMIT, (
-        f"{per_iteration:g} parent events per iteration: 10,000 iterations ≈ {projected:,.0f}"
+    """More than SEGMENT iterations run in segment children: the parent holds a few
+    children, not one per iteration; indexes, `previous` and `until` carry across."""
+    definition = _loop(230)
+    definition["steps"][0]["until"] = "steps.tick.output >= 150"
+    definition["steps"][0]["steps"].append(
+        {
+            "id": "prev",
+            "type": "transform",
+            "template": "{{ loop.previous.tick if loop.previous else -1 }}",
+        }
     )
+    async with worker_for():
+        handle = await start(client, task_queue, {"definition": definition})
+        result: RunResult = await asyncio.wait_for(handle.result(), 300)
+        events = len((await handle.fetch_history()).events)
+    assert result.steps["l"].output == {"iterations": 151, "last": {"tick": 150, "prev": 149}}
+    assert events < 60, f"{events} parent events for 151 iterations in 2 segments"
+    assert SEGMENT * 9 * 1.2 < HISTORY_EVENT_LIMIT / 10  # a segment's history stays small
 
 
 async def test_map_batches_do_not_carry_inputs_their_body_does_not_read(
