@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from interpreter.dag import Dag
-from interpreter.diagram import describe_step, to_dot, to_mermaid
-from interpreter.loader import load_file
+from interpreter.diagram import to_dot, to_mermaid
+from interpreter.loader import load_file, load_text
+from interpreter.steps import describe_step
 
 ROOT = Path(__file__).parents[2]
 FILES = sorted((ROOT / "examples").glob("*.yaml")) + sorted(
@@ -69,3 +70,31 @@ def test_odd_ids_and_quotes_are_escaped() -> None:
     )
     assert "  step_one --> step_two\n" in to_mermaid(definition)
     assert to_dot(definition).startswith('digraph "say \\"hi\\"" {')
+
+
+def test_map_and_loop_bodies_are_drawn_inside_their_step() -> None:
+    definition = load_text(
+        """\
+name: bodies
+steps:
+  - id: each
+    type: map
+    items: [1, 2]
+    steps:
+      - {id: a, type: transform, template: x}
+      - {id: b, type: transform, template: y, depends_on: [a]}
+  - id: again
+    type: loop
+    max_iterations: 2
+    depends_on: [each]
+    steps: [{id: a, type: transform, template: z}]
+"""
+    )
+    mermaid = to_mermaid(definition)
+    assert 'subgraph each["each (map as item)"]' in mermaid
+    assert '    each_a["a<br/>transform template"]' in mermaid
+    assert "each_a --> each_b" in mermaid
+    assert '    again_a["a<br/>transform template"]' in mermaid  # its own namespace
+    dot = to_dot(definition)
+    assert 'subgraph "cluster_each" {' in dot
+    assert '"each.a" -> "each.b";' in dot
