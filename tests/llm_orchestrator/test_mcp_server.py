@@ -5,6 +5,7 @@ stdio and over Streamable HTTP, against the real Temporal dev server and a worke
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -118,3 +119,53 @@ async def test_streamable_http_list_tools_and_run_a_workflow(
     args = server_args(client, task_queue)
     async with worker_for(), http_server(args, server_env(tmp_path)) as url, Client(url) as mcp:
         await check_tools_and_call(mcp, client)
+
+
+INSPECTOR = Path(
+    os.environ.get("MCP_INSPECTOR_CLI")
+    or ROOT / ".ci/node/node_modules/@modelcontextprotocol/inspector-cli/build/index.js"
+)
+
+
+async def inspector(*args: str) -> Any:
+    """Run the MCP Inspector's CLI (npm, Node); its JSON answer."""
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        str(INSPECTOR),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        # it finds its own package.json by a path it checks from the working directory
+        cwd=INSPECTOR.parent,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()
+    return json.loads(out)
+
+
+async def test_the_mcp_inspector_lists_and_calls_workflows(
+    client: TemporalClient, task_queue: str, worker_for: WorkerFactory, tmp_path: Path
+) -> None:
+    if not INSPECTOR.is_file():
+        pytest.skip(f"the MCP Inspector CLI is not installed at {INSPECTOR} (see .ci/run)")
+    args = server_args(client, task_queue)
+    async with worker_for(), http_server(args, server_env(tmp_path)) as url:
+        listing = await inspector(url, "--transport", "http", "--method", "tools/list")
+        names = {tool["name"] for tool in listing["tools"]}
+        assert "sentiment-analysis" in names
+        called = await inspector(
+            url,
+            "--transport",
+            "http",
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "sentiment-analysis",
+            "--tool-arg",
+            "text=what a lovely day",
+        )
+    assert not called.get("isError")
+    body = called["structuredContent"]
+    assert body["outputs"]["sentiment"] == "positive"
+    described = await client.get_workflow_handle(body["workflow_id"]).describe()
+    assert described.status == WorkflowExecutionStatus.COMPLETED
