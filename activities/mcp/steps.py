@@ -15,9 +15,9 @@ from temporalio import activity
 
 from activities._failures import classified
 from activities._heartbeat import heartbeating
-from activities.mcp.pool import McpPool, UnknownServer
+from activities.mcp.pool import McpPool
 from interpreter.contract import ACTIVITY_MCP, ACTIVITY_MCP_LIST_TOOLS, StepOutcome
-from interpreter.errors import ERROR_MCP_TOOL, ProviderError, StepError
+from interpreter.errors import ERROR_MCP_TOOL, OrchestratorError, ProviderError, StepError
 from interpreter.steps.mcp import McpRequest, McpToolInfo, McpTools, McpToolsRequest
 
 __all__ = ["McpActivities", "tool_output"]
@@ -114,7 +114,8 @@ class _Connected:
         try:
             async with heartbeating():
                 self._session = await self._pool.session(self._server)
-        except UnknownServer as exc:
+        except OrchestratorError as exc:
+            # an unknown server name, a `${NAME}` that is not set: the worker's config decides
             raise StepError(self._step_id, str(exc)) from None
         except Exception as exc:
             raise await self._lost(exc) from None

@@ -16,11 +16,14 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
 from activities import WorkerConfig
+from activities.mcp import McpActivities, McpPool
 from activities.providers.config import McpServerSettings
 from interpreter.contract import QUERY_PROGRESS, WORKFLOW_TYPE, Progress, RunResult
 from interpreter.errors import ERROR_MCP_TOOL
+from interpreter.steps.mcp import McpToolsRequest
 from tests.conftest import WorkerFactory
 from tests.fakes.mcp_tools import serve_http
 
@@ -299,3 +302,38 @@ async def test_a_tool_error_fails_the_step_without_retrying(
         if e.HasField("activity_task_failed_event_attributes")
     ]
     assert types == [ERROR_MCP_TOOL]
+
+
+async def test_list_tools_activity_for_agents_and_the_ttl_cache(tmp_path: Path) -> None:
+    pool = McpPool(
+        {"clock": TIME_SERVER, "fresh": fake_server(tmp_path).model_copy(update={"tools_ttl": 0})}
+    )
+    activities = McpActivities(pool)
+    try:
+        listed = await ActivityEnvironment().run(
+            activities.list_tools, McpToolsRequest(server="clock")
+        )
+        tools = {tool.name: tool for tool in listed.tools}
+        assert set(tools) == {"get_current_time", "convert_time"}
+        assert "timezone" in tools["get_current_time"].input_schema["properties"]
+        assert tools["convert_time"].description
+        # cached for the TTL; with 0 listed again each time
+        assert await pool.tools("clock") is await pool.tools("clock")
+        assert await pool.tools("fresh") is not await pool.tools("fresh")
+    finally:
+        await pool.aclose()
+
+
+async def test_a_secret_that_is_not_set_fails_without_retrying(tmp_path: Path) -> None:
+    server = McpServerSettings(url="http://127.0.0.1:9/mcp", headers={"X-Key": "${NOT_SET_X}"})
+    pool = McpPool({"billing": server}, env={})
+    try:
+        with pytest.raises(ApplicationError) as info:
+            await ActivityEnvironment().run(
+                McpActivities(pool).list_tools, McpToolsRequest(server="billing")
+            )
+    finally:
+        await pool.aclose()
+    assert "`${NOT_SET_X}` is not set on the worker" in info.value.message
+    assert info.value.non_retryable
+    assert "127.0.0.1:9" not in info.value.message
