@@ -38,6 +38,10 @@ _CONNECT_TIMEOUT = 60.0
 """Seconds to start a server and finish the MCP handshake (a stdio server may install)."""
 
 
+_CLOSE_TIMEOUT = 10.0
+"""Seconds to let a session end politely (the SDK then terminates a stdio server)."""
+
+
 class UnknownServer(OrchestratorError):
     """A step named a server the worker's config does not have."""
 
@@ -100,10 +104,17 @@ class _Connection:
         return self.session
 
     async def close(self) -> None:
+        """Stop holding the session and wait (bounded) until its server is stopped."""
         self._stop.set()
-        if self._task is not None:
-            with contextlib.suppress(BaseException):
-                await self._task
+        task = self._task
+        if task is None:
+            return
+        if self.session is None:
+            task.cancel()  # still connecting: a server that never answers must not hold us
+        done, _ = await asyncio.wait([task], timeout=_CLOSE_TIMEOUT)
+        if not done:
+            task.cancel()
+            await asyncio.wait([task], timeout=_CLOSE_TIMEOUT)
 
     async def _hold(self, ready: asyncio.Future[ClientSession]) -> None:
         try:

@@ -57,7 +57,7 @@ class McpActivities:
     @classified
     async def call(self, request: McpRequest) -> StepOutcome:
         step = request.step
-        async with self._connected(step.server, step.id) as session:
+        async with heartbeating(), self._connected(step.server, step.id) as session:
             known = await self._tool_names(step.server)
             if step.tool not in known:
                 known = await self._tool_names(step.server, refresh=True)
@@ -67,8 +67,7 @@ class McpActivities:
                     f"MCP server `{step.server}` has no tool `{step.tool}` "
                     f"(its tools: {', '.join(sorted(known)) or 'none'})",
                 )
-            async with heartbeating():
-                result = await session.call_tool(step.tool, step.arguments)
+            result = await session.call_tool(step.tool, step.arguments)
         assert isinstance(result, CallToolResult)
         if result.is_error:
             raise StepError(
@@ -81,7 +80,7 @@ class McpActivities:
     @activity.defn(name=ACTIVITY_MCP_LIST_TOOLS)
     @classified
     async def list_tools(self, request: McpToolsRequest) -> McpTools:
-        async with self._connected(request.server, None):
+        async with heartbeating(), self._connected(request.server, None):
             tools = await self._pool.tools(request.server)
         return McpTools(
             server=request.server,
@@ -112,8 +111,7 @@ class _Connected:
 
     async def __aenter__(self) -> ClientSession:
         try:
-            async with heartbeating():
-                self._session = await self._pool.session(self._server)
+            self._session = await self._pool.session(self._server)
         except OrchestratorError as exc:
             # an unknown server name, a `${NAME}` that is not set: the worker's config decides
             raise StepError(self._step_id, str(exc)) from None

@@ -82,6 +82,7 @@ async def failure(
     progress = await handle.query(QUERY_PROGRESS, result_type=Progress)
     cause = info.value.cause
     assert isinstance(cause, ApplicationError)
+    assert step in progress.steps, cause.message
     return cause.message, progress.steps[step].attempts
 
 
@@ -337,3 +338,23 @@ async def test_a_secret_that_is_not_set_fails_without_retrying(tmp_path: Path) -
     assert "`${NOT_SET_X}` is not set on the worker" in info.value.message
     assert info.value.non_retryable
     assert "127.0.0.1:9" not in info.value.message
+
+
+async def test_a_server_that_never_completes_the_handshake_times_out_each_attempt(
+    client: Client, task_queue: str, worker_for: WorkerFactory
+) -> None:
+    silent = McpServerSettings(command=sys.executable, args=["-c", "import time; time.sleep(600)"])
+    step = {
+        "id": "mute",
+        "type": "mcp",
+        "server": "mute",
+        "tool": "anything",
+        "timeout": "1s",
+        "retry": {"max_attempts": 2, "initial_interval": "100ms"},
+    }
+    async with worker_for(config=WorkerConfig(mcp_servers={"mute": silent})):
+        # a short heartbeat timeout: the worker learns of each timed-out attempt soon
+        definition = {**workflow(step), "defaults": {"heartbeat_timeout": "2s"}}
+        message, attempts = await failure(client, task_queue, definition, "mute")
+    assert attempts == 2
+    assert "timed out" in message.lower() or "timeout" in message.lower(), message
