@@ -34,13 +34,13 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import FailureError
 
 from activities.catalog import Catalog
-from activities.settings import ActivitySettings
 from interpreter.contract import DEFAULT_TASK_QUEUE, WORKFLOW_TYPE, RunInput, RunResult
-from interpreter.errors import OrchestratorError, WorkflowDefinitionError
+from interpreter.errors import WorkflowDefinitionError
 from interpreter.inputs import resolve_inputs
 from interpreter.loader import load_file
 from interpreter.models import InputType, WorkflowDefinition
 from llm_orchestrator.connect import connect
+from llm_orchestrator.worker_setup import activity_settings
 
 __all__ = ["build_server", "input_schema", "register"]
 
@@ -202,10 +202,7 @@ def _first_cause(exc: BaseException) -> str:
 
 async def serve(args: argparse.Namespace) -> None:
     """Connect to Temporal, then serve until the client goes away (stdio) or interrupted."""
-    settings = ActivitySettings.from_env(catalog_dir=args.catalog)
-    catalog = Catalog(settings)
-    if not Path(settings.catalog_dir).is_dir():
-        raise OrchestratorError(f"catalog directory {settings.catalog_dir} does not exist")
+    catalog = Catalog(activity_settings(Path(args.catalog) if args.catalog else None))
     client = await connect(args.address)
     server = build_server(client, catalog, task_queue=args.task_queue, offline=args.offline)
     if args.transport == "stdio":

@@ -169,3 +169,25 @@ async def test_the_mcp_inspector_lists_and_calls_workflows(
     assert body["outputs"]["sentiment"] == "positive"
     described = await client.get_workflow_handle(body["workflow_id"]).describe()
     assert described.status == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_a_missing_catalog_is_exit_3_before_serving(tmp_path: Path) -> None:
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "llm_orchestrator.cli",
+            "mcp-server",
+            "--catalog",
+            str(tmp_path / "nowhere"),
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 3
+    assert "catalog directory" in done.stderr and "does not exist" in done.stderr
+    assert done.stdout == ""  # stdout is the MCP channel: nothing else goes there

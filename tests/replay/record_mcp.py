@@ -65,7 +65,7 @@ async def record() -> None:
             handle = await env.client.start_workflow(
                 WORKFLOW_TYPE,
                 {"definition": DEFINITION, "inputs": {}},
-                id="mcp-step-definition",
+                id=TARGET.stem,  # the replay test takes the id from the file name
                 task_queue="record-mcp",
                 result_type=RunResult,
             )
