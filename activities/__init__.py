@@ -10,6 +10,7 @@ import httpx
 from activities._heartbeat import HEARTBEAT_SECONDS
 from activities.action import ActionActivities
 from activities.catalog import Catalog
+from activities.mcp import McpActivities, McpPool
 from activities.model_steps import ModelActivities
 from activities.providers import Providers
 from activities.providers.config import WorkerConfig
@@ -41,6 +42,8 @@ class WorkerActivities:
         self._catalog = Catalog(settings)
         self._actions = ActionActivities(settings, self.http)
         self._models = ModelActivities(self.providers, self.stores)
+        self.mcp = McpPool(config.mcp_servers if config else {}, config=config, env=settings.env)
+        self._mcp = McpActivities(self.mcp)
 
     def all(self) -> list[Callable[..., Any]]:
         return [
@@ -50,9 +53,12 @@ class WorkerActivities:
             self._models.llm,
             self._models.embed,
             self._models.vector_search,
+            self._mcp.call,
+            self._mcp.list_tools,
         ]
 
     async def aclose(self) -> None:
         await self.http.aclose()
         await self.providers.aclose()
         await self.stores.aclose()
+        await self.mcp.aclose()

@@ -22,6 +22,9 @@ ACTIVITY_EMBED = "step_embed"
 ACTIVITY_VECTOR_SEARCH = "step_vector_search"
 ACTIVITY_TRANSFORM = "step_transform"
 ACTIVITY_ACTION = "step_action"
+ACTIVITY_MCP = "step_mcp"
+ACTIVITY_MCP_LIST_TOOLS = "mcp_list_tools"
+"""Lists an MCP server's tools (name, description, input schema): for `agent` steps."""
 
 ALL_ACTIVITY_NAMES = (
     ACTIVITY_RESOLVE_WORKFLOW,
@@ -30,6 +33,8 @@ ALL_ACTIVITY_NAMES = (
     ACTIVITY_VECTOR_SEARCH,
     ACTIVITY_TRANSFORM,
     ACTIVITY_ACTION,
+    ACTIVITY_MCP,
+    ACTIVITY_MCP_LIST_TOOLS,
 )
 
 QUERY_PROGRESS = "progress"

@@ -28,6 +28,8 @@ ERROR_TEMPLATE = "TemplateError"
 ERROR_BUDGET_EXCEEDED = "BudgetExceeded"
 ERROR_PROVIDER = "ProviderError"
 ERROR_ACTION_NOT_ALLOWED = "ActionNotAllowed"
+ERROR_MCP_TOOL = "McpToolError"
+"""An MCP tool answered with an error result (its message kept); not retried."""
 ERROR_INTERNAL = "InternalError"
 """A defect of the interpreter itself: the run fails instead of retrying its task forever."""
 

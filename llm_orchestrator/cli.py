@@ -29,10 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from llm_orchestrator import commands, indexing
+    from llm_orchestrator import commands, indexing, mcp_server
 
     commands.register(sub)
     indexing.register(sub)
+    mcp_server.register(sub)
     return parser
 
 

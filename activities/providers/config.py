@@ -4,25 +4,34 @@ Built-in entries need no file: ``openai`` (``OPENAI_BASE_URL``, ``OPENAI_API_KEY
 ``anthropic`` (``ANTHROPIC_BASE_URL``, ``ANTHROPIC_API_KEY``) and the common
 OpenAI-compatible local servers (``ollama``, ``vllm``, ``lmstudio``, ``llamacpp``).
 A YAML file named by ``--config`` / ``LLM_ORCHESTRATOR_CONFIG`` adds or overrides
-entries, limits and prices. Keys are read only here, from the worker's
+entries, limits and prices, and names the MCP servers `mcp` steps may call
+(``mcp_servers:``). Keys are read only here, from the worker's
 environment or a secrets file, and never leave the worker.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from activities.providers.prices import DEFAULT_PRICES, Price
 from activities.redaction import remember_secret
 from interpreter.errors import OrchestratorError
 
-__all__ = ["ProviderSettings", "WorkerConfig", "load_worker_config", "read_secret"]
+__all__ = [
+    "McpServerSettings",
+    "ProviderSettings",
+    "WorkerConfig",
+    "expand_secrets",
+    "load_worker_config",
+    "read_secret",
+]
 
 
 class ProviderSettings(BaseModel):
@@ -54,6 +63,36 @@ class ProviderSettings(BaseModel):
     """Pool per-token embeddings (a llama.cpp server started without ``--pooling``)."""
 
 
+class McpServerSettings(BaseModel):
+    """One named MCP server: a command started over stdio, or a Streamable HTTP URL.
+
+    Values of ``env`` and ``headers`` may name secrets as ``${NAME}`` (read with
+    :func:`read_secret` when the server is first used, and masked from then on).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    """Extra environment of the server process, over the SDK's safe default set."""
+    cwd: Path | None = None
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    tools_ttl: float = Field(default=300.0, ge=0)
+    """Seconds a server's tool list is cached (0: listed before every use)."""
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerSettings:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give either `command` (stdio) or `url` (Streamable HTTP)")
+        if self.url is not None and (self.args or self.env or self.cwd):
+            raise ValueError("`args`, `env` and `cwd` are for `command` servers")
+        if self.command is not None and self.headers:
+            raise ValueError("`headers` are for `url` servers")
+        return self
+
+
 class WorkerConfig(BaseModel):
     """The worker's optional config file."""
 
@@ -62,6 +101,7 @@ class WorkerConfig(BaseModel):
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     prices: dict[str, Price] = Field(default_factory=dict)
     secrets_file: Path | None = None
+    mcp_servers: dict[str, McpServerSettings] = Field(default_factory=dict)
 
     def price(self, model: str) -> Price | None:
         """Price of ``model``: exact name, then the longest configured prefix."""
@@ -150,6 +190,27 @@ def read_secret(
     value = env.get(name) or _from_file(name, config.secrets_file if config else None)
     remember_secret(value)
     return value
+
+
+_SECRET_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_secrets(
+    value: str, config: WorkerConfig | None = None, env: Mapping[str, str] | None = None
+) -> str:
+    """``value`` with every ``${NAME}`` replaced by that secret (:func:`read_secret`).
+
+    A name that is not set is an error: a header or variable silently left empty
+    would fail later with a less helpful message.
+    """
+
+    def _secret(match: re.Match[str]) -> str:
+        found = read_secret(match.group(1), config, env)
+        if found is None:
+            raise OrchestratorError(f"`${{{match.group(1)}}}` is not set on the worker")
+        return found
+
+    return _SECRET_REF.sub(_secret, value)
 
 
 def _from_file(name: str, file: Path | None) -> str | None:

@@ -21,6 +21,7 @@ from interpreter.steps import (
     llm,
     loop,
     map,
+    mcp,
     parallel,
     transform,
     vector_search,
@@ -52,6 +53,7 @@ from interpreter.steps.embed import EmbedStep
 from interpreter.steps.llm import LlmStep
 from interpreter.steps.loop import LoopStep
 from interpreter.steps.map import MapStep
+from interpreter.steps.mcp import McpStep
 from interpreter.steps.parallel import ParallelStep
 from interpreter.steps.transform import TransformStep
 from interpreter.steps.vector_search import VectorSearchStep
@@ -76,6 +78,7 @@ __all__ = [
     "Loc",
     "LoopStep",
     "MapStep",
+    "McpStep",
     "Nested",
     "ParallelStep",
     "Report",
@@ -108,6 +111,7 @@ AnyStep = (
     | ApprovalStep
     | WaitStep
     | WorkflowStep
+    | McpStep
 )
 Step = Annotated[AnyStep, Field(discriminator="type")]
 """Any step, discriminated on ``type``."""
@@ -143,6 +147,8 @@ def kind_of(step: AnyStep) -> AnyKind:
             return wait.KIND
         case WorkflowStep():
             return workflow.KIND
+        case McpStep():
+            return mcp.KIND
         case _:
             assert_never(step)
 
