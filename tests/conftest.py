@@ -1,16 +1,21 @@
-"""Shared fixtures: one real Temporal dev server per test session, a fresh task queue per test."""
+"""Shared fixtures: one real Temporal dev server per test session, a fresh task queue per test,
+a worker on that queue, and the loopback LLM vendors (LLMock and the hand-written fake)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from llmock.pytest_plugin import LLMock
+from llmock.testing import LLMockServer
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -19,6 +24,15 @@ from activities import ActivitySettings, WorkerActivities, WorkerConfig
 from llm_orchestrator.devserver import TUNING_ARGS, find_binary
 from llm_orchestrator.payload_store import PayloadStoreSettings, data_converter
 from llm_orchestrator.worker import build_worker
+from tests.fakes.vendors import FakeVendor
+from tests.helpers.providers import ANTHROPIC_KEY, OPENAI_KEY
+
+# weaviate-client imports authlib's httpx integration, which warns on import that its
+# httpx fallback is deprecated and forces that warning on with its own "always" filter,
+# so no `filterwarnings` entry can silence it: import it once here with the warning
+# recorded and dropped. Nothing in this project uses authlib.
+with warnings.catch_warnings(record=True), contextlib.suppress(ImportError):
+    import authlib.integrations.httpx_client  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -88,3 +102,30 @@ def worker_for(client: Client, task_queue: str, tmp_path: Path) -> WorkerFactory
             await activities.aclose()
 
     return start
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeVendor]:
+    """The hand-written vendor fake, for what LLMock cannot do (see its docstring)."""
+    with FakeVendor.running() as vendor:
+        yield vendor
+
+
+@pytest.fixture
+def llmock(llmock_server: LLMockServer) -> LLMock:
+    """LLMock's session server, its script and journal emptied for this test.
+
+    Replaces the fixture of LLMock's pytest plugin, which also sets
+    ``OPENAI_API_KEY``/``ANTHROPIC_API_KEY`` to a dummy value: that would
+    overwrite the keys of :func:`keys`, and the tests that prove a key never
+    leaks would pass without testing anything. Point a worker at it with
+    :func:`tests.helpers.providers.config_for`.
+    """
+    return LLMock(llmock_server).reset()
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's provider keys, long and key-shaped so that leaks are caught."""
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)

@@ -329,7 +329,11 @@ class WeaviateStore:
                     skip_init_checks=True,
                 )
                 with _provider_errors("connect"):
-                    await client.connect()
+                    try:
+                        await client.connect()
+                    except BaseException:
+                        await client.close()  # else its half-open connections leak
+                        raise
                 self._client = client
             return self._client
 

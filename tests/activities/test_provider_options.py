@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,27 +11,9 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from activities.providers.config import ProviderSettings, load_worker_config, read_secret
-from interpreter.contract import WORKFLOW_TYPE, RunResult
 from tests.fakes.vendors import Answer, FakeVendor, openai_chat
-
-CHAT = "/v1/chat/completions"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeVendor]:
-    with FakeVendor.running() as vendor:
-        yield vendor
-
-
-async def run(client: Client, task_queue: str, definition: dict[str, Any]) -> RunResult:
-    handle = await client.start_workflow(
-        WORKFLOW_TYPE,
-        {"definition": definition},
-        id=f"opt-{uuid.uuid4().hex[:10]}",
-        task_queue=task_queue,
-        result_type=RunResult,
-    )
-    return await asyncio.wait_for(handle.result(), timeout=60)  # type: ignore[no-any-return]
+from tests.helpers.providers import CHAT
+from tests.helpers.runs import run_to_end, start_run
 
 
 def llm(**fields: Any) -> dict[str, Any]:
@@ -80,7 +60,7 @@ async def test_named_provider_options_and_secrets_file(
         extra={"seed": 7},
     )
     async with worker_for(config=local_config(fake, tmp_path)):
-        result = await run(client, task_queue, definition)
+        result = await run_to_end(client, task_queue, {"definition": definition})
     assert result.steps["ask"].output == "positive"
     (request,) = fake.requests(CHAT)
     assert request.headers["authorization"] == "Bearer from-the-secrets-file"
@@ -107,7 +87,7 @@ async def test_invalid_json_reply_is_retried_then_parsed(
     fake.then(CHAT, Answer(body=openai_chat("Sure! {not json")))
     fake.then(CHAT, Answer(body=openai_chat('```json\n{"label": "safe", "score": 0.9}\n```')))
     async with worker_for(config=local_config(fake, tmp_path)):
-        result = await run(client, task_queue, llm(response_format="json"))
+        result = await run_to_end(client, task_queue, {"definition": llm(response_format="json")})
     assert result.steps["ask"].output == {"label": "safe", "score": 0.9}
     assert result.steps["ask"].attempts == 2
     requests = fake.requests(CHAT)
@@ -131,13 +111,7 @@ async def test_json_schema_output_is_validated(
         retry={"max_attempts": 2, "initial_interval": "100ms"},
     )
     async with worker_for(config=local_config(fake, tmp_path)):
-        handle = await client.start_workflow(
-            WORKFLOW_TYPE,
-            {"definition": definition},
-            id=f"schema-{uuid.uuid4().hex[:8]}",
-            task_queue=task_queue,
-            result_type=RunResult,
-        )
+        handle = await start_run(client, task_queue, {"definition": definition})
         with pytest.raises(WorkflowFailureError) as info:
             await asyncio.wait_for(handle.result(), timeout=60)
     assert isinstance(info.value.cause, ApplicationError)

@@ -200,6 +200,10 @@ class FakeVendor:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
+    def base_url(self, provider: str) -> str:
+        """The base URL a client of ``provider`` (`openai` or `anthropic`) is configured with."""
+        return f"{self.url}/v1" if provider == "openai" else self.url
+
     def then(self, path: str, *answers: Answer) -> FakeVendor:
         self.script.setdefault(path, deque()).extend(answers)
         return self

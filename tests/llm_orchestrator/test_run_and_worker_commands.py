@@ -119,7 +119,7 @@ def test_server_command_is_the_dev_server_process_and_stops_on_sigterm(tmp_path:
         assert port_open("127.0.0.1", port + 1)  # the Web UI
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        process.communicate(timeout=30)
     # the CLI *became* the server: stopping its PID stops the server
     assert not port_open("127.0.0.1", port)
     assert (tmp_path / "t.db").is_file()

@@ -1,0 +1,92 @@
+"""Start `DagWorkflow` runs the way ``temporal workflow start`` would, and read how they ended.
+
+Every test that drives the workflow through a Temporal client uses these, so a
+run's id, result type and time limit are decided in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+
+from interpreter.contract import WORKFLOW_TYPE, RunResult
+
+__all__ = ["Run", "failure_of", "outcome", "run_to_end", "start_run"]
+
+Run = WorkflowHandle[Any, RunResult]
+
+RESULT_TIMEOUT = 60.0
+"""Seconds a test waits for a run's result; well under the per-test timeout."""
+
+
+def _name(payload: Mapping[str, Any]) -> str:
+    definition = payload.get("definition")
+    if isinstance(definition, Mapping) and definition.get("name"):
+        return str(definition["name"])
+    return str(payload.get("workflow") or "run")
+
+
+async def start_run(
+    client: Client, task_queue: str, payload: Mapping[str, Any], *, workflow_id: str | None = None
+) -> Run:
+    """Start a run of ``payload`` (``{"definition"|"workflow": ..., "inputs": ...}``).
+
+    The id defaults to the workflow's name plus a random suffix, so runs are
+    easy to find in the Web UI of a kept dev server.
+    """
+    return await client.start_workflow(
+        WORKFLOW_TYPE,
+        dict(payload),
+        id=workflow_id or f"{_name(payload)}-{uuid.uuid4().hex[:10]}",
+        task_queue=task_queue,
+        result_type=RunResult,
+    )
+
+
+async def run_to_end(
+    client: Client,
+    task_queue: str,
+    payload: Mapping[str, Any],
+    *,
+    timeout: float = RESULT_TIMEOUT,
+) -> RunResult:
+    """Start a run and return its result; a failed run raises ``WorkflowFailureError``."""
+    handle = await start_run(client, task_queue, payload)
+    return await asyncio.wait_for(handle.result(), timeout=timeout)
+
+
+async def outcome(
+    handle: Run, *, timeout: float = RESULT_TIMEOUT
+) -> tuple[RunResult | None, str | None]:
+    """``(result, None)`` for a run that completed, ``(None, message)`` for one that failed.
+
+    The message is the run's own failure (an ``ApplicationError``), the text a
+    user sees in ``temporal workflow describe``.
+    """
+    try:
+        return await asyncio.wait_for(handle.result(), timeout=timeout), None
+    except WorkflowFailureError as exc:
+        cause = exc.cause
+        assert isinstance(cause, ApplicationError), repr(cause)
+        return None, cause.message
+
+
+async def failure_of(
+    client: Client,
+    task_queue: str,
+    payload: Mapping[str, Any],
+    *,
+    timeout: float = RESULT_TIMEOUT,
+) -> str:
+    """Start a run that must fail; return its failure message (the test fails if it completes)."""
+    handle = await start_run(client, task_queue, payload)
+    result, error = await outcome(handle, timeout=timeout)
+    if error is None:
+        pytest.fail(f"run {handle.id} completed but should have failed: {result}")
+    return error
