@@ -16,6 +16,7 @@ import pytest
 import pytest_asyncio
 from llmock.pytest_plugin import LLMock
 from llmock.testing import LLMockServer
+from opentelemetry.sdk.trace import TracerProvider
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -78,7 +79,11 @@ def _vectors_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture
 def worker_for(client: Client, task_queue: str, tmp_path: Path) -> WorkerFactory:
-    """``async with worker_for(settings=, config=, custom=[...]) as activities:`` runs a worker."""
+    """``async with worker_for(settings=, config=, custom=[...]) as activities:`` runs a worker.
+
+    It serves the test's task queue through the test's client, or through ``client=``
+    (one with interceptors or a metrics runtime); ``tracer_provider=`` gets its spans.
+    """
 
     @asynccontextmanager
     async def start(
@@ -86,6 +91,8 @@ def worker_for(client: Client, task_queue: str, tmp_path: Path) -> WorkerFactory
         settings: ActivitySettings | None = None,
         config: WorkerConfig | None = None,
         custom: Sequence[Callable[..., Any]] = (),
+        client: Client = client,
+        tracer_provider: TracerProvider | None = None,
     ) -> AsyncIterator[WorkerActivities]:
         # each test's embedded indexes start empty and are built from examples/docs on use
         default = ActivitySettings(
@@ -93,7 +100,11 @@ def worker_for(client: Client, task_queue: str, tmp_path: Path) -> WorkerFactory
         )
         activities = WorkerActivities(settings or default, config)
         worker: Worker = build_worker(
-            client, activities, task_queue=task_queue, custom_activities=custom
+            client,
+            activities,
+            task_queue=task_queue,
+            custom_activities=custom,
+            tracer_provider=tracer_provider,
         )
         try:
             async with worker:

@@ -7,34 +7,25 @@ keys in the environment, nothing else.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
-from llmock.testing import LLMockServer
+from llmock.pytest_plugin import LLMock
 from temporalio.client import Client
 
 from activities.providers.config import load_worker_config
-from interpreter.contract import WORKFLOW_TYPE, RunResult
 from tests.conftest import EXAMPLES
+from tests.helpers.runs import run_to_end
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml"))
 
 
-@pytest.fixture(scope="module")
-def llmock() -> Iterator[LLMockServer]:
-    with LLMockServer() as server:
-        yield server
-
-
 @pytest.fixture
-def vendor_env(llmock: LLMockServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def vendor_env(llmock: LLMock, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", llmock.base_url("openai"))
     monkeypatch.setenv("ANTHROPIC_BASE_URL", llmock.base_url("anthropic"))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-independent")
@@ -44,20 +35,12 @@ def vendor_env(llmock: LLMockServer, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("vendor_env")
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
 async def test_example_runs_against_llmock(
-    client: Client, task_queue: str, worker_for: Any, llmock: LLMockServer, name: str
+    client: Client, task_queue: str, worker_for: Any, llmock: LLMock, name: str
 ) -> None:
     doc = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
     inputs = json.loads((EXAMPLES / f"{name}.input.json").read_text())
-    before = len(llmock.state.journal.records())
     async with worker_for(config=load_worker_config()):
-        handle = await client.start_workflow(
-            WORKFLOW_TYPE,
-            {"definition": doc, "inputs": inputs},
-            id=f"{name}-{uuid.uuid4().hex[:8]}",
-            task_queue=task_queue,
-            result_type=RunResult,
-        )
-        result: RunResult = await asyncio.wait_for(handle.result(), timeout=60)
+        result = await run_to_end(client, task_queue, {"definition": doc, "inputs": inputs})
     model_steps = [
         r for r in result.steps.values() if r.type in ("llm", "embed") and r.status == "completed"
     ]
@@ -66,7 +49,7 @@ async def test_example_runs_against_llmock(
         assert record.usage is not None and record.usage.input_tokens > 0
         assert not str(record.output).startswith("[offline")
     assert result.usage.cost_usd > 0
-    served = llmock.state.journal.records()[before:]
+    served = llmock.requests
     ran = {r.id for r in model_steps}
     assert {r.provider for r in served} == {
         "anthropic" if s.get("provider") == "anthropic" else "openai"

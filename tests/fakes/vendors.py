@@ -3,6 +3,25 @@
 Every request is logged; each path has a queue of scripted answers, and when
 the queue is empty the server answers like the vendor would on a good day
 (with `usage` fields, so cost accounting can be checked against it).
+
+Provider faults are tested against LLMock, an independent server
+(tests/activities/test_provider_faults.py). This fake is kept only for what
+LLMock 0.2 cannot do:
+
+- a 200 answer whose body is not JSON (the HTML page of a proxy in between):
+  LLMock answers in the vendor's JSON, faults included (``Fail`` sends the
+  vendor's error envelope with a 4xx/5xx status);
+- a connection dropped before any response to a non-streamed request
+  (``Answer(drop=True)``): LLMock's ``disconnect`` fault cuts SSE streams only;
+- a steady storm of mixed faults across many concurrent requests
+  (``storm``: every third request fails, in turn 429 with Retry-After, 500,
+  dropped connection): LLMock's scripted faults hit the next N matching
+  requests in a row, and its chaos rates are random, so neither gives a
+  storm whose every kind of fault is sure to occur;
+- exact usage figures (``prompt_tokens=1000``): LLMock derives usage from the
+  text's length (4 characters a token), which cost and budget tests cannot pin;
+- request headers (authorization, ``x-api-key``, ``anthropic-version``): LLMock's
+  journal records bodies, not headers.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from activities import WorkerConfig
 from activities.providers.config import ProviderSettings, load_worker_config
 
-__all__ = ["ANTHROPIC_KEY", "CHAT", "MESSAGES", "OPENAI_KEY", "Vendor", "config_for"]
+__all__ = ["ANTHROPIC_KEY", "CHAT", "MESSAGES", "OPENAI_KEY", "Vendor", "config_for", "one_step"]
 
 # long and key-shaped, so a leak of the whole key or of a prefix is caught
 OPENAI_KEY = "sk-test-" + "A1b2C3d4E5f6G7h8I9j0" * 2
@@ -44,3 +44,20 @@ def config_for(vendor: Vendor, **overrides: Any) -> WorkerConfig:
             **overrides,
         )
     return config.model_copy(update={"providers": providers})
+
+
+def one_step(provider: str = "openai", **step: Any) -> dict[str, Any]:
+    """A one-step definition: an `llm` step `ask` on ``provider``, its text as output `answer`.
+
+    Retries fast (3 attempts, 100 ms apart, no jitter) unless ``step`` says otherwise.
+    """
+    llm = {
+        "id": "ask",
+        "type": "llm",
+        "provider": provider,
+        "model": "gpt-4o-mini" if provider == "openai" else "claude-3-5-haiku-latest",
+        "prompt": "Say something",
+        "retry": {"max_attempts": 3, "initial_interval": "100ms", "jitter": False},
+        **step,
+    }
+    return {"name": "one-step", "steps": [llm], "outputs": {"answer": "{{ steps.ask.output }}"}}

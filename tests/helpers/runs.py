@@ -25,7 +25,9 @@ RESULT_TIMEOUT = 60.0
 """Seconds a test waits for a run's result; well under the per-test timeout."""
 
 
-def _name(payload: Mapping[str, Any]) -> str:
+def _name(payload: Any) -> str:
+    if not isinstance(payload, Mapping):
+        return "run"
     definition = payload.get("definition")
     if isinstance(definition, Mapping) and definition.get("name"):
         return str(definition["name"])
@@ -33,16 +35,17 @@ def _name(payload: Mapping[str, Any]) -> str:
 
 
 async def start_run(
-    client: Client, task_queue: str, payload: Mapping[str, Any], *, workflow_id: str | None = None
+    client: Client, task_queue: str, payload: Any, *, workflow_id: str | None = None
 ) -> Run:
-    """Start a run of ``payload`` (``{"definition"|"workflow": ..., "inputs": ...}``).
+    """Start a run of ``payload`` (``{"definition"|"workflow": ..., "inputs": ...}``, or
+    anything else a test wants the workflow to reject).
 
     The id defaults to the workflow's name plus a random suffix, so runs are
     easy to find in the Web UI of a kept dev server.
     """
     return await client.start_workflow(
         WORKFLOW_TYPE,
-        dict(payload),
+        payload,
         id=workflow_id or f"{_name(payload)}-{uuid.uuid4().hex[:10]}",
         task_queue=task_queue,
         result_type=RunResult,
@@ -52,7 +55,7 @@ async def start_run(
 async def run_to_end(
     client: Client,
     task_queue: str,
-    payload: Mapping[str, Any],
+    payload: Any,
     *,
     timeout: float = RESULT_TIMEOUT,
 ) -> RunResult:
@@ -80,7 +83,7 @@ async def outcome(
 async def failure_of(
     client: Client,
     task_queue: str,
-    payload: Mapping[str, Any],
+    payload: Any,
     *,
     timeout: float = RESULT_TIMEOUT,
 ) -> str:

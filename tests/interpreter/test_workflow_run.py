@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,8 +18,9 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import ApplicationError
 
 from activities import ActivitySettings
-from interpreter.contract import QUERY_PROGRESS, WORKFLOW_TYPE, Progress, RunResult
+from interpreter.contract import QUERY_PROGRESS, Progress
 from tests.conftest import EXAMPLES
+from tests.helpers.runs import failure_of, run_to_end, start_run
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -64,32 +64,6 @@ def definition(text: str) -> dict[str, Any]:
     return yaml.safe_load(text)  # type: ignore[no-any-return]
 
 
-async def start(client: Client, task_queue: str, payload: dict[str, Any]) -> Any:
-    return await client.start_workflow(
-        WORKFLOW_TYPE,
-        payload,
-        id=f"wf-{uuid.uuid4().hex[:10]}",
-        task_queue=task_queue,
-        result_type=RunResult,
-    )
-
-
-async def run(client: Client, task_queue: str, payload: dict[str, Any]) -> RunResult:
-    handle = await start(client, task_queue, payload)
-    return await asyncio.wait_for(handle.result(), timeout=60)  # type: ignore[no-any-return]
-
-
-async def failure_of(client: Client, task_queue: str, payload: dict[str, Any]) -> str:
-    """Start a run that must fail; return the innermost failure message."""
-    handle = await start(client, task_queue, payload)
-    with pytest.raises(WorkflowFailureError) as info:
-        await asyncio.wait_for(handle.result(), timeout=30)
-    assert (await handle.describe()).status == WorkflowExecutionStatus.FAILED
-    cause = info.value.cause
-    assert isinstance(cause, ApplicationError)
-    return cause.message
-
-
 @pytest.mark.parametrize(
     "name",
     [
@@ -106,7 +80,7 @@ async def test_every_example_runs_offline_from_its_definition(
     doc = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
     inputs = json.loads((EXAMPLES / f"{name}.input.json").read_text())
     async with worker_for():
-        result = await run(
+        result = await run_to_end(
             client, task_queue, {"definition": doc, "inputs": inputs, "offline": True}
         )
     assert result.workflow == doc["name"]
@@ -120,7 +94,7 @@ async def test_catalog_name_is_resolved_by_an_activity_and_pinned_in_history(
 ) -> None:
     inputs = json.loads((EXAMPLES / "sentiment-analysis.input.json").read_text())
     async with worker_for():
-        handle = await start(
+        handle = await start_run(
             client,
             task_queue,
             {"workflow": "sentiment-analysis", "inputs": inputs, "offline": True},
@@ -147,7 +121,7 @@ async def test_activity_summaries_read_like_the_yaml(
 ) -> None:
     doc = yaml.safe_load((EXAMPLES / "sentiment-analysis.yaml").read_text())
     async with worker_for():
-        handle = await start(
+        handle = await start_run(
             client, task_queue, {"definition": doc, "inputs": {"text": "great"}, "offline": True}
         )
         await handle.result()
@@ -232,7 +206,7 @@ async def test_parallel_groups_respect_max_concurrency_and_independent_steps_ove
 ) -> None:
     probe = Probe()
     async with worker_for(custom=[probe.probe]):
-        result = await run(client, task_queue, {"definition": definition(PARALLEL)})
+        result = await run_to_end(client, task_queue, {"definition": definition(PARALLEL)})
     # 2 inside the group at most, plus the independent `solo` step alongside them
     assert probe.peak == 3
     assert result.outputs == {}
@@ -263,7 +237,7 @@ async def test_a_failing_step_fails_the_run_and_cancels_running_siblings(
 ) -> None:
     probe = Probe()
     async with worker_for(custom=[probe.probe]):
-        handle = await start(client, task_queue, {"definition": definition(FAILING)})
+        handle = await start_run(client, task_queue, {"definition": definition(FAILING)})
         with pytest.raises(WorkflowFailureError) as info:
             await asyncio.wait_for(handle.result(), timeout=20)
         progress = await handle.query(QUERY_PROGRESS, result_type=Progress)
@@ -308,7 +282,7 @@ async def test_continue_on_error_lets_the_run_finish_and_skips_by_trigger_rule(
 ) -> None:
     probe = Probe()
     async with worker_for(custom=[probe.probe]):
-        result = await run(client, task_queue, {"definition": definition(CONTINUE)})
+        result = await run_to_end(client, task_queue, {"definition": definition(CONTINUE)})
     assert result.steps["shaky"].status == "failed"
     assert "broke for good" in (result.steps["shaky"].error or "")
     assert result.steps["needs_shaky"].status == "skipped"
@@ -374,7 +348,7 @@ steps:
     allow = frozenset({flaky_server.removeprefix("http://")})  # 127.0.0.1:PORT
     settings = ActivitySettings(catalog_dir=EXAMPLES, http_allowed_hosts=allow)
     async with worker_for(settings=settings):
-        handle = await start(client, task_queue, {"definition": doc})
+        handle = await start_run(client, task_queue, {"definition": doc})
         with pytest.raises(WorkflowFailureError) as info:
             await asyncio.wait_for(handle.result(), timeout=30)
         progress = await handle.query(QUERY_PROGRESS, result_type=Progress)
@@ -460,7 +434,7 @@ async def test_progress_query_and_cancellation_of_a_run(
 ) -> None:
     probe = Probe()
     async with worker_for(custom=[probe.probe]):
-        handle = await start(client, task_queue, {"definition": definition(BLOCKING)})
+        handle = await start_run(client, task_queue, {"definition": definition(BLOCKING)})
         await asyncio.wait_for(probe.started.wait(), timeout=20)
         progress = await handle.query(QUERY_PROGRESS, result_type=Progress)
         assert progress.status == "running"
@@ -507,7 +481,7 @@ async def test_original_format_file_runs_without_hanging_on_skipped_steps(
 
     doc = yaml.safe_load((ROOT / "tests/fixtures/original/content-moderation.yaml").read_text())
     async with worker_for():
-        result = await run(
+        result = await run_to_end(
             client,
             task_queue,
             {"definition": doc, "inputs": {"content": "hello"}, "offline": True},

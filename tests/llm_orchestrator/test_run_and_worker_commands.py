@@ -16,8 +16,8 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from interpreter.contract import WORKFLOW_TYPE, RunResult
 from llm_orchestrator.devserver import port_open
+from tests.helpers.runs import start_run
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "llm_orchestrator.cli"]
@@ -86,12 +86,10 @@ async def test_python_worker_py_serves_catalog_runs_and_stops_on_sigterm(
         text=True,
     )
     try:
-        handle = await client.start_workflow(
-            WORKFLOW_TYPE,
+        handle = await start_run(
+            client,
+            task_queue,
             {"workflow": "support-triage", "inputs": {"ticket": "Export fails"}, "offline": True},
-            id=f"proc-{uuid.uuid4().hex[:8]}",
-            task_queue=task_queue,
-            result_type=RunResult,
         )
         result = await asyncio.wait_for(handle.result(), timeout=60)
         assert result.outputs["path"] == "normal"

@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,11 @@ from temporalio.client import Client
 
 from activities import redaction
 from activities.redaction import redact
-from interpreter.contract import WORKFLOW_TYPE, RunResult
 from llm_orchestrator.logs import JsonFormatter, RedactSecrets, TextFormatter
-from tests.activities.test_providers import ANTHROPIC_KEY, OPENAI_KEY
 from tests.conftest import EXAMPLES
 from tests.fakes.vendors import Answer, FakeVendor
+from tests.helpers.providers import ANTHROPIC_KEY, OPENAI_KEY
+from tests.helpers.runs import start_run
 from tests.observability.conftest import clean_env, cli_worker
 
 BEARER = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2Vu.Zm9vYmFy"
@@ -86,12 +85,6 @@ def test_keys_read_from_secret_files_are_masked_too() -> None:
 # --- a real worker process, a real run ---------------------------------------------------
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeVendor]:
-    with FakeVendor.running() as vendor:
-        yield vendor
-
-
 @pytest.mark.asyncio(loop_scope="session")
 async def test_json_logs_of_a_run_carry_the_ids_and_no_key(
     client: Client, fake: FakeVendor, tmp_path: Path
@@ -147,12 +140,8 @@ async def test_json_logs_of_a_run_carry_the_ids_and_no_key(
     ]  # fmt: skip
     log = tmp_path / "worker.log"
     with cli_worker(args, env, log):
-        handle = await client.start_workflow(
-            WORKFLOW_TYPE,
-            {"definition": definition, "inputs": {"text": text}},
-            id=f"logs-{uuid.uuid4().hex[:8]}",
-            task_queue=task_queue,
-            result_type=RunResult,
+        handle = await start_run(
+            client, task_queue, {"definition": definition, "inputs": {"text": text}}
         )
         result = await asyncio.wait_for(handle.result(), timeout=60)
     assert result.steps["denied"].status == "failed"

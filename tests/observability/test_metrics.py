@@ -2,40 +2,32 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from temporalio.client import Client
 
-from activities import ActivitySettings, WorkerActivities
 from activities.providers.config import ProviderSettings
 from activities.providers.prices import cost_usd
-from interpreter.contract import WORKFLOW_TYPE, RunResult
 from interpreter.errors import OrchestratorError
 from llm_orchestrator.connect import connect
 from llm_orchestrator.observability import parse_bind, worker_runtime
-from llm_orchestrator.worker import build_worker
-from tests.activities.test_providers import OPENAI_KEY, config_for
-from tests.conftest import EXAMPLES
 from tests.fakes.vendors import Answer, FakeVendor, openai_chat
-from tests.observability.conftest import free_port, scrape, value
+from tests.helpers.net import free_port
+from tests.helpers.providers import CHAT, OPENAI_KEY, config_for
+from tests.helpers.runs import run_to_end
+from tests.observability.conftest import scrape, value
 
-CHAT = "/v1/chat/completions"
 FAST_RETRY = {"max_attempts": 2, "initial_interval": "100ms", "jitter": False}
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeVendor]:
-    with FakeVendor.running() as vendor:
-        yield vendor
 
 
 @pytest.mark.asyncio(loop_scope="session")
 async def test_step_token_cost_retry_breaker_and_rate_limit_series(
-    client: Client, task_queue: str, fake: FakeVendor, monkeypatch: pytest.MonkeyPatch
+    client: Client,
+    task_queue: str,
+    worker_for: Any,
+    fake: FakeVendor,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
     config = config_for(fake, requests_per_minute=600)
@@ -71,20 +63,9 @@ async def test_step_token_cost_retry_breaker_and_rate_limit_series(
     metered = await connect(
         client.service_client.config.target_host, runtime=worker_runtime(f"127.0.0.1:{port}")
     )
-    activities = WorkerActivities(ActivitySettings(catalog_dir=EXAMPLES), config)
-    try:
-        async with build_worker(metered, activities, task_queue=task_queue):
-            handle = await metered.start_workflow(
-                WORKFLOW_TYPE,
-                {"definition": definition},
-                id=f"metrics-{uuid.uuid4().hex[:8]}",
-                task_queue=task_queue,
-                result_type=RunResult,
-            )
-            result = await asyncio.wait_for(handle.result(), timeout=60)
-            samples = scrape(f"http://127.0.0.1:{port}/metrics")
-    finally:
-        await activities.aclose()
+    async with worker_for(config=config, client=metered):
+        result = await run_to_end(metered, task_queue, {"definition": definition})
+        samples = scrape(f"http://127.0.0.1:{port}/metrics")
     assert result.steps["risky"].status == "failed"
 
     mine = {"task_queue": task_queue}

@@ -23,9 +23,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
-from interpreter.contract import WORKFLOW_TYPE, RunResult
 from llm_orchestrator.observability import tracing_configured
 from tests.conftest import EXAMPLES
+from tests.helpers.runs import start_run
 from tests.observability.conftest import clean_env, cli_worker
 
 Request = trace_service_pb2.ExportTraceServiceRequest
@@ -133,12 +133,10 @@ async def test_a_worker_process_exports_the_run_into_the_clients_trace(
             "--catalog", str(EXAMPLES),
         ]  # fmt: skip
         with cli_worker(args, env, tmp_path / "worker.log"):
-            handle = await traced.start_workflow(
-                WORKFLOW_TYPE,
+            handle = await start_run(
+                traced,
+                task_queue,
                 {"workflow": "sentiment-analysis", "inputs": {"text": "Great!"}, "offline": True},
-                id=f"otlp-{uuid.uuid4().hex[:8]}",
-                task_queue=task_queue,
-                result_type=RunResult,
             )
             await asyncio.wait_for(handle.result(), timeout=60)
         # the worker flushes its spans when it stops

@@ -18,9 +18,11 @@ import pytest
 import yaml
 from temporalio.client import Client
 
-from interpreter.contract import WORKFLOW_TYPE, RunResult
+from interpreter.contract import RunResult
 from tests.conftest import EXAMPLES
-from tests.observability.conftest import ROOT, clean_env, cli_worker, free_port, wait_for
+from tests.helpers.net import free_port
+from tests.helpers.runs import start_run
+from tests.observability.conftest import ROOT, clean_env, cli_worker, wait_for
 
 PROMETHEUS = shutil.which("prometheus")
 ACTIVITY_STEP_TYPES = {"llm", "embed", "vector_search", "transform", "action"}
@@ -87,12 +89,10 @@ async def test_prometheus_counts_the_steps_of_every_example_by_type(
             runs = []
             for source in sorted(EXAMPLES.glob("*.yaml")):
                 inputs = json.loads(source.with_suffix(".input.json").read_text())
-                handle = await client.start_workflow(
-                    WORKFLOW_TYPE,
+                handle = await start_run(
+                    client,
+                    task_queue,
                     {"workflow": source.stem, "inputs": inputs, "offline": True},
-                    id=f"prom-{source.stem}-{uuid.uuid4().hex[:6]}",
-                    task_queue=task_queue,
-                    result_type=RunResult,
                 )
                 runs.append(handle.result())
             results: list[RunResult] = await asyncio.wait_for(asyncio.gather(*runs), 120)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from tests.observability.conftest import CLI, ROOT, clean_env, free_port
+from tests.helpers.net import free_port
+from tests.observability.conftest import CLI, ROOT, clean_env
 
 
 @pytest.mark.asyncio(loop_scope="session")

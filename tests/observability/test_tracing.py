@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,18 +13,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
-from activities import ActivitySettings, WorkerActivities
+from activities import ActivitySettings
 from activities.settings import CAPTURE_CONTENT_ENV
-from interpreter.contract import WORKFLOW_TYPE, RunResult
-from llm_orchestrator.worker import build_worker
-from tests.activities.test_providers import ANTHROPIC_KEY, OPENAI_KEY, config_for
+from interpreter.contract import RunResult
 from tests.conftest import EXAMPLES
 from tests.fakes.vendors import Answer, FakeVendor, anthropic_stream, openai_chat
+from tests.helpers.providers import CHAT, MESSAGES, config_for
+from tests.helpers.runs import run_to_end
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-CHAT = "/v1/chat/completions"
-MESSAGES = "/v1/messages"
 
 DEFINITION: dict[str, Any] = {
     "name": "traced",
@@ -71,18 +65,6 @@ DEFINITION: dict[str, Any] = {
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeVendor]:
-    with FakeVendor.running() as vendor:
-        yield vendor
-
-
-@pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
-
-
-@pytest.fixture
 def spans() -> tuple[TracerProvider, InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -93,6 +75,7 @@ def spans() -> tuple[TracerProvider, InMemorySpanExporter]:
 async def traced_run(
     client: Client,
     task_queue: str,
+    worker_for: Any,
     fake: FakeVendor,
     provider: TracerProvider,
     definition: dict[str, Any],
@@ -102,22 +85,12 @@ async def traced_run(
     config = client.config()
     config["interceptors"] = [TracingInterceptor(provider.get_tracer("test"))]
     traced = Client(**config)
-    activities = WorkerActivities(
-        settings or ActivitySettings(catalog_dir=EXAMPLES), config_for(fake)
-    )
-    worker = build_worker(traced, activities, task_queue=task_queue, tracer_provider=provider)
-    try:
-        async with worker:
-            handle = await traced.start_workflow(
-                WORKFLOW_TYPE,
-                {"definition": definition, "inputs": {"text": "I love it"}},
-                id=f"traced-{uuid.uuid4().hex[:8]}",
-                task_queue=task_queue,
-                result_type=RunResult,
-            )
-            return await asyncio.wait_for(handle.result(), timeout=60)
-    finally:
-        await activities.aclose()
+    async with worker_for(
+        settings=settings, config=config_for(fake), client=traced, tracer_provider=provider
+    ):
+        return await run_to_end(
+            traced, task_queue, {"definition": definition, "inputs": {"text": "I love it"}}
+        )
 
 
 def by_name(finished: tuple[ReadableSpan, ...], prefix: str) -> list[ReadableSpan]:
@@ -134,6 +107,7 @@ def parent_of(span: ReadableSpan, finished: tuple[ReadableSpan, ...]) -> Readabl
 async def test_one_trace_per_run_with_step_spans_and_genai_provider_spans(
     client: Client,
     task_queue: str,
+    worker_for: Any,
     fake: FakeVendor,
     spans: tuple[TracerProvider, InMemorySpanExporter],
 ) -> None:
@@ -143,7 +117,7 @@ async def test_one_trace_per_run_with_step_spans_and_genai_provider_spans(
         Answer(body=openai_chat("positive", prompt_tokens=21, completion_tokens=2)),
     )
     fake.then(MESSAGES, Answer(sse=anthropic_stream(["Glad ", "to hear"], input_tokens=33)))
-    result = await traced_run(client, task_queue, fake, provider, DEFINITION)
+    result = await traced_run(client, task_queue, worker_for, fake, provider, DEFINITION)
     assert result.outputs == {"label": "positive"}
     finished = exporter.get_finished_spans()
 
@@ -206,6 +180,7 @@ async def test_one_trace_per_run_with_step_spans_and_genai_provider_spans(
 async def test_message_content_is_recorded_only_when_enabled(
     client: Client,
     task_queue: str,
+    worker_for: Any,
     fake: FakeVendor,
     spans: tuple[TracerProvider, InMemorySpanExporter],
 ) -> None:
@@ -214,7 +189,7 @@ async def test_message_content_is_recorded_only_when_enabled(
     settings = ActivitySettings.from_env(env, catalog_dir=EXAMPLES)
     provider, exporter = spans
     definition = {"name": "one", "steps": [DEFINITION["steps"][0]]}
-    await traced_run(client, task_queue, fake, provider, definition, settings)
+    await traced_run(client, task_queue, worker_for, fake, provider, definition, settings)
     (call,) = by_name(exporter.get_finished_spans(), "chat gpt-4o-mini")
     messages = json.loads(str(call.attributes["gen_ai.input.messages"]))
     assert messages == [
@@ -232,13 +207,16 @@ async def test_message_content_is_recorded_only_when_enabled(
 async def test_a_failed_provider_call_is_an_error_span_with_the_status(
     client: Client,
     task_queue: str,
+    worker_for: Any,
     fake: FakeVendor,
     spans: tuple[TracerProvider, InMemorySpanExporter],
 ) -> None:
     provider, exporter = spans
     fake.then(CHAT, Answer(status=500, body={"error": {"message": "boom"}}))
     step = {**DEFINITION["steps"][0], "retry": {"max_attempts": 2, "initial_interval": "100ms"}}
-    await traced_run(client, task_queue, fake, provider, {"name": "retry", "steps": [step]})
+    await traced_run(
+        client, task_queue, worker_for, fake, provider, {"name": "retry", "steps": [step]}
+    )
     finished = exporter.get_finished_spans()
     failed, succeeded = sorted(
         by_name(finished, "chat gpt-4o-mini"), key=lambda s: s.start_time or 0

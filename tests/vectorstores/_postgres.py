@@ -15,13 +15,14 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from tests.helpers.net import free_port
 
 __all__ = ["PostgresUnavailable", "postgres_server"]
 
@@ -71,12 +72,6 @@ def _service_user() -> pwd.struct_passwd | None:
     return pwd.getpwnam(SERVICE_USER)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def postgres_server(*, startup_timeout: float = 60.0) -> Iterator[str]:
     """Run PostgreSQL; yield its connection URI (database ``postgres``, user ``postgres``)."""
@@ -114,7 +109,7 @@ def postgres_server(*, startup_timeout: float = 60.0) -> Iterator[str]:
         )
         if init.returncode:
             raise PostgresUnavailable(f"initdb failed: {init.stderr.strip()[-500:]}")
-        port = _free_port()
+        port = free_port()
         log = open(workdir / "postgres.log", "wb")  # noqa: SIM115 - closed in finally
         process = subprocess.Popen(
             [

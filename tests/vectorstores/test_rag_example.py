@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,9 @@ import yaml
 from temporalio.client import Client
 
 from activities import ActivitySettings
-from interpreter.contract import WORKFLOW_TYPE, RunResult
 from llm_orchestrator.cli import main
 from tests.conftest import EXAMPLES
+from tests.helpers.runs import run_to_end
 
 QUESTIONS = [
     ("Which port does the Web UI use?", "starting-runs.md"),
@@ -41,14 +40,11 @@ async def test_index_then_ask_offline_cites_the_one_right_file(
     settings = ActivitySettings(catalog_dir=EXAMPLES, vectors_dir=vectors, docs_dir=None)
     async with worker_for(settings=settings):
         for question, source in QUESTIONS:
-            handle = await client.start_workflow(
-                WORKFLOW_TYPE,
+            result = await run_to_end(
+                client,
+                task_queue,
                 {"definition": doc, "inputs": {"question": question}, "offline": True},
-                id=f"rag-{uuid.uuid4().hex[:8]}",
-                task_queue=task_queue,
-                result_type=RunResult,
             )
-            result = await asyncio.wait_for(handle.result(), timeout=60)
             answer = result.outputs["answer"]
             assert answer.startswith("[offline"), answer
             assert f"Based on [1] ({source}):" in answer, (question, answer)
