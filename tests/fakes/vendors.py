@@ -34,8 +34,10 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.helpers.net import serve_http
 
 
 @dataclass
@@ -212,12 +214,8 @@ class FakeVendor:
         """Every 3rd request fails: 429 (Retry-After 0.2 s), then 500, then a dropped connection."""
         self._count = 0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.url = ""
+        """Its base URL, once running."""
 
     def base_url(self, provider: str) -> str:
         """The base URL a client of ``provider`` (`openai` or `anthropic`) is configured with."""
@@ -284,17 +282,8 @@ class FakeVendor:
     @contextmanager
     def running(cls) -> Iterator[FakeVendor]:
         fake = cls()
-        handler = type("Handler", (_Handler,), {"fake": fake})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        fake._server = server
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with serve_http(type("Handler", (_Handler,), {"fake": fake})) as fake.url:
             yield fake
-        finally:
-            server.shutdown()
-            server.server_close()
 
 
 class _Handler(BaseHTTPRequestHandler):

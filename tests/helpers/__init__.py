@@ -1,2 +1,4 @@
-"""Shared test helpers: run contexts built like the interpreter builds them, and a
-pure scheduler driver."""
+"""Shared test helpers: starting runs and reading their outcome (`runs`), pointing
+providers at a loopback vendor (`providers`), free ports (`net`), run contexts built
+like the interpreter builds them (`run_context`) and a pure scheduler driver
+(`scheduling`). Fixtures live in ``tests/conftest.py``."""

@@ -52,44 +52,30 @@ async def start_run(
     )
 
 
-async def run_to_end(
-    client: Client,
-    task_queue: str,
-    payload: Any,
-    *,
-    timeout: float = RESULT_TIMEOUT,
-) -> RunResult:
+async def run_to_end(client: Client, task_queue: str, payload: Any) -> RunResult:
     """Start a run and return its result; a failed run raises ``WorkflowFailureError``."""
     handle = await start_run(client, task_queue, payload)
-    return await asyncio.wait_for(handle.result(), timeout=timeout)
+    return await asyncio.wait_for(handle.result(), timeout=RESULT_TIMEOUT)
 
 
-async def outcome(
-    handle: Run, *, timeout: float = RESULT_TIMEOUT
-) -> tuple[RunResult | None, str | None]:
+async def outcome(handle: Run) -> tuple[RunResult | None, str | None]:
     """``(result, None)`` for a run that completed, ``(None, message)`` for one that failed.
 
     The message is the run's own failure (an ``ApplicationError``), the text a
     user sees in ``temporal workflow describe``.
     """
     try:
-        return await asyncio.wait_for(handle.result(), timeout=timeout), None
+        return await asyncio.wait_for(handle.result(), timeout=RESULT_TIMEOUT), None
     except WorkflowFailureError as exc:
         cause = exc.cause
         assert isinstance(cause, ApplicationError), repr(cause)
         return None, cause.message
 
 
-async def failure_of(
-    client: Client,
-    task_queue: str,
-    payload: Any,
-    *,
-    timeout: float = RESULT_TIMEOUT,
-) -> str:
+async def failure_of(client: Client, task_queue: str, payload: Any) -> str:
     """Start a run that must fail; return its failure message (the test fails if it completes)."""
     handle = await start_run(client, task_queue, payload)
-    result, error = await outcome(handle, timeout=timeout)
+    result, error = await outcome(handle)
     if error is None:
         pytest.fail(f"run {handle.id} completed but should have failed: {result}")
     return error

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import pytest
@@ -20,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from activities import ActivitySettings
 from interpreter.contract import QUERY_PROGRESS, Progress
 from tests.conftest import EXAMPLES
+from tests.helpers.net import serve_http
 from tests.helpers.runs import failure_of, run_to_end, start_run
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -315,14 +315,8 @@ class _Flaky(BaseHTTPRequestHandler):
 @pytest.fixture
 def flaky_server() -> Iterator[str]:
     _Flaky.seen.clear()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(_Flaky) as url:
+        yield url
 
 
 async def test_retry_policy_maps_to_temporal_and_attempts_are_reported(

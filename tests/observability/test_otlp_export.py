@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent import futures
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from llm_orchestrator.observability import tracing_configured
 from tests.conftest import EXAMPLES
+from tests.helpers.net import serve_http
 from tests.helpers.runs import start_run
 from tests.observability.conftest import clean_env, cli_worker
 
@@ -65,14 +66,8 @@ def http_collector() -> Iterator[tuple[_Collector, str]]:
             self.end_headers()
             self.wfile.write(payload)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield collector, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(Handler) as url:
+        yield collector, url
 
 
 @contextmanager

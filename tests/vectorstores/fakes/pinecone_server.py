@@ -19,9 +19,11 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.helpers.net import serve_http
 
 _GRPC_CODE = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 412: 9, 429: 8, 500: 13, 503: 14}
 _MAX_UPSERT = 1000
@@ -69,12 +71,8 @@ class FakePinecone:
         self.log: list[Logged] = []
         self._faults: deque[Scripted] = deque()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def host(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.host = ""
+        """Its base URL (an index host, in Pinecone's words), once running."""
 
     def fail_next(
         self, status: int, message: str = "", *, headers: dict[str, str] | None = None
@@ -91,17 +89,8 @@ class FakePinecone:
     @contextmanager
     def running(cls, *, dimension: int, api_key: str = "pc-test-key") -> Iterator[FakePinecone]:
         fake = cls(dimension=dimension, api_key=api_key)
-        handler = type("Handler", (_Handler,), {"fake": fake})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        fake._server = server
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with serve_http(type("Handler", (_Handler,), {"fake": fake})) as fake.host:
             yield fake
-        finally:
-            server.shutdown()
-            server.server_close()
 
     # --- dispatch --------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import grpc
@@ -39,6 +39,8 @@ from weaviate.proto.v1 import (
     search_get_pb2,
     weaviate_pb2_grpc,
 )
+
+from tests.helpers.net import serve_http
 
 VERSION = "1.32.4"
 _CLASS = re.compile(r"^[A-Z][_0-9A-Za-z]*$")
@@ -167,23 +169,17 @@ class FakeWeaviate:
     @contextmanager
     def running(cls, *, api_key: str | None = None) -> Iterator[FakeWeaviate]:
         fake = cls(api_key=api_key)
-        handler = type("Handler", (_RestHandler,), {"fake": fake})
-        http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        http.daemon_threads = True
-        fake.http_port = http.server_address[1]
-        thread = threading.Thread(target=http.serve_forever, daemon=True)
-        thread.start()
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         weaviate_pb2_grpc.add_WeaviateServicer_to_server(_Servicer(fake), server)
         server.add_generic_rpc_handlers((_health_handler(fake),))
         fake.grpc_port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
-        try:
-            yield fake
-        finally:
-            server.stop(grace=None)
-            http.shutdown()
-            http.server_close()
+        with serve_http(type("Handler", (_RestHandler,), {"fake": fake})) as url:
+            fake.http_port = int(url.rsplit(":", 1)[1])
+            server.start()
+            try:
+                yield fake
+            finally:
+                server.stop(grace=None)
 
     # --- REST --------------------------------------------------------------------------
 
