@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from activities.transform import FUNCTIONS, apply_function
 from interpreter.errors import StepError
+from interpreter.transforms import FUNCTIONS, apply_function
 
 HITS = [
     {"id": "a", "score": 0.9, "metadata": {"source": "faq.md", "lang": "en"}},
