@@ -8,7 +8,7 @@ import pytest
 import yaml
 from temporalio.client import Client, WorkflowFailureError
 
-from tests.interpreter.test_workflow_run import run, start
+from tests.helpers.runs import run_to_end, start_run
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -48,7 +48,7 @@ async def test_branch_forms_run_the_right_steps_and_skipped_outputs_read_as_null
     client: Client, task_queue: str, worker_for: Any, kind: str, shared: str, only_c: str
 ) -> None:
     async with worker_for():
-        result = await run(
+        result = await run_to_end(
             client,
             task_queue,
             {"definition": yaml.safe_load(FILE), "inputs": {"kind": kind}, "offline": True},
@@ -70,7 +70,7 @@ async def test_a_name_no_step_declares_is_still_an_error(
     doc = yaml.safe_load(FILE)
     doc["outputs"] = {"x": "{{ steps.only_c.nope }}"}
     async with worker_for():
-        handle = await start(
+        handle = await start_run(
             client, task_queue, {"definition": doc, "inputs": {"kind": "a"}, "offline": True}
         )
         with pytest.raises(WorkflowFailureError) as caught:
