@@ -100,6 +100,7 @@ def kind_of(step: LlmStep | ParallelStep | EchoStep) -> AnyKind:
 """
 
 
+@pytest.mark.timeout(300)  # a mypy run with a cold cache, as on a fresh CI machine
 def test_mypy_rejects_a_new_kind_with_a_missing_part_or_registry_case(tmp_path: Path) -> None:
     """The two ways to forget something when adding a kind both fail type-checking."""
     module = tmp_path / "echo_kind.py"

@@ -31,6 +31,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.mark.skipif(port_open("127.0.0.1", 7233), reason="something already listens on 7233")
+@pytest.mark.timeout(240)  # starts and stops a whole dev server; the run may take 180 s
 def test_run_starts_the_embedded_server_runs_and_stops_it(tmp_path: Path) -> None:
     result = subprocess.run(
         [

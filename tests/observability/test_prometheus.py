@@ -71,6 +71,7 @@ def start_prometheus(tmp_path: Path, target: str) -> tuple[subprocess.Popen[byte
 
 
 @pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.timeout(240)  # every example (up to 120 s), then Prometheus scrapes (up to 30 s)
 async def test_prometheus_counts_the_steps_of_every_example_by_type(
     client: Client, tmp_path: Path
 ) -> None:

@@ -14,6 +14,7 @@ from tests.observability.conftest import CLI, ROOT, clean_env
 
 
 @pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.timeout(180)  # the `run` process may take its full 120 s
 async def test_run_with_metrics_and_json_logs(client: Client, tmp_path: Path) -> None:
     bind = f"127.0.0.1:{free_port()}"
     result = subprocess.run(
