@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,8 +14,8 @@ from temporalio.exceptions import CancelledError
 
 from activities import HEARTBEAT_SECONDS, ActivitySettings, WorkerConfig
 from activities.providers.config import ProviderSettings, load_worker_config
-from interpreter.contract import WORKFLOW_TYPE, RunResult
 from tests.conftest import EXAMPLES
+from tests.helpers.runs import start_run
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -87,13 +86,7 @@ async def cancel_while_waiting(
     """Start a one-step run, cancel it once the server holds the request; return how long
     the request lived after the cancellation."""
     definition = {"name": "cancelled", "steps": [{"id": "wait", "timeout": "120s", **step}]}
-    handle = await client.start_workflow(
-        WORKFLOW_TYPE,
-        {"definition": definition},
-        id=f"cancel-{uuid.uuid4().hex[:10]}",
-        task_queue=task_queue,
-        result_type=RunResult,
-    )
+    handle = await start_run(client, task_queue, {"definition": definition})
     await asyncio.wait_for(silent.arrived.wait(), timeout=30)
     cancelled_at = time.monotonic()
     await handle.cancel()
