@@ -83,12 +83,12 @@ async def test_mocks_choose_a_branch_and_stand_in_for_a_step(
 ) -> None:
     doc = yaml.safe_load(FILE)
     async with worker_for():
-        forced = await run(
+        forced = await run_to_end(
             client,
             task_queue,
             {"definition": doc, "inputs": {"kind": "a"}, "offline": True, "mocks": {"route": "c"}},
         )
-        mocked = await run(
+        mocked = await run_to_end(
             client,
             task_queue,
             {"definition": doc, "inputs": {"kind": "a"}, "mocks": {"shared": "from the mock"}},
@@ -116,7 +116,9 @@ async def test_bad_start_inputs_fail_at_once_with_a_hint(
     client: Client, task_queue: str, worker_for: Any, payload: dict[str, Any], message: str
 ) -> None:
     async with worker_for():
-        handle = await start(client, task_queue, {"definition": yaml.safe_load(FILE), **payload})
+        handle = await start_run(
+            client, task_queue, {"definition": yaml.safe_load(FILE), **payload}
+        )
         with pytest.raises(WorkflowFailureError) as caught:
             await handle.result()
     assert message in str(caught.value.cause)
