@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 import yaml
+from llmock.pytest_plugin import LLMock
 from temporalio.client import Client
 
 from activities import redaction
 from activities.redaction import redact
 from llm_orchestrator.logs import JsonFormatter, RedactSecrets, TextFormatter
 from tests.conftest import EXAMPLES
-from tests.fakes.vendors import Answer, FakeVendor
 from tests.helpers.providers import ANTHROPIC_KEY, OPENAI_KEY
 from tests.helpers.runs import start_run
 from tests.observability.conftest import clean_env, cli_worker
@@ -87,30 +87,21 @@ def test_keys_read_from_secret_files_are_masked_too() -> None:
 
 @pytest.mark.asyncio(loop_scope="session")
 async def test_json_logs_of_a_run_carry_the_ids_and_no_key(
-    client: Client, fake: FakeVendor, tmp_path: Path
+    client: Client, llmock: LLMock, tmp_path: Path
 ) -> None:
     config = tmp_path / "worker.yaml"
     config.write_text(
         yaml.safe_dump(
             {
                 "providers": {
-                    "openai": {"base_url": f"{fake.url}/v1", "http2": False},
-                    "anthropic": {"base_url": fake.url, "http2": False},
+                    "openai": {"base_url": llmock.base_url("openai"), "http2": False},
+                    "anthropic": {"base_url": llmock.base_url("anthropic"), "http2": False},
                 }
             }
         )
     )
     # a vendor that echoes the key in its error, as real ones do
-    fake.then(
-        "/v1/messages",
-        Answer(
-            status=401,
-            body={
-                "type": "error",
-                "error": {"type": "authentication_error", "message": f"bad key {ANTHROPIC_KEY}"},
-            },
-        ),
-    )
+    llmock.fail(401, message=f"bad key {ANTHROPIC_KEY}", provider="anthropic")
     definition = {
         "name": "logged",
         "steps": [
