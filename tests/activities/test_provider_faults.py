@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 import pytest
+import yaml
 from llmock.pytest_plugin import LLMock
 from llmock.testing import LLMockServer
 from temporalio.client import Client
@@ -222,17 +223,16 @@ async def test_keys_never_reach_history_results_errors_or_logs(
     llmock: LLMock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # a vendor that echoes the key in its error, as real ones do
+    # OpenAI's 401 quotes the key it was sent
     llmock.fail(401, message=f"Incorrect API key provided: {OPENAI_KEY}", provider="openai")
-    definition = {
-        "name": "secrets",
-        "steps": [
-            {"id": "ok", "type": "llm", "provider": "anthropic", "model": "claude-3-5-haiku",
-             "prompt": "hi"},
-            {"id": "bad", "type": "llm", "provider": "openai", "model": "gpt-4o-mini",
-             "prompt": "hi", "depends_on": ["ok"]},
-        ],
-    }  # fmt: skip
+    definition = yaml.safe_load(
+        """
+name: secrets
+steps:
+  - {id: ok, type: llm, provider: anthropic, model: claude-3-5-haiku, prompt: hi}
+  - {id: bad, type: llm, provider: openai, model: gpt-4o-mini, prompt: hi, depends_on: [ok]}
+"""
+    )
     caplog.set_level(logging.DEBUG)
     async with worker_for(config=config_for(llmock)):
         handle = await start_run(client, task_queue, {"definition": definition})

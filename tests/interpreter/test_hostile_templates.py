@@ -11,7 +11,7 @@ import yaml
 from temporalio.client import Client, WorkflowFailureError
 
 from interpreter.templates import TemplateFailure, render_value
-from tests.interpreter.test_workflow_run import run, start
+from tests.helpers.runs import run_to_end, start_run
 
 BOMBS = [
     "{% for i in range(10**8) %}x{% endfor %}",
@@ -81,14 +81,14 @@ async def test_a_bomb_fails_its_run_and_a_run_beside_it_is_not_slowed(
 ) -> None:
     normal = {"definition": yaml.safe_load(NORMAL_FILE), "inputs": {}}
     async with worker_for():
-        await run(client, task_queue, normal)  # warm up
+        await run_to_end(client, task_queue, normal)  # warm up
         began = time.monotonic()
-        await run(client, task_queue, normal)
+        await run_to_end(client, task_queue, normal)
         alone = time.monotonic() - began
 
-        handle = await start(client, task_queue, {"definition": yaml.safe_load(bomb)})
+        handle = await start_run(client, task_queue, {"definition": yaml.safe_load(bomb)})
         began = time.monotonic()
-        beside = await run(client, task_queue, normal)
+        beside = await run_to_end(client, task_queue, normal)
         together = time.monotonic() - began
         with pytest.raises(WorkflowFailureError) as caught:
             await asyncio.wait_for(handle.result(), timeout=30)
