@@ -30,10 +30,10 @@ def breaker(clock: Clock) -> CircuitBreaker:
     return CircuitBreaker(failures_to_open=3, cooldown=30.0, clock=clock)
 
 
-def fail(breaker: CircuitBreaker, times: int) -> None:
+def fail(breaker: CircuitBreaker, times: int, cause: str = "HTTP 503: unavailable") -> None:
     for _ in range(times):
         breaker.before_request()
-        breaker.failure()
+        breaker.failure(cause)
 
 
 def test_opens_after_n_consecutive_failures_not_before(breaker: CircuitBreaker) -> None:
@@ -56,15 +56,19 @@ def test_a_success_in_between_resets_the_count(breaker: CircuitBreaker) -> None:
     assert breaker.state == "open"
 
 
-def test_an_open_breaker_fails_fast_with_the_time_it_stays_open(
+def test_an_open_breaker_fails_fast_with_its_cause_and_the_time_it_stays_open(
     breaker: CircuitBreaker, clock: Clock
 ) -> None:
-    fail(breaker, 3)
+    fail(breaker, 2, "connection refused")
+    fail(breaker, 1, "HTTP 503: unavailable")
     clock.now += 12
     with pytest.raises(BreakerOpen) as caught:
         breaker.before_request()
     assert caught.value.remaining == pytest.approx(18.0)
-    assert "circuit breaker open for another 18.0s" in str(caught.value)
+    # the message leads with the failure that opened it: that is what the user must fix
+    message = str(caught.value)
+    assert message.startswith("HTTP 503: unavailable (circuit open since ")
+    assert message.endswith("; next probe in 18.0s)")
     assert breaker.opened == [(1000.0, 1030.0)]
 
 

@@ -7,39 +7,22 @@ import base64
 import json
 import logging
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from llmock.scenarios import Reply
-from llmock.testing import LLMockServer
+from llmock.pytest_plugin import LLMock
 from temporalio.client import Client
 
 from activities.providers.config import ProviderSettings, load_worker_config
-from tests.activities.test_providers import config_for, one_step, outcome, start
 from tests.fakes.vendors import Answer, FakeVendor, anthropic_stream, openai_chat, openai_stream
+from tests.helpers.providers import CHAT, MESSAGES, OPENAI_KEY, config_for, one_step
+from tests.helpers.runs import outcome, start_run
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-OPENAI_KEY = "sk-test-" + "Q1w2E3r4T5y6U7i8O9p0" * 2
-ANTHROPIC_KEY = "sk-ant-test-" + "M1n2B3v4C5x6Z7l8K9j0" * 2
-CHAT = "/v1/chat/completions"
-MESSAGES = "/v1/messages"
 EMBEDDINGS = "/v1/embeddings"
 PROMPT = "Say something"  # 13 characters: 4 estimated tokens
 ANSWER = "a fairly long streamed answer"  # 29 characters: 8 estimated tokens
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeVendor]:
-    with FakeVendor.running() as vendor:
-        yield vendor
-
-
-@pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
 
 
 def history_text(history: Any) -> str:
@@ -92,7 +75,9 @@ async def test_a_stream_without_usage_records_an_estimate_not_zero(
         fake.then(MESSAGES, Answer(sse=anthropic_stream_without_usage(ANSWER)))
     async with worker_for(config=config_for(fake)):
         result, error = await outcome(
-            await start(client, task_queue, one_step(provider, prompt=PROMPT, stream=True))
+            await start_run(
+                client, task_queue, {"definition": one_step(provider, prompt=PROMPT, stream=True)}
+            )
         )
     assert error is None and result is not None
     usage = result.steps["ask"].usage
@@ -112,7 +97,9 @@ async def test_a_run_budget_stops_streamed_steps_whose_server_sends_no_usage(
     second = {**first, "id": "again", "depends_on": ["ask"]}
     definition = {"name": "budgeted", "budget": {"max_tokens": 10}, "steps": [first, second]}
     async with worker_for(config=config_for(fake)):
-        result, error = await outcome(await start(client, task_queue, definition))
+        result, error = await outcome(
+            await start_run(client, task_queue, {"definition": definition})
+        )
     assert result is None and error is not None
     assert "budget exceeded before step `again`" in error
     assert "used 12 tokens" in error
@@ -124,7 +111,9 @@ async def test_vendor_usage_is_not_marked_estimated(
     client: Client, task_queue: str, worker_for: Any, fake: FakeVendor
 ) -> None:
     async with worker_for(config=config_for(fake)):
-        result, _ = await outcome(await start(client, task_queue, one_step(stream=True)))
+        result, _ = await outcome(
+            await start_run(client, task_queue, {"definition": one_step(stream=True)})
+        )
     assert result is not None and result.steps["ask"].usage is not None
     assert result.steps["ask"].usage.estimated is False
     assert result.steps["ask"].usage.input_tokens == 9  # the fake stream's usage chunk
@@ -162,7 +151,9 @@ async def test_per_token_embeddings_fail_at_once_saying_how_to_start_the_server(
 ) -> None:
     fake.then(EMBEDDINGS, *[Answer(body=PER_TOKEN)] * 3)
     async with worker_for(config=config_for(fake)):
-        result, error = await outcome(await start(client, task_queue, embed_step()))
+        result, error = await outcome(
+            await start_run(client, task_queue, {"definition": embed_step()})
+        )
     assert result is None and error is not None
     assert "per-token embeddings (2 vectors of 2 numbers for input 0)" in error
     assert "--pooling mean" in error and "pooling: mean" in error
@@ -180,7 +171,9 @@ async def test_per_token_embeddings_are_mean_pooled_when_asked(
     else:
         config, definition = config_for(fake, pooling="mean"), embed_step()
     async with worker_for(config=config):
-        result, error = await outcome(await start(client, task_queue, definition))
+        result, error = await outcome(
+            await start_run(client, task_queue, {"definition": definition})
+        )
     assert error is None and result is not None
     assert result.steps["vec"].output == [2.0, 4.0]
     usage = result.steps["vec"].usage
@@ -199,7 +192,9 @@ async def test_a_json_error_answering_a_stream_keeps_the_vendor_message_and_is_n
     }
     fake.then(CHAT, *[Answer(body=error_body)] * 3)
     async with worker_for(config=config_for(fake)):
-        result, error = await outcome(await start(client, task_queue, one_step(stream=True)))
+        result, error = await outcome(
+            await start_run(client, task_queue, {"definition": one_step(stream=True)})
+        )
     assert result is None and error is not None
     assert "streaming is not supported for this model" in error
     assert "[DONE]" not in error
@@ -212,7 +207,9 @@ async def test_a_whole_json_reply_to_a_stream_is_read_as_the_reply(
 ) -> None:
     fake.then(CHAT, Answer(body=openai_chat("whole answer", prompt_tokens=7)))
     async with worker_for(config=config_for(fake)):
-        result, error = await outcome(await start(client, task_queue, one_step(stream=True)))
+        result, error = await outcome(
+            await start_run(client, task_queue, {"definition": one_step(stream=True)})
+        )
     assert error is None and result is not None
     assert result.outputs == {"answer": "whole answer"}
     assert result.steps["ask"].usage is not None
@@ -238,7 +235,9 @@ async def test_a_base_url_without_a_key_sends_no_authorization(
     providers["openai"] = providers["openai"].model_copy(update={"http2": False})
     caplog.set_level(logging.DEBUG, logger="activities.providers.registry")
     async with worker_for(config=config.model_copy(update={"providers": providers})):
-        result, error = await outcome(await start(client, task_queue, one_step()))
+        result, error = await outcome(
+            await start_run(client, task_queue, {"definition": one_step()})
+        )
     assert error is None and result is not None
     assert result.outputs == {"answer": "positive"}
     assert "authorization" not in fake.requests(CHAT)[0].headers
@@ -249,16 +248,19 @@ async def test_a_base_url_without_a_key_sends_no_authorization(
 
 
 async def test_a_reply_echoing_the_key_never_reaches_result_or_history(
-    client: Client, task_queue: str, worker_for: Any, monkeypatch: pytest.MonkeyPatch
+    client: Client,
+    task_queue: str,
+    worker_for: Any,
+    llmock: LLMock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with LLMockServer() as llmock:
-        monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
-        monkeypatch.setenv("OPENAI_BASE_URL", llmock.base_url("openai"))
-        echo = f"Your key is {OPENAI_KEY.upper()}; as sent: Authorization: Bearer {OPENAI_KEY}"
-        llmock.state.scenarios.add(Reply(text=echo))
-        async with worker_for(config=load_worker_config()):
-            handle = await start(client, task_queue, one_step())
-            result, error = await outcome(handle)
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", llmock.base_url("openai"))
+    echo = f"Your key is {OPENAI_KEY.upper()}; as sent: Authorization: Bearer {OPENAI_KEY}"
+    llmock.reply(echo)
+    async with worker_for(config=load_worker_config()):
+        handle = await start_run(client, task_queue, {"definition": one_step()})
+        result, error = await outcome(handle)
     assert error is None and result is not None
     assert result.outputs["answer"].startswith("Your key is ***")
     texts = [result.model_dump_json(), history_text(await handle.fetch_history())]
@@ -276,8 +278,8 @@ async def test_retries_of_one_step_carry_one_idempotency_key_and_runs_differ(
 ) -> None:
     fake.then(CHAT, Answer(status=500, body={"error": {"message": "lost"}}))
     async with worker_for(config=config_for(fake)):
-        first, _ = await outcome(await start(client, task_queue, one_step()))
-        second, _ = await outcome(await start(client, task_queue, one_step()))
+        first, _ = await outcome(await start_run(client, task_queue, {"definition": one_step()}))
+        second, _ = await outcome(await start_run(client, task_queue, {"definition": one_step()}))
     assert first is not None and second is not None
     sent = [r.headers.get("idempotency-key") for r in fake.requests(CHAT)]
     assert len(sent) == 3
@@ -292,7 +294,9 @@ async def test_each_embedding_batch_has_its_own_idempotency_key(
 ) -> None:
     async with worker_for(config=config_for(fake)):
         result, _ = await outcome(
-            await start(client, task_queue, embed_step(input=["one", "two"], batch_size=1))
+            await start_run(
+                client, task_queue, {"definition": embed_step(input=["one", "two"], batch_size=1)}
+            )
         )
     assert result is not None
     keys = [r.headers.get("idempotency-key") for r in fake.requests(EMBEDDINGS)]
@@ -308,6 +312,6 @@ async def test_no_idempotency_header_when_a_provider_turns_it_off(
         "openai": ProviderSettings(base_url=f"{fake.url}/v1", http2=False, idempotency_header=None),
     }
     async with worker_for(config=config.model_copy(update={"providers": providers})):
-        result, _ = await outcome(await start(client, task_queue, one_step()))
+        result, _ = await outcome(await start_run(client, task_queue, {"definition": one_step()}))
     assert result is not None
     assert "idempotency-key" not in fake.requests(CHAT)[0].headers

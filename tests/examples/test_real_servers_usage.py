@@ -18,17 +18,16 @@ import json
 import os
 import re
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from llmock.testing import LLMockServer
 from temporalio.client import Client, WorkflowFailureError
 
 from activities.providers.config import ProviderSettings, load_worker_config
-from interpreter.contract import QUERY_PROGRESS, WORKFLOW_TYPE, Progress
+from interpreter.contract import QUERY_PROGRESS, Progress
+from tests.helpers.runs import start_run
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -36,12 +35,6 @@ ROOT = Path(__file__).resolve().parents[2]
 AIMOCK_CLI = Path(
     os.environ.get("AIMOCK_CLI") or ROOT / ".ci/node/node_modules/@copilotkit/aimock/dist/cli.js"
 )
-
-
-@pytest.fixture(scope="module")
-def llmock() -> Iterator[str]:
-    with LLMockServer() as server:
-        yield server.url
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +87,8 @@ async def test_a_budget_stops_streams_that_report_no_usage(
     server: str,
     provider: str,
 ) -> None:
-    base = request.getfixturevalue(server)
+    vendor = request.getfixturevalue(server)
+    base = vendor.url if server == "llmock" else vendor
     if server == "llmock" and provider == "anthropic":
         base = f"{base}/anthropic"
     step = {
@@ -111,12 +105,7 @@ async def test_a_budget_stops_streams_that_report_no_usage(
         "steps": [{"id": "first", **step}, {"id": "second", "depends_on": ["first"], **step}],
     }
     async with worker_for(config=_config(base, provider)):
-        handle = await client.start_workflow(
-            WORKFLOW_TYPE,
-            {"definition": definition},
-            id=f"usage-{uuid.uuid4().hex[:8]}",
-            task_queue=task_queue,
-        )
+        handle = await start_run(client, task_queue, {"definition": definition})
         with pytest.raises(WorkflowFailureError) as failed:
             await asyncio.wait_for(handle.result(), timeout=60)
         progress = await handle.query(QUERY_PROGRESS, result_type=Progress)
