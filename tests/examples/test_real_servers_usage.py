@@ -62,6 +62,7 @@ def aimock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+        process.stdout.close()
 
 
 def _config(base: str, provider: str) -> Any:
