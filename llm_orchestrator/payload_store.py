@@ -35,6 +35,7 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 from temporalio.api.common.v1 import Payload
@@ -59,6 +60,7 @@ __all__ = [
     "STORE_ENV",
     "FileStorageDriver",
     "PayloadStoreSettings",
+    "close_store",
     "data_converter",
 ]
 
@@ -195,6 +197,7 @@ class _LazyS3Client(S3StorageDriverClient):
 
     def __init__(self) -> None:
         self._client: S3StorageDriverClient | None = None
+        self._s3: Any = None
         self._lock = asyncio.Lock()
 
     async def _get(self) -> S3StorageDriverClient:
@@ -210,9 +213,15 @@ class _LazyS3Client(S3StorageDriverClient):
                     ) from None
                 # endpoint, region and credentials: the standard AWS_* variables;
                 # the client lives as long as the process, like the Temporal client
-                s3 = await aioboto3.Session().client("s3").__aenter__()
-                self._client = new_aioboto3_client(s3)
+                self._s3 = await aioboto3.Session().client("s3").__aenter__()
+                self._client = new_aioboto3_client(self._s3)
             return self._client
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            if self._s3 is not None:
+                await self._s3.__aexit__(None, None, None)
+            self._s3 = self._client = None
 
     async def put_object(self, *, bucket: str, key: str, data: bytes) -> None:
         await (await self._get()).put_object(bucket=bucket, key=key, data=data)
@@ -231,6 +240,19 @@ def _driver(store: str) -> StorageDriver:
             raise OrchestratorError(f"{STORE_ENV}={store!r}: write s3://BUCKET (no prefix)")
         return S3StorageDriver(client=_LazyS3Client(), bucket=bucket, max_payload_size=_S3_MAX)
     return FileStorageDriver(Path(store.removeprefix("file://")).expanduser())
+
+
+async def close_store(converter: DataConverter) -> None:
+    """Close what :func:`data_converter` opened (an S3 client; files need nothing).
+
+    Workers keep the store open until the process ends; a process that outlives
+    its converter (a test) closes it here.
+    """
+    storage = converter.external_storage
+    for driver in storage.drivers if storage is not None else ():
+        client = getattr(driver, "_client", None)
+        if isinstance(client, _LazyS3Client):
+            await client.aclose()
 
 
 def data_converter(settings: PayloadStoreSettings | None = None) -> DataConverter:

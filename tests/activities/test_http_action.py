@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -26,6 +27,7 @@ from activities.action import ActionActivities
 from interpreter.errors import ERROR_ACTION_NOT_ALLOWED
 from interpreter.steps.action import ActionCall, ActionRequest
 from tests.conftest import EXAMPLES
+from tests.helpers.net import serve_http
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -56,23 +58,12 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
-def _serve() -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 @pytest.fixture
 def ports() -> Iterator[tuple[int, int]]:
     """Two loopback webhook servers: the allowed one and another port of the same host."""
     _Hook.seen.clear()
-    servers = [_serve(), _serve()]
-    try:
-        yield servers[0].server_address[1], servers[1].server_address[1]
-    finally:
-        for server in servers:
-            server.shutdown()
-            server.server_close()
+    with serve_http(_Hook) as allowed, serve_http(_Hook) as other:
+        yield urlsplit(allowed).port, urlsplit(other).port
 
 
 async def _call(

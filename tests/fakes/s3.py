@@ -7,11 +7,12 @@ an unknown bucket answers ``NoSuchBucket`` like S3 does.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.helpers.net import serve_http
 
 _NO_SUCH = (
     b'<?xml version="1.0" encoding="UTF-8"?>'
@@ -84,11 +85,5 @@ def _handler(s3: FakeS3) -> type[BaseHTTPRequestHandler]:
 def fake_s3(*buckets: str) -> Iterator[FakeS3]:
     """Serve a fake S3 with ``buckets`` on 127.0.0.1; its URL is ``FakeS3.url``."""
     s3 = FakeS3(set(buckets))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(s3))
-    s3.url = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serve_http(_handler(s3)) as s3.url:
         yield s3
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -26,12 +26,13 @@ RESULT_TIMEOUT = 60.0
 
 
 def _name(payload: Any) -> str:
+    """The workflow's name for the run's id, if the payload has a plausible one."""
     if not isinstance(payload, Mapping):
         return "run"
     definition = payload.get("definition")
-    if isinstance(definition, Mapping) and definition.get("name"):
-        return str(definition["name"])
-    return str(payload.get("workflow") or "run")
+    name = definition.get("name") if isinstance(definition, Mapping) else payload.get("workflow")
+    # payloads may be deliberately broken (fuzz tests): only a short text makes an id
+    return name if isinstance(name, str) and 0 < len(name) <= 64 else "run"
 
 
 async def start_run(

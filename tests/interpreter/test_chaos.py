@@ -13,16 +13,16 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from temporalio.client import Client
 
-from interpreter.contract import WORKFLOW_TYPE, RunResult
+from tests.helpers.net import serve_http
+from tests.helpers.runs import start_run
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = 4
@@ -71,14 +71,8 @@ class _SlowModel(BaseHTTPRequestHandler):
 @pytest.fixture
 def slow_model() -> Iterator[str]:
     _SlowModel.arrivals = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowModel)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(_SlowModel) as url:
+        yield f"{url}/v1"
 
 
 def _worker(
@@ -117,13 +111,7 @@ async def test_runs_resume_within_20s_of_a_new_worker_after_a_sigkill(
     replacement: subprocess.Popen[bytes] | None = None
     try:
         handles = [
-            await client.start_workflow(
-                WORKFLOW_TYPE,
-                {"definition": _definition(i), "inputs": {}},
-                id=f"chaos-{i}-{uuid.uuid4().hex[:6]}",
-                task_queue=task_queue,
-                result_type=RunResult,
-            )
+            await start_run(client, task_queue, {"definition": _definition(i), "inputs": {}})
             for i in range(RUNS)
         ]
         deadline = time.monotonic() + 60

@@ -10,7 +10,6 @@ import asyncio
 import json
 import random
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,9 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from interpreter.contract import WORKFLOW_TYPE
 from interpreter.errors import WorkflowDefinitionError
 from interpreter.loader import load_definition, load_text
+from tests.helpers.runs import start_run
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
 FUZZ = settings(
@@ -171,12 +170,7 @@ async def test_fuzzed_start_inputs_never_leave_a_run_running(
         }
         payloads.append(_mutate(_mutate(start, rng), rng))
     async with worker_for():
-        handles = [
-            await client.start_workflow(
-                WORKFLOW_TYPE, payload, id=f"fuzz-{uuid.uuid4().hex[:8]}", task_queue=task_queue
-            )
-            for payload in payloads
-        ]
+        handles = [await start_run(client, task_queue, payload) for payload in payloads]
         deadline = time.monotonic() + 60
         for handle in handles:
             while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:

@@ -30,6 +30,7 @@ from llm_orchestrator.payload_store import (
     STORE_ENV,
     FileStorageDriver,
     PayloadStoreSettings,
+    close_store,
     data_converter,
 )
 from llm_orchestrator.worker import build_worker, workflow_runner
@@ -363,6 +364,7 @@ steps:
             handle, result = await _run(s3_client, task_queue, doc, timeout=60)
     finally:
         await activities.aclose()
+        await close_store(converter)
     assert "".join(result.steps["a"].output) == "x" * 3_000_000
     assert result.steps["b"].output["length"] == 3_000_000
     assert await _history_bytes(handle) < 64 * 1024
