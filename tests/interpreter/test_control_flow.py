@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailed
 
 from activities import ActivitySettings
 from interpreter.contract import QUERY_PROGRESS, UPDATE_APPROVE, Decision, Progress, RunResult
-from tests.interpreter.test_workflow_run import run, start
+from tests.helpers.runs import run_to_end, start_run
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -49,7 +49,7 @@ async def test_map_runs_one_step_per_item_in_input_order_across_batches(
 ) -> None:
     articles = [{"text": f"a{i}"} for i in range(120)]  # three batches of 50
     async with worker_for():
-        handle = await start(
+        handle = await start_run(
             client, task_queue, {"definition": _doc(MAP_STEP), "inputs": {"articles": articles}}
         )
         result: RunResult = await asyncio.wait_for(handle.result(), 120)
@@ -76,7 +76,7 @@ steps:
       - {id: label, type: transform, depends_on: [double], template: "n={{ steps.double.output }}"}
 """
     async with worker_for():
-        result = await run(client, task_queue, {"definition": _doc(text)})
+        result = await run_to_end(client, task_queue, {"definition": _doc(text)})
     assert result.steps["each"].output == [
         {"double": 2, "label": "n=2"},
         {"double": 4, "label": "n=4"},
@@ -99,7 +99,7 @@ async def test_map_continue_keeps_going_and_lists_the_errors(
     client: Client, task_queue: str, worker_for: Any
 ) -> None:
     async with worker_for():
-        result = await run(
+        result = await run_to_end(
             client, task_queue, {"definition": _doc(FAILING_MAP.replace("MODE", "continue"))}
         )
     record = result.steps["parse"]
@@ -113,7 +113,7 @@ async def test_map_fail_fails_the_step_naming_the_item(
     client: Client, task_queue: str, worker_for: Any
 ) -> None:
     async with worker_for():
-        handle = await start(
+        handle = await start_run(
             client, task_queue, {"definition": _doc(FAILING_MAP.replace("MODE", "fail"))}
         )
         with pytest.raises(WorkflowFailureError) as caught:
@@ -130,7 +130,7 @@ async def test_map_of_nothing_and_of_a_non_list(
     text = f"name: m\nsteps:\n  - id: m\n    type: map\n    items: {items}\n"
     text += "    step: {type: transform, template: x}\n"
     async with worker_for():
-        handle = await start(client, task_queue, {"definition": _doc(text)})
+        handle = await start_run(client, task_queue, {"definition": _doc(text)})
         if isinstance(expected, list):
             result: RunResult = await asyncio.wait_for(handle.result(), 60)
             assert result.steps["m"].output == expected
@@ -164,7 +164,7 @@ async def test_loop_runs_until_its_condition_holds(
     client: Client, task_queue: str, worker_for: Any
 ) -> None:
     async with worker_for():
-        result = await run(
+        result = await run_to_end(
             client, task_queue, {"definition": _doc(LOOP.format(max=5, exhausted="fail"))}
         )
     assert result.steps["refine"].output == {
@@ -177,10 +177,10 @@ async def test_loop_exhausted_continues_or_fails(
     client: Client, task_queue: str, worker_for: Any
 ) -> None:
     async with worker_for():
-        result = await run(
+        result = await run_to_end(
             client, task_queue, {"definition": _doc(LOOP.format(max=2, exhausted="continue"))}
         )
-        handle = await start(
+        handle = await start_run(
             client, task_queue, {"definition": _doc(LOOP.format(max=2, exhausted="fail"))}
         )
         with pytest.raises(WorkflowFailureError) as caught:
@@ -223,7 +223,9 @@ async def test_approval_by_update_with_its_checks(
         {"id": "hold", "type": "wait", "signal": "release", "depends_on": ["human_review"]}
     )
     async with worker_for():
-        handle = await start(client, task_queue, {"definition": held, "inputs": {"content": "hi"}})
+        handle = await start_run(
+            client, task_queue, {"definition": held, "inputs": {"content": "hi"}}
+        )
         progress = await _waiting(handle)
         (waiting,) = progress.waiting
         assert (waiting.step, waiting.kind, waiting.message) == (
@@ -256,13 +258,13 @@ async def test_approval_by_signal_and_by_timeout(
 ) -> None:
     short = APPROVAL.replace("timeout: 30s", "timeout: 1s")
     async with worker_for():
-        by_signal = await start(
+        by_signal = await start_run(
             client, task_queue, {"definition": _doc(APPROVAL), "inputs": {"content": "x"}}
         )
         await _waiting(by_signal)
         await by_signal.signal(UPDATE_APPROVE, Decision(step="human_review", approved=False))
         rejected: RunResult = await asyncio.wait_for(by_signal.result(), 60)
-        timed_out = await run(
+        timed_out = await run_to_end(
             client, task_queue, {"definition": _doc(short), "inputs": {"content": "x"}}
         )
     assert rejected.steps["human_review"].output["approved"] is False
@@ -283,7 +285,7 @@ async def test_wait_on_a_timer_and_on_signals(
     client: Client, task_queue: str, worker_for: Any
 ) -> None:
     async with worker_for():
-        handle = await start(client, task_queue, {"definition": _doc(WAITS)})
+        handle = await start_run(client, task_queue, {"definition": _doc(WAITS)})
         await handle.signal("payment_received", {"amount": 12})
         result: RunResult = await asyncio.wait_for(handle.result(), 60)
     assert result.steps["nap"].status == "completed"
@@ -315,7 +317,7 @@ steps:
         "outputs": {"square": "{{ steps.sq.output }}"},
     }
     async with worker_for():
-        result = await run(
+        result = await run_to_end(
             client,
             task_queue,
             {"definition": _doc(text), "offline": True, "library": {"child.yaml": child}},
@@ -338,7 +340,7 @@ async def test_a_catalog_workflow_pins_the_files_it_names(
         "outputs:\n  square: '{{ steps.sq.output }}'\n"
     )
     async with worker_for(settings=ActivitySettings(catalog_dir=tmp_path)):
-        handle = await start(client, task_queue, {"workflow": "parent"})
+        handle = await start_run(client, task_queue, {"workflow": "parent"})
         while (await handle.query(QUERY_PROGRESS, result_type=Progress)).status == "resolving":
             await asyncio.sleep(0.05)
         # an edit once the run has its definition never reaches it: the child was pinned
@@ -360,7 +362,7 @@ async def test_the_moderation_examples_review_path_waits_for_a_person(
         "mocks": {"classify": {"label": "review"}},
     }
     async with worker_for():
-        handle = await start(client, task_queue, payload)
+        handle = await start_run(client, task_queue, payload)
         progress = await _waiting(handle)
         assert progress.waiting[0].message == "Publish this content by sam? a borderline post"
         await handle.execute_update(

@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
 from activities import ActivitySettings, WorkerActivities
-from interpreter.contract import WORKFLOW_TYPE, RunResult
+from interpreter.contract import WORKFLOW_TYPE
 from interpreter.errors import OrchestratorError
 from interpreter.workflow import DagWorkflow
 from llm_orchestrator.payload_store import (
@@ -36,6 +36,7 @@ from llm_orchestrator.payload_store import (
 from llm_orchestrator.worker import build_worker, workflow_runner
 from tests.conftest import EXAMPLES, ROOT
 from tests.fakes.s3 import FakeS3, fake_s3
+from tests.helpers.runs import start_run
 
 MB = 1024 * 1024
 
@@ -64,13 +65,7 @@ async def digest(params: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _run(client: Client, task_queue: str, doc: dict[str, Any], timeout: float) -> Any:
-    handle = await client.start_workflow(
-        WORKFLOW_TYPE,
-        {"definition": doc},
-        id=f"wf-{uuid.uuid4().hex[:10]}",
-        task_queue=task_queue,
-        result_type=RunResult,
-    )
+    handle = await start_run(client, task_queue, {"definition": doc})
     return handle, await asyncio.wait_for(handle.result(), timeout=timeout)
 
 
