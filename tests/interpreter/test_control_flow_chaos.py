@@ -15,10 +15,9 @@ import signal
 import subprocess
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,11 +27,12 @@ from temporalio.client import Client, WorkflowHandle
 from interpreter.contract import (
     QUERY_PROGRESS,
     UPDATE_APPROVE,
-    WORKFLOW_TYPE,
     Decision,
     Progress,
     RunResult,
 )
+from tests.helpers.net import serve_http
+from tests.helpers.runs import start_run
 from tests.interpreter.test_chaos import _worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -87,14 +87,8 @@ class _CountingModel(BaseHTTPRequestHandler):
 def counting_model() -> Iterator[str]:
     _CountingModel.asked = Counter()
     _CountingModel.answered = Counter()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _CountingModel)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(_CountingModel) as url:
+        yield f"{url}/v1"
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
@@ -133,13 +127,7 @@ async def test_a_map_killed_half_way_completes_and_no_finished_item_runs_again(
     first = _worker(address, task_queue, counting_model, tmp_path)
     replacement: subprocess.Popen[bytes] | None = None
     try:
-        handle = await client.start_workflow(
-            WORKFLOW_TYPE,
-            {"definition": MAP, "inputs": {}},
-            id=f"chaos-map-{uuid.uuid4().hex[:6]}",
-            task_queue=task_queue,
-            result_type=RunResult,
-        )
+        handle = await start_run(client, task_queue, {"definition": MAP, "inputs": {}})
         batch = client.get_workflow_handle(f"{handle.id}/each/batch-0")
         deadline = time.monotonic() + 90
         finished: set[int] = set()
@@ -212,13 +200,7 @@ async def test_a_run_killed_while_waiting_for_approval_completes_after_a_restart
     first = _worker(address, task_queue, counting_model, tmp_path)
     replacement: subprocess.Popen[bytes] | None = None
     try:
-        handle = await client.start_workflow(
-            WORKFLOW_TYPE,
-            {"definition": APPROVAL, "inputs": {}},
-            id=f"chaos-approval-{uuid.uuid4().hex[:6]}",
-            task_queue=task_queue,
-            result_type=RunResult,
-        )
+        handle = await start_run(client, task_queue, {"definition": APPROVAL, "inputs": {}})
         await _waiting(handle, within=60)
         _kill(first)
 

@@ -16,7 +16,7 @@ from temporalio.client import Client
 
 from interpreter.contract import RunResult
 from interpreter.steps.loop import SEGMENT
-from tests.interpreter.test_workflow_run import start
+from tests.helpers.runs import start_run
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -47,7 +47,7 @@ async def test_a_long_loop_runs_in_segments_and_its_history_stays_small(
         }
     )
     async with worker_for():
-        handle = await start(client, task_queue, {"definition": definition})
+        handle = await start_run(client, task_queue, {"definition": definition})
         result: RunResult = await asyncio.wait_for(handle.result(), 300)
         events = len((await handle.fetch_history()).events)
     assert result.steps["l"].output == {"iterations": 151, "last": {"tick": 150, "prev": 149}}
@@ -72,7 +72,7 @@ async def test_map_batches_do_not_carry_inputs_their_body_does_not_read(
     }
     articles = [f"a{i}" for i in range(100)]
     async with worker_for():
-        handle = await start(
+        handle = await start_run(
             client, task_queue, {"definition": definition, "inputs": {"articles": articles}}
         )
         await asyncio.wait_for(handle.result(), 120)
