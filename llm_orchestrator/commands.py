@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import TypeAlias
 
 from interpreter.contract import DEFAULT_TASK_QUEUE
-from llm_orchestrator import language, manage, runs, serve
+from llm_orchestrator import answer, language, manage, runs, serve
 from llm_orchestrator.devserver import state_dir
 from llm_orchestrator.options import (
+    ApproveOptions,
     ListOptions,
     RunOptions,
     RunRefOptions,
     ServerOptions,
+    SignalOptions,
     StartOptions,
     WorkerOptions,
 )
@@ -174,12 +176,41 @@ def _manage(sub: Sub) -> None:
         _connection_flags(p, task_queue=False, ui=name == "status")
         p.set_defaults(func=func)
 
+    _answer(sub)
+
     p = sub.add_parser("list", help="recent DagWorkflow runs with their status, newest first")
     p.add_argument("--status", choices=sorted(manage.STATUS_NAMES), help="only runs in this state")
     p.add_argument("-n", "--limit", type=int, default=20, help="at most this many (default 20)")
     p.add_argument("--json", action="store_true", help="print only JSON on stdout")
     _connection_flags(p, task_queue=False, ui=True)
     p.set_defaults(func=_cmd_list)
+
+
+def _answer(sub: Sub) -> None:
+    data_help = "JSON when it parses, else text; @file.json reads a file"
+    p = sub.add_parser(
+        "approve",
+        help="approve (or --reject) an `approval` step a run waits for",
+        description="Decide an `approval` step through the run's `approve` Update: an "
+        "unknown step, a step not waiting, or a second decision fails at once (exit 1).",
+    )
+    p.add_argument("workflow_id", metavar="WORKFLOW_ID")
+    p.add_argument("step", metavar="STEP", help="the id of the `approval` step")
+    p.add_argument("--reject", action="store_true", help="reject instead of approve")
+    p.add_argument("--comment", metavar="TEXT", help="a comment kept with the decision")
+    p.add_argument("--by", metavar="NAME", help="who decided (the step's `output.by`)")
+    p.add_argument("--data", metavar="JSON", help=f"extra data for the step's output; {data_help}")
+    p.add_argument("--run-id", help="a specific run of that id (default: the latest)")
+    _connection_flags(p, task_queue=False, ui=False)
+    p.set_defaults(func=_cmd_approve)
+
+    p = sub.add_parser("signal", help="send a named signal to a run (for its `wait` steps)")
+    p.add_argument("workflow_id", metavar="WORKFLOW_ID")
+    p.add_argument("name", metavar="NAME", help="the signal's name (a `wait` step's `signal:`)")
+    p.add_argument("--data", metavar="JSON", help=f"the payload (the step's output); {data_help}")
+    p.add_argument("--run-id", help="a specific run of that id (default: the latest)")
+    _connection_flags(p, task_queue=False, ui=False)
+    p.set_defaults(func=_cmd_signal)
 
 
 def _serve(sub: Sub) -> None:
@@ -253,6 +284,14 @@ def _cmd_result(args: argparse.Namespace) -> int:
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
     return manage.cancel(RunRefOptions.from_args(args))
+
+
+def _cmd_approve(args: argparse.Namespace) -> int:
+    return answer.approve(ApproveOptions.from_args(args))
+
+
+def _cmd_signal(args: argparse.Namespace) -> int:
+    return answer.signal(SignalOptions.from_args(args))
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

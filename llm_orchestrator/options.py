@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Literal
 
 __all__ = [
+    "ApproveOptions",
     "ConnectionOptions",
     "ListOptions",
     "LogOptions",
     "RunOptions",
     "RunRefOptions",
     "ServerOptions",
+    "SignalOptions",
     "StartOptions",
     "WorkerOptions",
 ]
@@ -120,6 +122,55 @@ class RunRefOptions:
             workflow_id=args.workflow_id,
             run_id=args.run_id,
             json=getattr(args, "json", False),
+            connection=ConnectionOptions.from_args(args),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveOptions:
+    """`approve`: a person's decision on one `approval` step of a run."""
+
+    workflow_id: str
+    run_id: str | None
+    step: str
+    reject: bool
+    comment: str | None
+    by: str | None
+    data: str | None
+    """As written: JSON when it parses, else text; ``@file.json`` reads a file."""
+    connection: ConnectionOptions
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ApproveOptions:
+        return cls(
+            workflow_id=args.workflow_id,
+            run_id=args.run_id,
+            step=args.step,
+            reject=args.reject,
+            comment=args.comment,
+            by=args.by,
+            data=args.data,
+            connection=ConnectionOptions.from_args(args),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SignalOptions:
+    """`signal`: a named signal (with an optional payload) for a `wait` step of a run."""
+
+    workflow_id: str
+    run_id: str | None
+    name: str
+    data: str | None
+    connection: ConnectionOptions
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> SignalOptions:
+        return cls(
+            workflow_id=args.workflow_id,
+            run_id=args.run_id,
+            name=args.name,
+            data=args.data,
             connection=ConnectionOptions.from_args(args),
         )
 
