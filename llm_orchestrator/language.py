@@ -10,20 +10,24 @@ from pathlib import Path
 from interpreter.dag import Dag
 from interpreter.diagram import to_dot, to_mermaid
 from interpreter.errors import WorkflowDefinitionError
+from interpreter.library import load_with_library
+from interpreter.lint import lint
 from interpreter.loader import load_file
 from interpreter.schema import json_schema
+from interpreter.source import parse
 from llm_orchestrator.exits import ExitCode
 
 __all__ = ["graph", "schema", "validate"]
 
 
 def validate(files: Sequence[str], *, json_output: bool) -> int:
-    """Check every file, report every problem; exit 1 if any file is invalid."""
+    """Check every file and the workflows it names, report every problem; exit 1 if any
+    file is invalid. Warnings (``interpreter.lint``) follow a file's `ok` and keep exit 0."""
     results = []
     failed = False
     for name in files:
         try:
-            definition = load_file(name)
+            definition, _library = load_with_library(name)
         except WorkflowDefinitionError as exc:
             failed = True
             results.append(
@@ -33,10 +37,21 @@ def validate(files: Sequence[str], *, json_output: bool) -> int:
                 for problem in exc.problems:
                     print(problem.format(), file=sys.stderr)
         else:
-            results.append({"file": name, "valid": True, "problems": [], "name": definition.name})
+            warnings = lint(definition, parse(Path(name).read_text(encoding="utf-8"), name), name)
+            results.append(
+                {
+                    "file": name,
+                    "valid": True,
+                    "problems": [],
+                    "warnings": [w.as_dict() for w in warnings],
+                    "name": definition.name,
+                }
+            )
             if not json_output:
                 steps = len(Dag.build(definition).nodes)
                 print(f"{name}: ok ({definition.name} v{definition.version}, {steps} steps)")
+                for warning in warnings:
+                    print(f"warning: {warning.format()}", file=sys.stderr)
     if json_output:
         print(json.dumps({"valid": not failed, "files": results}, indent=2))
     return ExitCode.FAILED if failed else ExitCode.OK

@@ -28,7 +28,7 @@ from interpreter.contract import WORKFLOW_TYPE, RunInput, RunResult
 from interpreter.diagram import to_mermaid
 from interpreter.errors import OrchestratorError
 from interpreter.inputs import resolve_inputs
-from interpreter.loader import load_file
+from interpreter.library import load_with_library
 from interpreter.models import InputSpec, InputType, WorkflowDefinition
 
 __all__ = ["parse_inputs", "run_input", "start_run"]
@@ -80,14 +80,19 @@ def _read_json(path: str, item: str) -> Any:
 def run_input(
     workflow: str, items: tuple[str, ...], *, offline: bool
 ) -> tuple[RunInput, WorkflowDefinition | None]:
-    """The run input for a file (validated, inputs checked) or a catalog name (worker checks)."""
+    """The run input for a file (validated, inputs checked) or a catalog name (worker checks).
+
+    A file travels with the workflows its `workflow` steps name (``RunInput.library``),
+    so editing one of them never changes a run in flight.
+    """
     path = Path(workflow)
     if path.suffix in (".yaml", ".yml", ".json") or path.exists():
-        definition = load_file(path)
+        definition, library = load_with_library(path)
         inputs = parse_inputs(items, definition.inputs)
         resolve_inputs(definition, inputs)  # fail before starting anything
         payload = definition.model_dump(mode="json", by_alias=True, exclude_none=True)
-        return RunInput(definition=payload, inputs=inputs, offline=offline), definition
+        request = RunInput(definition=payload, inputs=inputs, offline=offline, library=library)
+        return request, definition
     inputs = parse_inputs(items, {})
     return RunInput(workflow=workflow, inputs=inputs, offline=offline), None
 

@@ -188,3 +188,38 @@ def test_worker_outside_a_checkout_says_the_catalog_is_missing(tmp_path: Path) -
             f"error: catalog directory {shown} does not exist; pass --catalog DIR (a directory "
             "of workflow files) or set LLM_ORCHESTRATOR_CATALOG"
         )
+
+
+# --- referenced workflows and warnings ------------------------------------------------------
+
+
+def test_validate_reports_a_missing_child_workflow_located(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    parent = tmp_path / "parent.yaml"
+    parent.write_text(
+        "name: parent\nsteps:\n  - id: kid\n    type: workflow\n    workflow: child.yaml\n",
+        encoding="utf-8",
+    )
+    code, out, err = _run(capsys, "validate", str(parent))
+    assert code == 1
+    assert out == ""
+    assert err.startswith(f"{parent}:5:15: step `kid`: no file `child.yaml` next to this one")
+
+
+def test_validate_prints_warnings_after_ok_and_exits_0(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    flow = tmp_path / "route.yaml"
+    flow.write_text(
+        "name: route\nsteps:\n"
+        "  - id: ask\n    type: llm\n    model: gpt-4o-mini\n    prompt: hi\n"
+        "  - id: pick\n    type: branch\n    depends_on: [ask]\n    condition: steps.ask.output\n"
+        "    branches:\n      yes:\n        - id: say\n          type: action\n"
+        "          action: log\n          params: {message: yes}\n",
+        encoding="utf-8",
+    )
+    code, out, err = _run(capsys, "validate", str(flow))
+    assert code == 0, err
+    assert out.startswith(f"{flow}: ok (route")
+    assert err.startswith(f"warning: {flow}:10:16: branch `pick` decides on the reply of model")
