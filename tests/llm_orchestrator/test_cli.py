@@ -61,7 +61,9 @@ def test_validate_json_report(capsys: pytest.CaptureFixture[str]) -> None:
     report = json.loads(out)
     assert report["valid"] is False
     good, failed = report["files"]
-    assert good == {"file": EXAMPLES[0], "valid": True, "problems": [], "name": good["name"]}
+    assert good == {
+        "file": EXAMPLES[0], "valid": True, "problems": [], "warnings": [], "name": good["name"]
+    }  # fmt: skip
     assert failed["file"] == bad and failed["valid"] is False
     assert failed["problems"] == [
         {
