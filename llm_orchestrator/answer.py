@@ -10,9 +10,7 @@ named signal, which a `wait` step takes as its output.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
@@ -23,23 +21,9 @@ from interpreter.errors import OrchestratorError
 from llm_orchestrator.connect import connect
 from llm_orchestrator.exits import ExitCode, SetupError
 from llm_orchestrator.options import ApproveOptions, SignalOptions
+from llm_orchestrator.request import parse_value
 
-__all__ = ["approve", "parse_data", "signal"]
-
-
-def parse_data(text: str | None, flag: str = "--data") -> Any:
-    """A command-line value: ``@file.json`` read as JSON; JSON when it parses; else text."""
-    if text is None:
-        return None
-    if text.startswith("@"):
-        try:
-            return json.loads(Path(text[1:]).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise OrchestratorError(f"{flag} {text}: cannot read JSON: {exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+__all__ = ["approve", "signal"]
 
 
 def approve(opts: ApproveOptions) -> int:
@@ -49,7 +33,7 @@ def approve(opts: ApproveOptions) -> int:
         approved=not opts.reject,
         by=opts.by,
         comment=opts.comment,
-        data=parse_data(opts.data),
+        data=_data(opts.data),
     )
 
     async def go(client: Client) -> int:
@@ -70,7 +54,7 @@ def approve(opts: ApproveOptions) -> int:
 
 def signal(opts: SignalOptions) -> int:
     """Send a named signal (payload ``--data``) to a run; exit 1 if the run is not running."""
-    payload = parse_data(opts.data)
+    payload = _data(opts.data)
 
     async def go(client: Client) -> int:
         handle = client.get_workflow_handle(opts.workflow_id, run_id=opts.run_id)
@@ -82,6 +66,10 @@ def signal(opts: SignalOptions) -> int:
         return ExitCode.OK
 
     return _with_client(opts, go)
+
+
+def _data(text: str | None) -> Any:
+    return None if text is None else parse_value(text, f"--data {text}")
 
 
 def _with_client(

@@ -140,6 +140,14 @@ def _run_and_start(sub: Sub) -> None:
             action="store_true",
             help="answer every model call with the offline provider (no keys needed)",
         )
+        p.add_argument(
+            "--mock",
+            action="append",
+            default=[],
+            metavar="STEP=VALUE",
+            help="give STEP this output instead of running it (a branch takes that case); "
+            "VALUE is JSON when it parses, else text, or @file.json; repeatable",
+        )
         p.add_argument("--id", help="workflow id (default: <name>-<random>)")
         p.add_argument(
             "--json",

@@ -68,6 +68,8 @@ class StartOptions:
     workflow: str
     inputs: tuple[str, ...]
     offline: bool
+    mocks: tuple[str, ...]
+    """``--mock STEP=VALUE`` as written (``llm_orchestrator.request.parse_mocks``)."""
     workflow_id: str | None
     json: bool
     connection: ConnectionOptions
@@ -79,6 +81,7 @@ class StartOptions:
             workflow=args.workflow,
             inputs=tuple(args.input),
             offline=args.offline,
+            mocks=tuple(args.mock),
             workflow_id=args.id,
             json=args.json,
             connection=ConnectionOptions.from_args(args),

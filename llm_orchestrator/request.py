@@ -11,6 +11,10 @@
   catalog name the CLI cannot see the declarations, so write a string that looks
   like JSON quoted: ``text='"5"'``;
 - a path to an existing ``.json`` file — as ``@file``.
+
+``--mock STEP=VALUE`` gives a step's output so that it does not run (a branch
+takes that case): VALUE is JSON when it parses, else text; ``@file.json`` reads
+a file. Try another case of an ``--offline`` run without editing the file.
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from interpreter.contract import WORKFLOW_TYPE, RunInput, RunResult
+from interpreter.dag import Dag
 from interpreter.diagram import to_mermaid
 from interpreter.errors import OrchestratorError
+from interpreter.hints import nearest
 from interpreter.inputs import resolve_inputs
 from interpreter.library import load_with_library
 from interpreter.models import InputSpec, InputType, WorkflowDefinition
 
-__all__ = ["parse_inputs", "run_input", "start_run"]
+__all__ = ["parse_inputs", "parse_mocks", "parse_value", "run_input", "start_run"]
 
 
 def parse_inputs(items: tuple[str, ...], declared: Mapping[str, InputSpec]) -> dict[str, Any]:
@@ -40,7 +46,7 @@ def parse_inputs(items: tuple[str, ...], declared: Mapping[str, InputSpec]) -> d
     for item in items:
         text = item.strip()
         if text.startswith("@"):
-            data = _read_json(text[1:], item)
+            data = _read_json(text[1:], f"--input {item}")
         elif text.startswith("{"):
             try:
                 data = json.loads(text)
@@ -52,7 +58,7 @@ def parse_inputs(items: tuple[str, ...], declared: Mapping[str, InputSpec]) -> d
             spec = declared.get(key)
             data = {key: raw if spec is not None and spec.type == InputType.STRING else _json(raw)}
         elif Path(text).is_file():
-            data = _read_json(text, item)
+            data = _read_json(text, f"--input {item}")
         else:
             raise OrchestratorError(
                 f"--input {item!r}: write KEY=VALUE, a JSON object, or @file.json"
@@ -63,6 +69,33 @@ def parse_inputs(items: tuple[str, ...], declared: Mapping[str, InputSpec]) -> d
     return inputs
 
 
+def parse_value(text: str, label: str) -> Any:
+    """A value on the command line: ``@file.json`` read as JSON; JSON when it parses; else
+    text. ``label`` (the flag as written) names it in an error."""
+    if text.startswith("@"):
+        return _read_json(text[1:], label)
+    return _json(text)
+
+
+def parse_mocks(items: tuple[str, ...], definition: WorkflowDefinition | None) -> dict[str, Any]:
+    """``--mock STEP=VALUE`` → step id → output; a file's unknown step id fails here."""
+    mocks: dict[str, Any] = {}
+    steps = Dag.build(definition).nodes if definition is not None else None
+    for item in items:
+        step_id, sep, raw = item.partition("=")
+        step_id = step_id.strip()
+        if not sep or not step_id:
+            raise OrchestratorError(f"--mock {item!r}: write STEP=VALUE (VALUE: JSON or text)")
+        if steps is not None and step_id not in steps:
+            hint = nearest(step_id, steps)
+            raise OrchestratorError(
+                f"--mock {item!r}: the workflow has no step `{step_id}`"
+                + (f"; {hint}" if hint else "")
+            )
+        mocks[step_id] = parse_value(raw, f"--mock {item}")
+    return mocks
+
+
 def _json(raw: str) -> Any:
     try:
         return json.loads(raw)
@@ -71,14 +104,15 @@ def _json(raw: str) -> Any:
 
 
 def _read_json(path: str, item: str) -> Any:
+    """JSON from a file; ``item`` names the flag and value for the error."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise OrchestratorError(f"--input {item}: cannot read JSON: {exc}") from None
+        raise OrchestratorError(f"{item}: cannot read JSON: {exc}") from None
 
 
 def run_input(
-    workflow: str, items: tuple[str, ...], *, offline: bool
+    workflow: str, items: tuple[str, ...], *, offline: bool, mocks: tuple[str, ...] = ()
 ) -> tuple[RunInput, WorkflowDefinition | None]:
     """The run input for a file (validated, inputs checked) or a catalog name (worker checks).
 
@@ -91,10 +125,19 @@ def run_input(
         inputs = parse_inputs(items, definition.inputs)
         resolve_inputs(definition, inputs)  # fail before starting anything
         payload = definition.model_dump(mode="json", by_alias=True, exclude_none=True)
-        request = RunInput(definition=payload, inputs=inputs, offline=offline, library=library)
+        request = RunInput(
+            definition=payload,
+            inputs=inputs,
+            offline=offline,
+            mocks=parse_mocks(mocks, definition),
+            library=library,
+        )
         return request, definition
     inputs = parse_inputs(items, {})
-    return RunInput(workflow=workflow, inputs=inputs, offline=offline), None
+    request = RunInput(
+        workflow=workflow, inputs=inputs, offline=offline, mocks=parse_mocks(mocks, None)
+    )
+    return request, None
 
 
 async def start_run(

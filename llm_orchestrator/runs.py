@@ -64,7 +64,9 @@ def cli_command(name: str, *args: str, connection: ConnectionOptions) -> str:
 
 def start(opts: StartOptions) -> int:
     """Start a run, print its workflow id, run id and Web UI URL, and return at once."""
-    request, definition = run_input(opts.workflow, opts.inputs, offline=opts.offline)
+    request, definition = run_input(
+        opts.workflow, opts.inputs, offline=opts.offline, mocks=opts.mocks
+    )
     obs = observe(opts.logs, "llm-orchestrator-cli")
 
     async def go() -> int:
@@ -118,7 +120,7 @@ class _Session:
 def run(opts: RunOptions) -> int:
     """Start a run, serve it with an in-process worker, print its result; 130 on Ctrl-C."""
     request, definition = run_input(
-        opts.start.workflow, opts.start.inputs, offline=opts.start.offline
+        opts.start.workflow, opts.start.inputs, offline=opts.start.offline, mocks=opts.start.mocks
     )
     settings: ActivitySettings | None = None
     config: WorkerConfig | None = None

@@ -7,6 +7,7 @@ decision fails at once (exit 1, one line), and so does an answer to a finished r
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import uuid
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from temporalio.client import Client
 
 from interpreter.contract import RunResult
-from tests.llm_orchestrator.test_run_management import _cli
+from tests.llm_orchestrator.test_run_management import ROOT, _cli
 
 FLOW = """\
 name: gated
@@ -102,3 +103,27 @@ async def test_approve_and_signal_answer_a_waiting_run_and_mistakes_fail_at_once
     unknown = await _run_cli(tmp_path, "approve", f"nobody-{run_id}", "gate", *at)
     assert unknown.returncode == 1
     assert unknown.stderr.strip() == f"error: no run with id nobody-{run_id}"
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_the_readme_review_flow_of_content_moderation(
+    tmp_path: Path, client: Client, task_queue: str, worker_for: Any
+) -> None:
+    address = client.service_client.config.target_host
+    at = ("--address", address)
+    run_id = f"review-{uuid.uuid4().hex[:8]}"
+    async with worker_for():
+        flow = str(ROOT / "examples" / "content-moderation.yaml")
+        started = await _run_cli(tmp_path, "start", flow, "-i", "content=Buy now!", "--offline",
+                                 "--mock", 'classify={"label": "review"}', "--id", run_id, *at,
+                                 "--task-queue", task_queue)  # fmt: skip
+        assert started.returncode == 0, started.stderr
+        status = await _status_until(tmp_path, address, run_id, "for step human_review")
+        assert "for step human_review: Publish this content by anonymous? Buy now!" in status
+        approved = await _run_cli(tmp_path, "approve", run_id, "human_review", "--by", "ana", *at)
+        assert approved.returncode == 0, approved.stderr
+        result = await _run_cli(tmp_path, "result", run_id, "--json", *at)
+        assert result.returncode == 0, result.stderr
+        steps = json.loads(result.stdout)["steps"]
+        assert steps["publish_reviewed"]["status"] == "completed"
+        assert steps["human_review"]["output"]["by"] == "ana"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from interpreter.loader import load_file
+from llm_orchestrator.request import parse_mocks
 from tests.llm_orchestrator.test_run_management import ROOT, _cli
 
 CHILD = """\
@@ -48,3 +50,34 @@ def test_run_pins_the_child_workflow_a_file_names(tmp_path: Path, client: Client
                   "--address", address, "--task-queue", _queue())  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["outputs"] == {"said": "hello ana"}
+
+
+MODERATION = str(ROOT / "examples" / "content-moderation.yaml")
+
+
+def test_mock_makes_an_offline_run_take_another_case(tmp_path: Path, client: Client) -> None:
+    address = client.service_client.config.target_host
+    result = _cli(tmp_path, "run", MODERATION, "-i", "content=hello", "--offline", "--json",
+                  "--mock", 'classify={"label": "block"}',
+                  "--address", address, "--task-queue", _queue())  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    steps = json.loads(result.stdout)["steps"]
+    ran = {step_id for step_id, record in steps.items() if record["status"] == "completed"}
+    assert {"classify", "route", "explain_block", "notify_author"} <= ran
+    assert steps["publish"]["status"] == "skipped"
+    assert steps["classify"]["attempts"] == 0  # mocked: it never ran
+
+
+def test_mock_values_are_json_text_or_a_file_and_unknown_steps_fail(tmp_path: Path) -> None:
+    definition = load_file(MODERATION)
+    (tmp_path / "c.json").write_text('{"label": "review"}', encoding="utf-8")
+    assert parse_mocks(
+        ("classify=@" + str(tmp_path / "c.json"), "explain_block=no, sorry", "publish=3"),
+        definition,
+    ) == {"classify": {"label": "review"}, "explain_block": "no, sorry", "publish": 3}
+    wrong = _cli(tmp_path, "run", MODERATION, "-i", "content=x", "--offline",
+                 "--mock", "clasify=x", "--address", "127.0.0.1:9")  # fmt: skip
+    assert wrong.returncode == 1
+    assert wrong.stderr.strip() == (
+        "error: --mock 'clasify=x': the workflow has no step `clasify`; did you mean `classify`?"
+    )
