@@ -81,3 +81,16 @@ def test_mock_values_are_json_text_or_a_file_and_unknown_steps_fail(tmp_path: Pa
     assert wrong.stderr.strip() == (
         "error: --mock 'clasify=x': the workflow has no step `clasify`; did you mean `classify`?"
     )
+
+
+def test_run_says_when_an_offline_search_used_the_local_store(
+    tmp_path: Path, client: Client
+) -> None:
+    address = client.service_client.config.target_host
+    rag = str(ROOT / "tests" / "fixtures" / "original" / "rag-pipeline.yaml")
+    result = _cli(tmp_path, "run", rag, "-i", "question=How do retries work?", "--offline",
+                  "--address", address, "--task-queue", _queue())  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stderr.splitlines() if x.startswith("✓ search_docs "))
+    assert line.startswith("✓ search_docs completed (")
+    assert line.endswith(", offline: local store in place of pinecone)")
