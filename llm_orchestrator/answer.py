@@ -76,7 +76,7 @@ def _with_client(
     opts: ApproveOptions | SignalOptions, go: Callable[[Client], Awaitable[int]]
 ) -> int:
     async def main() -> int:
-        return await go(await connect(opts.connection.address))
+        return await go(await connect(opts.connection))
 
     return asyncio.run(main())
 

@@ -61,9 +61,33 @@ def _language(sub: Sub) -> None:
 
 
 def _connection_flags(p: argparse.ArgumentParser, *, task_queue: bool, ui: bool) -> None:
-    p.add_argument("--address", help="Temporal address (default: TEMPORAL_ADDRESS / profile)")
+    """Where Temporal is, as the Temporal CLI names it (over TEMPORAL_* and the config file)."""
+    p.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="Temporal frontend address (default: TEMPORAL_ADDRESS, else the profile's)",
+    )
+    p.add_argument(
+        "--namespace", help="Temporal namespace (default: TEMPORAL_NAMESPACE, else the profile's)"
+    )
+    p.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="profile of the Temporal config file (default: TEMPORAL_PROFILE, else `default`)",
+    )
+    p.add_argument(
+        "--config-file",
+        metavar="FILE",
+        help="Temporal config file (default: TEMPORAL_CONFIG_FILE, else "
+        "~/.config/temporalio/temporal.toml)",
+    )
     if task_queue:
-        p.add_argument("--task-queue", default=DEFAULT_TASK_QUEUE)
+        p.add_argument(
+            "--task-queue",
+            metavar="QUEUE",
+            default=DEFAULT_TASK_QUEUE,
+            help=f"task queue of the workers that run the steps (default {DEFAULT_TASK_QUEUE})",
+        )
     if ui:
         p.add_argument(
             "--ui-url",

@@ -62,7 +62,7 @@ def _time(value: datetime | None) -> str | None:
 
 def _with_client(connection: ConnectionOptions, go: Callable[[Client], Awaitable[int]]) -> int:
     async def main() -> int:
-        client = await connect(connection.address)
+        client = await connect(connection)
         return await go(client)
 
     return asyncio.run(main())

@@ -45,17 +45,38 @@ class LogOptions:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionOptions:
-    """Where Temporal is; the rest (namespace, TLS, API key) comes from envconfig."""
+    """Where Temporal is: flags over ``temporalio.envconfig`` (``llm_orchestrator.connect``)."""
 
     address: str | None = None
     task_queue: str = "llm-orchestrator"
     ui_url: str | None = None
     """Base URL of the Temporal Web UI; ``None``: guessed from the address."""
+    namespace: str | None = None
+    profile: str | None = None
+    """A profile of the Temporal config file; ``None``: ``TEMPORAL_PROFILE``, else ``default``."""
+    config_file: str | None = None
+    """The Temporal config file; ``None``: ``TEMPORAL_CONFIG_FILE``, else the standard one."""
+
+    def flags(self) -> list[str]:
+        """The command-line flags that reach the same server again (for hints)."""
+        flags: list[str] = []
+        for flag, value in (
+            ("--address", self.address),
+            ("--namespace", self.namespace),
+            ("--profile", self.profile),
+            ("--config-file", self.config_file),
+        ):
+            if value:
+                flags += [flag, value]
+        return flags
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ConnectionOptions:
         return cls(
             address=args.address,
+            namespace=getattr(args, "namespace", None),
+            profile=getattr(args, "profile", None),
+            config_file=getattr(args, "config_file", None),
             task_queue=getattr(args, "task_queue", None) or "llm-orchestrator",
             ui_url=getattr(args, "ui_url", None) or None,
         )

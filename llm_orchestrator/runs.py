@@ -13,7 +13,7 @@ import asyncio
 import logging
 import shlex
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +23,7 @@ from temporalio.exceptions import CancelledError
 from activities import ActivitySettings, WorkerConfig
 from interpreter.contract import DEFAULT_TASK_QUEUE, QUERY_PROGRESS, Progress, RunInput, RunResult
 from interpreter.models import WorkflowDefinition
-from llm_orchestrator.connect import address_configured, connect
+from llm_orchestrator.connect import connect, server_configured, wait_until_serving
 from llm_orchestrator.devserver import DevServer, port_open, state_dir
 from llm_orchestrator.exits import ExitCode
 from llm_orchestrator.observability import Observability
@@ -53,10 +53,7 @@ def web_ui_url(client: Client, connection: ConnectionOptions, workflow_id: str,
 
 def cli_command(name: str, *args: str, connection: ConnectionOptions) -> str:
     """The `llm-orchestrator ...` line that reaches the same server as this one did."""
-    parts = ["llm-orchestrator", name, *args]
-    if connection.address:
-        parts += ["--address", connection.address]
-    return shlex.join(parts)
+    return shlex.join(["llm-orchestrator", name, *args, *connection.flags()])
 
 
 # --- start ------------------------------------------------------------------------------
@@ -70,9 +67,7 @@ def start(opts: StartOptions) -> int:
     obs = observe(opts.logs, "llm-orchestrator-cli")
 
     async def go() -> int:
-        client = await connect(
-            opts.connection.address, runtime=obs.runtime, interceptors=obs.interceptors
-        )
+        client = await connect(opts.connection, runtime=obs.runtime, interceptors=obs.interceptors)
         handle = await start_run(
             client,
             request,
@@ -133,7 +128,7 @@ def run(opts: RunOptions) -> int:
     reporter = Reporter(quiet=opts.quiet)
     session = _Session()
     connection = opts.start.connection
-    if not connection.address and not address_configured() and not port_open("127.0.0.1", 7233):
+    if not server_configured(connection) and not port_open("127.0.0.1", 7233):
         log = state_dir() / "temporal-server.log"
         state_dir().mkdir(parents=True, exist_ok=True)
         reporter.say(
@@ -174,8 +169,16 @@ async def _run(
     assert main is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     connection = opts.start.connection
-    address = connection.address or (session.server.address if session.server else None)
-    client = await connect(address, runtime=obs.runtime, interceptors=obs.interceptors)
+    if session.server is not None:
+        connection = replace(connection, address=session.server.address)
+    client = await connect(
+        connection,
+        runtime=obs.runtime,
+        interceptors=obs.interceptors,
+        wait=30.0 if session.server is not None else 0.0,
+    )
+    if session.server is not None:
+        await wait_until_serving(client)
     if obs.metrics_address:
         reporter.say(f"metrics on http://{obs.metrics_address}/metrics")
     stop = asyncio.Event()

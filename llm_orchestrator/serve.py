@@ -34,7 +34,7 @@ def worker(opts: WorkerOptions) -> int:
 
     async def go() -> int:
         client = await connect(
-            opts.connection.address,
+            opts.connection,
             runtime=obs.runtime,
             interceptors=obs.interceptors,
             wait=opts.connect_timeout,
