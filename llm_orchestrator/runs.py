@@ -23,7 +23,7 @@ from temporalio.exceptions import CancelledError
 from activities import ActivitySettings, WorkerConfig
 from interpreter.contract import DEFAULT_TASK_QUEUE, QUERY_PROGRESS, Progress, RunInput, RunResult
 from interpreter.models import WorkflowDefinition
-from llm_orchestrator.connect import connect, server_configured, wait_until_serving
+from llm_orchestrator.connect import connect, server_configured, untraced, wait_until_serving
 from llm_orchestrator.devserver import DevServer, port_open, state_dir
 from llm_orchestrator.exits import ExitCode
 from llm_orchestrator.observability import Observability
@@ -204,7 +204,11 @@ async def _run(
         reporter.say(
             f"started {handle.id} (run {handle.result_run_id})" + (f" · {url}" if url else "")
         )
-        return await follow(handle, reporter, json_output=opts.start.json, worker=worker_task)
+        # the start is traced (the run's one trace begins here); following it is not
+        watched = untraced(client).get_workflow_handle(
+            handle.id, run_id=handle.result_run_id, result_type=RunResult
+        )
+        return await follow(watched, reporter, json_output=opts.start.json, worker=worker_task)
     finally:
         if worker_task is not None:
             if not worker_task.done() and _cancelling():
