@@ -18,9 +18,10 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.exceptions import CancelledError
+from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities import ActivitySettings, WorkerConfig
+from activities.telemetry import current_step
 from interpreter.contract import DEFAULT_TASK_QUEUE, QUERY_PROGRESS, Progress, RunInput, RunResult
 from interpreter.models import WorkflowDefinition
 from llm_orchestrator.connect import connect, server_configured, untraced, wait_until_serving
@@ -124,8 +125,9 @@ def run(opts: RunOptions) -> int:
         settings = activity_settings(opts.catalog, require_catalog=definition is None)
         config = worker_config(opts.config)
     obs = observe(opts.start.logs, "llm-orchestrator")
-    logging.getLogger("temporalio.activity").addFilter(_step_failure_filter)
     reporter = Reporter(quiet=opts.quiet)
+    if opts.start.logs.log_level != "DEBUG":
+        logging.getLogger("temporalio.activity").addFilter(_AttemptLines(reporter))
     session = _Session()
     connection = opts.start.connection
     if not server_configured(connection) and not port_open("127.0.0.1", 7233):
@@ -149,9 +151,28 @@ def run(opts: RunOptions) -> int:
         obs.shutdown()
 
 
-def _step_failure_filter(record: logging.LogRecord) -> bool:
-    """Drop the SDK's traceback of a failed attempt: `run` prints that step's line instead."""
-    return record.msg != "Completing activity as failed"
+class _AttemptLines(logging.Filter):
+    """One line per failed attempt of the in-process worker, instead of the SDK's ~20-line
+    traceback (which ``--log-level DEBUG`` keeps): ``↻ boom attempt 1 failed: cause``."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        super().__init__()
+        self._reporter = reporter
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != "Completing activity as failed":
+            return True
+        error = record.exc_info[1] if record.exc_info else None
+        cause = str(error) if isinstance(error, ApplicationError) else repr(error)
+        step = current_step()  # set by the worker's step interceptor for this attempt
+        who = (
+            step.step_id
+            if step
+            else getattr(record, "temporal_activity", {}).get("activity_type", "a step")
+        )
+        attempt = f" attempt {step.attempt}" if step and step.attempt else ""
+        self._reporter.say(f"↻ {who}{attempt} failed: {cause}")
+        return False
 
 
 async def _run(

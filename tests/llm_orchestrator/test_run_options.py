@@ -94,3 +94,23 @@ def test_run_says_when_an_offline_search_used_the_local_store(
     line = next(x for x in result.stderr.splitlines() if x.startswith("✓ search_docs "))
     assert line.startswith("✓ search_docs completed (")
     assert line.endswith(", offline: local store in place of pinecone)")
+
+
+def test_run_prints_one_line_per_failed_attempt(tmp_path: Path, client: Client) -> None:
+    flow = tmp_path / "flaky.yaml"
+    flow.write_text(
+        "name: flaky\nsteps:\n  - id: boom\n    type: action\n    action: http\n"
+        "    params: {url: 'http://127.0.0.1:9/x'}\n"
+        "    retry: {max_attempts: 3, initial_interval: 100ms}\n",
+        encoding="utf-8",
+    )
+    result = _cli(tmp_path, "run", str(flow), "--address", client.service_client.config.target_host,
+                  "--task-queue", _queue(),
+                  LLM_ORCHESTRATOR_HTTP_ALLOW="127.0.0.1:9")  # fmt: skip
+    assert result.returncode == 1
+    attempts = [line for line in result.stderr.splitlines() if line.startswith("↻ ")]
+    assert [line.split(" failed: ")[0] for line in attempts] == [
+        "↻ boom attempt 1", "↻ boom attempt 2", "↻ boom attempt 3"
+    ]  # fmt: skip
+    assert all("POST http://127.0.0.1:9/x failed" in line for line in attempts)
+    assert len(result.stderr.splitlines()) <= 10, result.stderr  # no tracebacks
