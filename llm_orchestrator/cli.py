@@ -10,7 +10,9 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
+import shtab
 from temporalio.service import RPCError, RPCStatusCode
 
 from interpreter.errors import OrchestratorError, WorkflowDefinitionError
@@ -27,6 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
         "workflow runs. Exit codes: 0 completed, 1 failed or invalid, 2 usage, "
         "3 Temporal unreachable or bad configuration, 130 interrupted.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    shtab.add_argument_to(
+        parser,
+        ["--print-completion"],
+        help='print a shell completion script: eval "$(llm-orchestrator --print-completion bash)"',
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     from llm_orchestrator import commands, indexing, mcp_server
@@ -35,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     indexing.register(sub)
     mcp_server.register(sub)
     return parser
+
+
+def _version() -> str:
+    try:
+        return version("llm-orchestrator")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None, *, exit_process_when_done: bool | None = None) -> int:
@@ -52,8 +67,9 @@ def main(argv: Sequence[str] | None = None, *, exit_process_when_done: bool | No
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        # inside the try: `--print-completion bash | head` writes while parsing
+        args = build_parser().parse_args(argv)
         return int(args.func(args))
     except WorkflowDefinitionError as exc:
         for problem in exc.problems:

@@ -46,7 +46,7 @@ def register(sub: Sub) -> None:
 
 def _language(sub: Sub) -> None:
     p = sub.add_parser("validate", help="check workflow files; exit 1 if any is invalid")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help="workflow files (YAML or JSON)")
     p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
     p.set_defaults(func=_cmd_validate)
 
@@ -55,8 +55,10 @@ def _language(sub: Sub) -> None:
     p.set_defaults(func=_cmd_schema)
 
     p = sub.add_parser("graph", help="print the workflow's DAG as Mermaid or Graphviz dot")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
+    p.add_argument("file", metavar="FILE", help="a workflow file")
+    p.add_argument(
+        "--format", choices=["mermaid", "dot"], default="mermaid", help="default mermaid"
+    )
     p.set_defaults(func=_cmd_graph)
 
 
@@ -201,7 +203,7 @@ def _manage(sub: Sub) -> None:
         ("cancel", "cancel a running run", _cmd_cancel, False),
     ):  # fmt: skip
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("workflow_id", metavar="WORKFLOW_ID")
+        p.add_argument("workflow_id", metavar="WORKFLOW_ID", help="the run's workflow id")
         p.add_argument("--run-id", help="a specific run of that id (default: the latest)")
         if json_flag:
             p.add_argument("--json", action="store_true", help="print only JSON on stdout")
@@ -226,7 +228,7 @@ def _answer(sub: Sub) -> None:
         description="Decide an `approval` step through the run's `approve` Update: an "
         "unknown step, a step not waiting, or a second decision fails at once (exit 1).",
     )
-    p.add_argument("workflow_id", metavar="WORKFLOW_ID")
+    p.add_argument("workflow_id", metavar="WORKFLOW_ID", help="the run's workflow id")
     p.add_argument("step", metavar="STEP", help="the id of the `approval` step")
     p.add_argument("--reject", action="store_true", help="reject instead of approve")
     p.add_argument("--comment", metavar="TEXT", help="a comment kept with the decision")
@@ -237,7 +239,7 @@ def _answer(sub: Sub) -> None:
     p.set_defaults(func=_cmd_approve)
 
     p = sub.add_parser("signal", help="send a named signal to a run (for its `wait` steps)")
-    p.add_argument("workflow_id", metavar="WORKFLOW_ID")
+    p.add_argument("workflow_id", metavar="WORKFLOW_ID", help="the run's workflow id")
     p.add_argument("name", metavar="NAME", help="the signal's name (a `wait` step's `signal:`)")
     p.add_argument("--data", metavar="JSON", help=f"the payload (the step's output); {data_help}")
     p.add_argument("--run-id", help="a specific run of that id (default: the latest)")
@@ -254,8 +256,20 @@ def _serve(sub: Sub) -> None:
         f"give steps in flight {grace} to finish; a second signal stops at once.",
     )
     _catalog_flag(p)
-    p.add_argument("--max-concurrent-activities", type=int, default=100)
-    p.add_argument("--max-cached-workflows", type=int, default=1000)
+    p.add_argument(
+        "--max-concurrent-activities",
+        type=int,
+        default=100,
+        metavar="N",
+        help="steps this worker runs at once (default 100)",
+    )
+    p.add_argument(
+        "--max-cached-workflows",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="runs kept in memory between their steps; others are replayed (default 1000)",
+    )
     p.add_argument(
         "--connect-timeout",
         type=float,
@@ -267,8 +281,8 @@ def _serve(sub: Sub) -> None:
     p.set_defaults(func=_cmd_worker)
 
     p = sub.add_parser("server", help="run the embedded Temporal dev server in the foreground")
-    p.add_argument("--port", type=int, default=7233)
-    p.add_argument("--ui-port", type=int, default=8233)
+    p.add_argument("--port", type=int, default=7233, help="frontend port (default 7233)")
+    p.add_argument("--ui-port", type=int, default=8233, help="Web UI port (default 8233)")
     p.add_argument(
         "--db-file",
         type=Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shlex
@@ -12,7 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from llm_orchestrator.cli import main
+from llm_orchestrator.cli import build_parser, main
 
 ROOT = Path(__file__).parents[2]
 EXAMPLES = sorted(str(p) for p in (ROOT / "examples").glob("*.yaml"))
@@ -225,3 +226,41 @@ def test_validate_prints_warnings_after_ok_and_exits_0(
     assert code == 0, err
     assert out.startswith(f"{flow}: ok (route")
     assert err.startswith(f"warning: {flow}:10:16: branch `pick` decides on the reply of model")
+
+
+# --- CLI conventions ------------------------------------------------------------------------
+
+
+def _actions(parser: argparse.ArgumentParser, name: str) -> list[tuple[str, argparse.Action]]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command, child in action.choices.items():
+                found += _actions(child, f"{name} {command}")
+        elif not isinstance(action, argparse._HelpAction):
+            found.append((name, action))
+    return found
+
+
+def test_every_option_and_argument_has_help_text() -> None:
+    missing = [
+        f"{name} {'/'.join(action.option_strings) or action.dest}"
+        for name, action in _actions(build_parser(), "llm-orchestrator")
+        if not action.help
+    ]
+    assert missing == []
+
+
+def test_version_module_entry_point_and_shell_completion() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    version = subprocess.run([sys.executable, "-m", "llm_orchestrator", "--version"], env=env,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.startswith("llm-orchestrator ")
+    completion = subprocess.run(
+        [sys.executable, "-m", "llm_orchestrator", "--print-completion", "bash"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert completion.returncode == 0, completion.stderr
+    assert "complete" in completion.stdout and "--mock" in completion.stdout
+    assert "approve" in completion.stdout
