@@ -4,14 +4,18 @@ offline stand-ins. Real CLI processes against the real Temporal dev server."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 import uuid
 from pathlib import Path
 
+import pytest
 from temporalio.client import Client
 
 from interpreter.loader import load_file
 from llm_orchestrator.request import parse_mocks
-from tests.llm_orchestrator.test_run_management import ROOT, _cli
+from tests.llm_orchestrator.test_run_management import CLI, ROOT, _cli, _env
 
 CHILD = """\
 name: child
@@ -114,3 +118,32 @@ def test_run_prints_one_line_per_failed_attempt(tmp_path: Path, client: Client) 
     ]  # fmt: skip
     assert all("POST http://127.0.0.1:9/x failed" in line for line in attempts)
     assert len(result.stderr.splitlines()) <= 10, result.stderr  # no tracebacks
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_run_no_worker_on_a_stuck_run_ends_at_once_on_a_signal(
+    tmp_path: Path, client: Client, sig: signal.Signals
+) -> None:
+    # no worker serves this queue: the run cannot move, and `run` waits for it
+    run_id = f"stuck-{uuid.uuid4().hex[:8]}"
+    process = subprocess.Popen(
+        [*CLI, "run", str(ROOT / "examples" / "sentiment-analysis.yaml"), "-i", "text=hi",
+         "--offline", "--no-worker", "--id", run_id,
+         "--address", client.service_client.config.target_host, "--task-queue", _queue()],
+        cwd=ROOT, env=_env(tmp_path), stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    for line in process.stderr:  # until the run has started and `run` follows it
+        if line.startswith("started "):
+            break
+    time.sleep(1.0)
+    process.send_signal(sig)
+    sent = time.monotonic()
+    try:
+        rest = process.stderr.read()
+        process.wait(timeout=15)
+    finally:
+        process.kill()
+    assert time.monotonic() - sent < 10, "run stayed alive after the signal"
+    assert process.returncode == 130, rest
+    assert f"interrupted: run {run_id} goes on in Temporal. Re-attach with" in rest
