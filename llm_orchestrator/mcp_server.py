@@ -68,10 +68,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="directory of workflow files (default LLM_ORCHESTRATOR_CATALOG, else examples/)",
     )
-    p.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    p.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="default stdio")
     p.add_argument("--host", default="127.0.0.1", help="HTTP address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
-    p.add_argument("--task-queue", default=DEFAULT_TASK_QUEUE)
+    p.add_argument(
+        "--task-queue",
+        default=DEFAULT_TASK_QUEUE,
+        help=f"task queue of the workers that run the steps (default {DEFAULT_TASK_QUEUE})",
+    )
     p.add_argument("--address", help="Temporal address (default: TEMPORAL_ADDRESS / profile)")
     p.add_argument(
         "--offline",

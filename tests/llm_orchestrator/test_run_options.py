@@ -126,24 +126,24 @@ def test_run_no_worker_on_a_stuck_run_ends_at_once_on_a_signal(
 ) -> None:
     # no worker serves this queue: the run cannot move, and `run` waits for it
     run_id = f"stuck-{uuid.uuid4().hex[:8]}"
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [*CLI, "run", str(ROOT / "examples" / "sentiment-analysis.yaml"), "-i", "text=hi",
          "--offline", "--no-worker", "--id", run_id,
          "--address", client.service_client.config.target_host, "--task-queue", _queue()],
         cwd=ROOT, env=_env(tmp_path), stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stderr is not None
-    for line in process.stderr:  # until the run has started and `run` follows it
-        if line.startswith("started "):
-            break
-    time.sleep(1.0)
-    process.send_signal(sig)
-    sent = time.monotonic()
-    try:
-        rest = process.stderr.read()
-        process.wait(timeout=15)
-    finally:
-        process.kill()
+    ) as process:  # fmt: skip
+        assert process.stderr is not None
+        for line in process.stderr:  # until the run has started and `run` follows it
+            if line.startswith("started "):
+                break
+        time.sleep(1.0)
+        process.send_signal(sig)
+        sent = time.monotonic()
+        try:
+            rest = process.stderr.read()
+            process.wait(timeout=15)
+        finally:
+            process.kill()
     assert time.monotonic() - sent < 10, "run stayed alive after the signal"
     assert process.returncode == 130, rest
     assert f"interrupted: run {run_id} goes on in Temporal. Re-attach with" in rest
