@@ -221,7 +221,11 @@ class ModelActivities:
             meta["offline_stand_in_for"] = step.database
         usage = spent if spent.input_tokens else None
         return StepOutcome(
-            output=results, extras=[meta], usage=usage, attempt=activity.info().attempt
+            output=results,
+            extras=[meta],
+            usage=usage,
+            attempt=activity.info().attempt,
+            note=f"offline: local store in place of {step.database}" if stand_in else "",
         )
 
 

@@ -180,3 +180,5 @@ class StepOutcome(Payload):
     attempt: int = 1
     errors: list[dict[str, Any]] = Field(default_factory=list)
     """Per-item failures a `map` step went on without."""
+    note: str = ""
+    """How the step got its result when that is worth saying (shown as its `reason`)."""

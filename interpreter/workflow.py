@@ -555,6 +555,7 @@ class DagWorkflow:
                 usage=result.usage,
                 attempts=result.attempt,
                 errors=result.errors,
+                note=result.note,
             )
         )
 

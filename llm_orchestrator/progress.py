@@ -75,9 +75,6 @@ def step_line(record: StepRecord, *, width: int = 0, attempts: bool = False) -> 
         details.append(f"{record.attempts} attempt" + ("s" if record.attempts > 1 else ""))
     if record.usage and (record.usage.input_tokens or record.usage.output_tokens):
         details.append(_usage(record.usage))
-    stand_in = _offline_stand_in(record)
-    if stand_in:
-        details.append(f"offline: local store in place of {stand_in}")
     text = f"{_MARKS.get(record.status, '?')} {record.id.ljust(width)} {record.status}"
     if details:
         text += f" ({', '.join(details)})"
@@ -86,20 +83,6 @@ def step_line(record: StepRecord, *, width: int = 0, attempts: bool = False) -> 
     if record.error:
         text += f" — {record.error}"
     return text
-
-
-def _offline_stand_in(record: StepRecord) -> str | None:
-    """The remote store an offline `vector_search` searched the embedded one in place of.
-
-    The activity says so in its metadata output (``offline_stand_in_for``); a step
-    record carries that output when the step names it (``output: [hits, meta]``).
-    """
-    if record.type != "vector_search" or record.status != "completed":
-        return None
-    for value in record.outputs.values():
-        if isinstance(value, dict) and isinstance(value.get("offline_stand_in_for"), str):
-            return str(value["offline_stand_in_for"])
-    return None
 
 
 def run_summary(result: RunResult) -> str:

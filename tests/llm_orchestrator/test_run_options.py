@@ -97,7 +97,22 @@ def test_run_says_when_an_offline_search_used_the_local_store(
     assert result.returncode == 0, result.stderr
     line = next(x for x in result.stderr.splitlines() if x.startswith("✓ search_docs "))
     assert line.startswith("✓ search_docs completed (")
-    assert line.endswith(", offline: local store in place of pinecone)")
+    assert line.endswith(" — offline: local store in place of pinecone")
+
+
+def test_the_stand_in_is_said_whatever_the_step_binds(tmp_path: Path, client: Client) -> None:
+    """The note travels with the step's record, not with an output name the file binds."""
+    path = tmp_path / "search.yaml"
+    path.write_text(
+        "name: s\nsteps:\n  - id: search\n    type: vector_search\n    database: weaviate\n"
+        "    index: nothing-here\n    query: hello\n"
+    )
+    address = client.service_client.config.target_host
+    result = _cli(tmp_path, "run", str(path), "--offline", "--address", address,
+                  "--task-queue", _queue())  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "✓ search " in result.stderr
+    assert "— offline: local store in place of weaviate" in result.stderr
 
 
 def test_run_prints_one_line_per_failed_attempt(tmp_path: Path, client: Client) -> None:
