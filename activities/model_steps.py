@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from temporalio import activity
 
 from activities._failures import classified, step_failure
+from activities.providers.base import EmbeddingProvider
 from activities.providers.estimate import estimate_tokens, prompt_text
 from activities.providers.prices import cost_usd
 from activities.providers.registry import Providers
@@ -130,29 +131,50 @@ class ModelActivities:
             attempt=activity.info().attempt,
         )
 
+    async def _embed_batches(
+        self,
+        provider: EmbeddingProvider,
+        texts: list[str],
+        *,
+        model: str,
+        batch_size: int,
+        dimensions: int | None,
+        pooling: Literal["mean"] | None,
+        offline: bool,
+    ) -> tuple[list[list[float]], Usage, str]:
+        """Embed ``texts`` in batches: the vectors, the usage and the model that answered."""
+        vectors: list[list[float]] = []
+        spent = Usage()
+        for start in range(0, len(texts), batch_size):
+            batch = texts[start : start + batch_size]
+            with provider_call(provider, "embeddings", model=model or None) as call:
+                result = await provider.embed(
+                    batch, model=model, dimensions=dimensions, pooling=pooling
+                )
+                usage = self._usage(result.model, result.input_tokens, 0, offline,
+                                    read="".join(batch))  # fmt: skip
+                call.answered(result.model, usage)
+            vectors.extend(result.vectors)
+            spent = spent + usage
+            model = result.model
+            activity.heartbeat(start)
+        return vectors, spent, model
+
     @activity.defn(name=ACTIVITY_EMBED)
     @classified
     async def embed(self, request: EmbedRequest) -> StepOutcome:
         step = request.step
         provider = self._providers.embedder(step.id, step.provider or "", offline=request.offline)
         texts = [step.input] if isinstance(step.input, str) else list(step.input)
-        vectors: list[list[float]] = []
-        spent = Usage()
-        model = step.model or ""
-        for start in range(0, len(texts), step.batch_size):
-            batch = texts[start : start + step.batch_size]
-            with provider_call(provider, "embeddings", model=step.model) as call:
-                result = await provider.embed(
-                    batch, model=model, dimensions=step.dimensions, pooling=step.pooling
-                )
-                usage = self._usage(
-                    result.model, result.input_tokens, 0, request.offline, read="".join(batch)
-                )
-                call.answered(result.model, usage)
-            vectors.extend(result.vectors)
-            spent = spent + usage
-            model = result.model
-            activity.heartbeat(start)
+        vectors, spent, model = await self._embed_batches(
+            provider,
+            texts,
+            model=step.model or "",
+            batch_size=step.batch_size,
+            dimensions=step.dimensions,
+            pooling=step.pooling,
+            offline=request.offline,
+        )
         output: Any = vectors[0] if isinstance(step.input, str) else vectors
         dims = len(vectors[0]) if vectors else 0
         return StepOutcome(
@@ -175,22 +197,16 @@ class ModelActivities:
 
             async def embed(texts: list[str]) -> list[list[float]]:
                 nonlocal spent
-                vectors: list[list[float]] = []
-                for start in range(0, len(texts), 64):
-                    with provider_call(embedder, "embeddings", model=model or None) as call:
-                        batch = texts[start : start + 64]
-                        result = await embedder.embed(batch, model=model, dimensions=None)
-                        usage = self._usage(
-                            result.model,
-                            result.input_tokens,
-                            0,
-                            request.offline,
-                            read="".join(batch),
-                        )
-                        call.answered(result.model, usage)
-                    vectors.extend(result.vectors)
-                    spent = spent + usage
-                    activity.heartbeat(start)
+                vectors, usage, _ = await self._embed_batches(
+                    embedder,
+                    texts,
+                    model=model,
+                    batch_size=64,
+                    dimensions=None,
+                    pooling=None,
+                    offline=request.offline,
+                )
+                spent = spent + usage
                 return vectors
 
             return Embedder(OFFLINE_EMBEDDER if embedder.name == "offline" else name, embed)

@@ -21,11 +21,12 @@ from temporalio.testing import ActivityEnvironment
 from activities import WorkerConfig
 from activities.mcp import McpActivities, McpPool
 from activities.providers.config import McpServerSettings
-from interpreter.contract import QUERY_PROGRESS, WORKFLOW_TYPE, Progress, RunResult
+from interpreter.contract import QUERY_PROGRESS, Progress, RunResult
 from interpreter.errors import ERROR_MCP_TOOL
 from interpreter.steps.mcp import McpToolsRequest
 from tests.conftest import WorkerFactory
 from tests.fakes.mcp_tools import serve_http
+from tests.helpers.runs import Run, run_to_end, start_run
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -54,22 +55,13 @@ def workflow(*steps: dict[str, Any], outputs: dict[str, str] | None = None) -> d
     }
 
 
-async def start(
-    client: Client, task_queue: str, definition: dict[str, Any]
-) -> WorkflowHandle[Any, Any]:
-    return await client.start_workflow(
-        WORKFLOW_TYPE,
-        {"definition": definition, "inputs": {}},
-        id=f"mcp-{uuid.uuid4().hex[:8]}",
-        task_queue=task_queue,
-        result_type=RunResult,
-    )
+async def start(client: Client, task_queue: str, definition: dict[str, Any]) -> Run:
+    """A run of ``definition`` with no inputs, through the suite's one run starter."""
+    return await start_run(client, task_queue, {"definition": definition, "inputs": {}})
 
 
 async def run(client: Client, task_queue: str, definition: dict[str, Any]) -> RunResult:
-    handle = await start(client, task_queue, definition)
-    result: RunResult = await asyncio.wait_for(handle.result(), timeout=60)
-    return result
+    return await run_to_end(client, task_queue, {"definition": definition, "inputs": {}})
 
 
 async def failure(
