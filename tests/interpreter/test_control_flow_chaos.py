@@ -10,14 +10,11 @@ Temporal notices the dead one (the heartbeat timeout); that is at-least-once by 
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import subprocess
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,9 +28,9 @@ from interpreter.contract import (
     Progress,
     RunResult,
 )
+from tests.helpers.chaos import SlowChatModel, stop, worker_process
 from tests.helpers.net import serve_http
 from tests.helpers.runs import start_run
-from tests.interpreter.test_chaos import _worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -41,46 +38,21 @@ ITEMS = 16
 ITEM_SECONDS = 1.0
 
 
-class _CountingModel(BaseHTTPRequestHandler):
-    """An OpenAI-compatible chat endpoint that answers after ITEM_SECONDS, counting prompts."""
+class _CountingModel(SlowChatModel):
+    """Answers after ITEM_SECONDS; counts the prompts asked and answered."""
 
+    delay = ITEM_SECONDS
     asked: ClassVar[Counter[str]] = Counter()
     answered: ClassVar[Counter[str]] = Counter()
-    lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        prompt = body["messages"][-1]["content"]
-        with self.lock:
-            self.asked[prompt] += 1
-        time.sleep(ITEM_SECONDS)
-        reply = {
-            "id": "c1",
-            "object": "chat.completion",
-            "model": body["model"],
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": f"done: {prompt}"},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
-        }
-        data = json.dumps(reply).encode()
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:
-            return  # the worker that asked is gone
-        with self.lock:
-            self.answered[prompt] += 1
+    def arrived(self, prompt: str) -> None:
+        self.asked[prompt] += 1
 
-    def log_message(self, *args: Any) -> None:
-        pass
+    def delivered(self, prompt: str) -> None:
+        self.answered[prompt] += 1
+
+    def reply_text(self, prompt: str) -> str:
+        return f"done: {prompt}"
 
 
 @pytest.fixture
@@ -94,13 +66,6 @@ def counting_model() -> Iterator[str]:
 def _kill(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
-
-
-def _stop(*processes: subprocess.Popen[bytes] | None) -> None:
-    for process in processes:
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
 
 
 LLM = {"type": "llm", "provider": "openai", "model": "m", "timeout": "60s"}
@@ -124,7 +89,7 @@ async def test_a_map_killed_half_way_completes_and_no_finished_item_runs_again(
     client: Client, task_queue: str, counting_model: str, tmp_path: Path
 ) -> None:
     address = client.service_client.config.target_host
-    first = _worker(address, task_queue, counting_model, tmp_path)
+    first = worker_process(address, task_queue, counting_model, tmp_path)
     replacement: subprocess.Popen[bytes] | None = None
     try:
         handle = await start_run(client, task_queue, {"definition": MAP, "inputs": {}})
@@ -147,10 +112,10 @@ async def test_a_map_killed_half_way_completes_and_no_finished_item_runs_again(
             p for p in _CountingModel.asked if int(p.removeprefix("item ")) not in finished
         }
 
-        replacement = _worker(address, task_queue, counting_model, tmp_path)
+        replacement = worker_process(address, task_queue, counting_model, tmp_path)
         result: RunResult = await asyncio.wait_for(handle.result(), timeout=150)
     finally:
-        _stop(first, replacement)
+        stop(first, replacement)
 
     assert result.steps["each"].output == [f"done: item {i}" for i in range(ITEMS)]
     assert ITEMS // 2 <= len(finished) < ITEMS, "the kill did not land half way"
@@ -197,14 +162,14 @@ async def test_a_run_killed_while_waiting_for_approval_completes_after_a_restart
     client: Client, task_queue: str, counting_model: str, tmp_path: Path
 ) -> None:
     address = client.service_client.config.target_host
-    first = _worker(address, task_queue, counting_model, tmp_path)
+    first = worker_process(address, task_queue, counting_model, tmp_path)
     replacement: subprocess.Popen[bytes] | None = None
     try:
         handle = await start_run(client, task_queue, {"definition": APPROVAL, "inputs": {}})
         await _waiting(handle, within=60)
         _kill(first)
 
-        replacement = _worker(address, task_queue, counting_model, tmp_path)
+        replacement = worker_process(address, task_queue, counting_model, tmp_path)
         progress = await _waiting(handle, within=60)  # the new worker rebuilt the state
         (waiting,) = progress.waiting
         assert (waiting.step, waiting.message) == ("review", "Publish done: draft?")
@@ -213,7 +178,7 @@ async def test_a_run_killed_while_waiting_for_approval_completes_after_a_restart
         )
         result: RunResult = await asyncio.wait_for(handle.result(), timeout=60)
     finally:
-        _stop(first, replacement)
+        stop(first, replacement)
 
     assert answer == "step `review` approved"
     assert result.steps["review"].output["approved"] is True
