@@ -165,9 +165,8 @@ def sized_filter(fn: Any) -> Any:
             check_widths(value, budget)
         return fn(value, *args, **kwargs)
 
-    for attribute in ("jinja_pass_arg",):  # keep how Jinja passes it the context, if it did
-        if hasattr(fn, attribute):
-            setattr(guarded, attribute, getattr(fn, attribute))
+    if hasattr(fn, "jinja_pass_arg"):  # keep how Jinja passes it the context, if it did
+        guarded.jinja_pass_arg = fn.jinja_pass_arg  # type: ignore[attr-defined]
     return guarded
 
 

@@ -154,7 +154,8 @@ class DagWorkflow:
         request = self._parse_input(raw_input)
         definition, library = await self._definition(request)
         inputs = self._inputs(definition, request)
-        self._mocks = self._check_mocks(definition, request)
+        self._dag = Dag.build(definition)
+        self._mocks = self._check_mocks(self._dag, request)
         info = workflow.info()
         self._definition_model = definition
         self._facts = RunFacts(
@@ -168,7 +169,6 @@ class DagWorkflow:
         self._details_header = f"**{definition.name}** v{definition.version}"
         self._diagram = f"```mermaid\n{to_mermaid(definition)}```"
         self._show_details()
-        self._dag = Dag.build(definition)
         self._scheduler = scheduler = Scheduler(self._dag, clock=workflow.now)
         self._context = TemplateContext(
             inputs,
@@ -325,8 +325,7 @@ class DagWorkflow:
             ) from None
 
     @staticmethod
-    def _check_mocks(definition: WorkflowDefinition, request: RunInput) -> dict[str, Any]:
-        dag = Dag.build(definition)
+    def _check_mocks(dag: Dag, request: RunInput) -> dict[str, Any]:
         for step_id in request.mocks:
             node = dag.nodes.get(step_id)
             if node is None:
