@@ -23,6 +23,8 @@ ACTIVITY_VECTOR_SEARCH = "step_vector_search"
 ACTIVITY_TRANSFORM = "step_transform"
 ACTIVITY_ACTION = "step_action"
 ACTIVITY_MCP = "step_mcp"
+ACTIVITY_AGENT_TURN = "step_agent_turn"
+"""One model turn of an `agent` step (``interpreter.conversation``)."""
 ACTIVITY_MCP_LIST_TOOLS = "mcp_list_tools"
 """Lists an MCP server's tools (name, description, input schema): for `agent` steps."""
 
