@@ -1,0 +1,9 @@
+"""The Python SDK: build workflows in code (:mod:`.builder`) and run them (:mod:`.client`).
+
+Workflows built here are checked by the same validator as files and export to the
+same YAML/JSON; see ``docs/sdk.md``.
+"""
+
+from llm_orchestrator.sdk.builder import Steps, StepSpec, Workflow
+
+__all__ = ["StepSpec", "Steps", "Workflow"]
