@@ -5,5 +5,6 @@ same YAML/JSON; see ``docs/sdk.md``.
 """
 
 from llm_orchestrator.sdk.builder import Steps, StepSpec, Workflow
+from llm_orchestrator.sdk.client import Orchestrator, Run, WorkflowRef
 
-__all__ = ["StepSpec", "Steps", "Workflow"]
+__all__ = ["Orchestrator", "Run", "StepSpec", "Steps", "Workflow", "WorkflowRef"]

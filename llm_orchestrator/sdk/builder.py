@@ -45,7 +45,6 @@ _RENAMED = {"as_": "as"}
 """Keyword arguments that cannot be spelled as in a file (Python keywords)."""
 
 
-
 @dataclass(frozen=True, slots=True)
 class StepSpec:
     """One step as a builder call wrote it: its kind, id, fields, and the call's text."""

@@ -1,0 +1,205 @@
+"""Run workflows from Python: :class:`Orchestrator` over ``temporalio.client``.
+
+::
+
+    orch = await Orchestrator.connect()                   # as the CLI connects
+    result = await orch.run(triage, {"ticket": "..."})    # a builder, a file, or a name
+    run = await orch.start("support-triage", {"ticket": "..."})
+    await orch.approve(run.id, "review", comment="fine")
+    result = await run.result()
+
+The CLI's `start`, `approve` and `cancel` go through these same methods, so a
+script and the command line start and steer runs the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from interpreter.contract import (
+    DEFAULT_TASK_QUEUE,
+    QUERY_PROGRESS,
+    UPDATE_APPROVE,
+    Decision,
+    Progress,
+    RunInput,
+    RunResult,
+)
+from interpreter.errors import OrchestratorError
+from interpreter.inputs import resolve_inputs
+from interpreter.library import load_with_library
+from interpreter.models import WorkflowDefinition
+from llm_orchestrator.connect import connect
+from llm_orchestrator.options import ConnectionOptions
+from llm_orchestrator.request import start_run
+from llm_orchestrator.sdk.builder import Workflow
+
+__all__ = ["Orchestrator", "Run", "WorkflowRef"]
+
+WorkflowRef = Workflow | WorkflowDefinition | Path | str
+"""What a run can be started from: a builder, a checked definition, a file's path, or
+the name of a workflow in the worker's catalog (a ``str`` ending in ``.yaml``,
+``.yml`` or ``.json`` is a path)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A started run: its id, and what can be asked of it."""
+
+    id: str
+    run_id: str | None
+    handle: WorkflowHandle[Any, RunResult]
+
+    async def result(self) -> RunResult:
+        """Wait for the run; a failed run raises ``temporalio.client.WorkflowFailureError``."""
+        return await self.handle.result()
+
+    async def progress(self) -> Progress:
+        """Every step's status so far (the ``progress`` query; needs a worker)."""
+        progress: Progress = await self.handle.query(QUERY_PROGRESS, result_type=Progress)
+        return progress
+
+
+class Orchestrator:
+    """Start and steer `DagWorkflow` runs on one Temporal namespace and task queue."""
+
+    def __init__(self, client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE) -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    @classmethod
+    async def connect(
+        cls,
+        address: str | None = None,
+        *,
+        namespace: str | None = None,
+        profile: str | None = None,
+        task_queue: str = DEFAULT_TASK_QUEUE,
+        wait: float = 0.0,
+    ) -> Orchestrator:
+        """Connect as the CLI does (flags over ``TEMPORAL_*`` and the Temporal config
+        file's profiles; large payloads to the payload store)."""
+        options = ConnectionOptions(
+            address=address, namespace=namespace, profile=profile, task_queue=task_queue
+        )
+        return cls(await connect(options, wait=wait), task_queue=task_queue)
+
+    def request(
+        self,
+        workflow: WorkflowRef,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        offline: bool = False,
+        mocks: Mapping[str, Any] | None = None,
+    ) -> tuple[RunInput, WorkflowDefinition | None]:
+        """The start input for ``workflow`` (checked, inputs resolved, before anything
+        starts) and its definition (``None`` for a catalog name: the worker checks it)."""
+        given = dict(inputs or {})
+        library: dict[str, dict[str, Any]] = {}
+        if isinstance(workflow, Workflow):
+            definition: WorkflowDefinition | None = workflow.definition()
+        elif isinstance(workflow, WorkflowDefinition):
+            definition = workflow
+        elif isinstance(workflow, Path) or workflow.endswith((".yaml", ".yml", ".json")):
+            definition, library = load_with_library(Path(workflow))
+        else:
+            definition = None
+        if definition is None:
+            assert isinstance(workflow, str)
+            request = RunInput(workflow=workflow, inputs=given, offline=offline)
+        else:
+            resolve_inputs(definition, given)  # a bad input fails here, not in the run
+            request = RunInput(
+                definition=definition.model_dump(mode="json", by_alias=True, exclude_none=True),
+                inputs=given,
+                offline=offline,
+                library=library,
+            )
+        if mocks:
+            request = request.model_copy(update={"mocks": dict(mocks)})
+        return request, definition
+
+    async def start(
+        self,
+        workflow: WorkflowRef,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        offline: bool = False,
+        mocks: Mapping[str, Any] | None = None,
+        id: str | None = None,
+    ) -> Run:
+        """Start a run and return at once."""
+        request, definition = self.request(workflow, inputs, offline=offline, mocks=mocks)
+        return await self.start_request(request, definition, id=id)
+
+    async def start_request(
+        self, request: RunInput, definition: WorkflowDefinition | None, *, id: str | None = None
+    ) -> Run:
+        """Start a run from a prepared start input (what :meth:`start` builds)."""
+        handle = await start_run(
+            self.client, request, definition, workflow_id=id, task_queue=self.task_queue
+        )
+        return Run(handle.id, handle.result_run_id, handle)
+
+    async def run(
+        self,
+        workflow: WorkflowRef,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        offline: bool = False,
+        mocks: Mapping[str, Any] | None = None,
+        id: str | None = None,
+    ) -> RunResult:
+        """Start a run and wait for its result."""
+        started = await self.start(workflow, inputs, offline=offline, mocks=mocks, id=id)
+        return await started.result()
+
+    def get(self, workflow_id: str, run_id: str | None = None) -> Run:
+        """A run started earlier, by id (the latest run with that id unless ``run_id``)."""
+        handle = self.client.get_workflow_handle(workflow_id, run_id=run_id, result_type=RunResult)
+        return Run(workflow_id, run_id, handle)
+
+    async def result(self, workflow_id: str, run_id: str | None = None) -> RunResult:
+        """Wait for a run's result."""
+        return await self.get(workflow_id, run_id).result()
+
+    async def progress(self, workflow_id: str, run_id: str | None = None) -> Progress:
+        """A run's steps so far (the ``progress`` query)."""
+        return await self.get(workflow_id, run_id).progress()
+
+    async def approve(
+        self,
+        workflow_id: str,
+        step: str,
+        *,
+        approved: bool = True,
+        by: str | None = None,
+        comment: str | None = None,
+        data: Any = None,
+        run_id: str | None = None,
+    ) -> str:
+        """Decide an `approval` step (the ``approve`` Update); returns the run's answer.
+
+        A decision the run cannot take (no such step waiting, decided already) raises
+        :class:`OrchestratorError` with the run's reason."""
+        decision = Decision(step=step, approved=approved, by=by, comment=comment, data=data)
+        handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
+        try:
+            answer: str = await handle.execute_update(UPDATE_APPROVE, decision, result_type=str)
+        except WorkflowUpdateFailedError as exc:
+            reason = getattr(exc.cause, "message", None) or str(exc.cause)
+            raise OrchestratorError(f"run {workflow_id}: {reason}") from None
+        return answer
+
+    async def cancel(self, workflow_id: str, run_id: str | None = None) -> None:
+        """Ask Temporal to cancel a run; its running steps are cancelled."""
+        try:
+            await self.client.get_workflow_handle(workflow_id, run_id=run_id).cancel()
+        except RPCError as exc:
+            raise OrchestratorError(f"run {workflow_id}: {exc.message}") from None
