@@ -1,10 +1,17 @@
 """Model providers: the Protocols, the offline provider, and the per-worker registry."""
 
-from activities.providers.base import ChatProvider, ChatReply, EmbeddingProvider, Embeddings
+from activities.providers.base import (
+    AgentProvider,
+    ChatProvider,
+    ChatReply,
+    EmbeddingProvider,
+    Embeddings,
+)
 from activities.providers.offline import OfflineProvider, hashed_embedding
 from activities.providers.registry import Providers
 
 __all__ = [
+    "AgentProvider",
     "ChatProvider",
     "ChatReply",
     "EmbeddingProvider",

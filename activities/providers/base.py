@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from interpreter.conversation import AgentTurnCall, ToolCall
 from interpreter.steps.llm import LlmCall
 
 
@@ -18,6 +19,9 @@ class ChatReply:
     output_tokens: int = 0
     finish_reason: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    """The tool calls of an agent turn, in the order the model wrote them (``[]``: a
+    final answer in ``text``)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,15 @@ class ChatProvider(Protocol):
     name: str
 
     async def complete(self, step: LlmCall) -> ChatReply: ...
+
+
+class AgentProvider(Protocol):
+    """Something that plays one model turn of an `agent` step: the conversation so far
+    and the tools it may call in, a final text or tool calls out."""
+
+    name: str
+
+    async def complete_turn(self, call: AgentTurnCall) -> ChatReply: ...
 
 
 class EmbeddingProvider(Protocol):

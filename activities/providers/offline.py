@@ -8,6 +8,11 @@ A prompt that carries numbered context passages (``[1] (source) text``) and a
 ``Question:`` line gets an extractive answer: the sentence of the passages that
 shares the most words with the question, cited as ``[n] (source)``. Otherwise
 the reply echoes the prompt's last line.
+
+An `agent` step's turn plays the step's ``mock_turns`` script in order (turn N is
+entry N), so agent workflows run and are tested with no keys while their tools
+really run; without a script the turn is a final answer echoing the last user
+message.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import math
 import re
 
 from activities.providers.base import ChatReply, Embeddings
+from interpreter.conversation import AgentTurnCall, MockTurn, ToolCall
+from interpreter.errors import StepError
 from interpreter.steps.llm import LlmCall
 
 __all__ = ["OFFLINE_DIMENSIONS", "OfflineProvider", "hashed_embedding"]
@@ -159,6 +166,36 @@ class OfflineProvider:
             metadata={"provider": "offline"},
         )
 
+    async def complete_turn(self, call: AgentTurnCall) -> ChatReply:
+        """Turn ``call.turn`` of the step's ``mock_turns`` script (a final text or scripted
+        tool calls); with no script, a final answer echoing the last user message."""
+        read = "\n".join([call.system or "", *(m.content for m in call.messages if m.content)])
+        if not call.mock_turns:
+            last = next((m.content for m in reversed(call.messages) if m.role == "user"), "")
+            text = f"[offline {call.model}] {last.strip()[:200]}"
+            return self._turn_reply(call, read, text, [])
+        if not 1 <= call.turn <= len(call.mock_turns):
+            raise StepError(
+                call.id,
+                f"mock_turns has {len(call.mock_turns)} turn(s) and the agent asked for turn "
+                f"{call.turn}: script another turn, or end the script with a `text:` answer",
+            )
+        mock = call.mock_turns[call.turn - 1]
+        return self._turn_reply(call, read, _mock_text(mock), _mock_calls(call.turn, mock))
+
+    @staticmethod
+    def _turn_reply(call: AgentTurnCall, read: str, text: str, calls: list[ToolCall]) -> ChatReply:
+        written = text + "".join(c.name + " " + c.arguments for c in calls)
+        return ChatReply(
+            text=text,
+            model=f"offline/{call.model}",
+            input_tokens=len(read.split()),
+            output_tokens=len(written.split()),
+            finish_reason="tool_calls" if calls else "stop",
+            metadata={"provider": "offline"},
+            tool_calls=calls,
+        )
+
     async def embed(
         self, texts: list[str], *, model: str, dimensions: int | None, pooling: str | None = None
     ) -> Embeddings:
@@ -168,3 +205,23 @@ class OfflineProvider:
             model=f"offline/{model}",
             input_tokens=sum(len(t.split()) for t in texts),
         )
+
+
+def _mock_text(turn: MockTurn) -> str:
+    """A scripted turn's text; a mapping or list is the JSON a structured answer would be."""
+    if turn.text is None:
+        return ""
+    return turn.text if isinstance(turn.text, str) else json.dumps(turn.text)
+
+
+def _mock_calls(turn_number: int, turn: MockTurn) -> list[ToolCall]:
+    """A scripted turn's tool calls, with stable ids; raw-string arguments stay as
+    written, so a script can play a model that writes invalid JSON."""
+    return [
+        ToolCall(
+            id=f"mock_call_{turn_number}_{i}",
+            name=c.name,
+            arguments=c.arguments if isinstance(c.arguments, str) else json.dumps(c.arguments),
+        )
+        for i, c in enumerate(turn.tool_calls, start=1)
+    ]
