@@ -9,6 +9,7 @@ import httpx
 
 from activities._heartbeat import HEARTBEAT_SECONDS
 from activities.action import ActionActivities
+from activities.agent_turn import AgentTurnActivities
 from activities.catalog import Catalog
 from activities.mcp import McpActivities, McpPool
 from activities.model_steps import ModelActivities
@@ -42,6 +43,7 @@ class WorkerActivities:
         self._catalog = Catalog(settings)
         self._actions = ActionActivities(settings, self.http)
         self._models = ModelActivities(self.providers, self.stores)
+        self._agent = AgentTurnActivities(self.providers)
         self.mcp = McpPool(config.mcp_servers if config else {}, config=config, env=settings.env)
         self._mcp = McpActivities(self.mcp)
 
@@ -51,6 +53,7 @@ class WorkerActivities:
             run_transform,
             self._actions.run,
             self._models.llm,
+            self._agent.turn,
             self._models.embed,
             self._models.vector_search,
             self._mcp.call,

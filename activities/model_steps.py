@@ -30,7 +30,7 @@ from interpreter.steps.embed import EmbedRequest
 from interpreter.steps.llm import LlmCall, LlmRequest, ResponseSchema
 from interpreter.steps.vector_search import VectorSearchCall, VectorSearchRequest
 
-__all__ = ["ModelActivities"]
+__all__ = ["ModelActivities", "priced_usage"]
 
 ERROR_INVALID_OUTPUT = "InvalidModelOutput"
 
@@ -67,38 +67,39 @@ def _structured(step: LlmCall, text: str) -> Any:
     return value
 
 
+def priced_usage(
+    providers: Providers,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    offline: bool,
+    *,
+    read: str = "",
+    written: str = "",
+) -> Usage:
+    """Usage and cost of a model call. Counts a provider left at 0 for text it did read
+    (``read``) or write (``written``) are estimated and marked so: a silent 0 would let
+    the step slip past the run's budget."""
+    estimated = False
+    if input_tokens == 0 and read:
+        input_tokens, estimated = estimate_tokens(read), True
+    if output_tokens == 0 and written:
+        output_tokens, estimated = estimate_tokens(written), True
+    price = None if offline else providers.config.price(model)
+    return Usage(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=cost_usd(price, input_tokens, output_tokens),
+        estimated=estimated,
+    )
+
+
 class ModelActivities:
     """Activities that call model providers and vector stores."""
 
     def __init__(self, providers: Providers, stores: Stores) -> None:
         self._providers = providers
         self._stores = stores
-
-    def _usage(
-        self,
-        model: str,
-        input_tokens: int,
-        output_tokens: int,
-        offline: bool,
-        *,
-        read: str = "",
-        written: str = "",
-    ) -> Usage:
-        """Usage and cost of a call. Counts a provider left at 0 for text it did read
-        (``read``) or write (``written``) are estimated and marked so: a silent 0 would
-        let the step slip past the run's budget."""
-        estimated = False
-        if input_tokens == 0 and read:
-            input_tokens, estimated = estimate_tokens(read), True
-        if output_tokens == 0 and written:
-            output_tokens, estimated = estimate_tokens(written), True
-        price = None if offline else self._providers.config.price(model)
-        return Usage(
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cost_usd=cost_usd(price, input_tokens, output_tokens),
-            estimated=estimated,
-        )
 
     @activity.defn(name=ACTIVITY_LLM)
     @classified
@@ -107,7 +108,8 @@ class ModelActivities:
         provider = self._providers.chat(step.id, step.provider or "", offline=request.offline)
         with provider_call(provider, "chat", model=step.model, step=step) as call:
             reply = await provider.complete(step)
-            usage = self._usage(
+            usage = priced_usage(
+                self._providers,
                 reply.model,
                 reply.input_tokens,
                 reply.output_tokens,
@@ -151,8 +153,8 @@ class ModelActivities:
                 result = await provider.embed(
                     batch, model=model, dimensions=dimensions, pooling=pooling
                 )
-                usage = self._usage(result.model, result.input_tokens, 0, offline,
-                                    read="".join(batch))  # fmt: skip
+                usage = priced_usage(self._providers, result.model, result.input_tokens, 0,
+                                     offline, read="".join(batch))  # fmt: skip
                 call.answered(result.model, usage)
             vectors.extend(result.vectors)
             spent = spent + usage

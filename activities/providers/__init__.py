@@ -1,7 +1,6 @@
 """Model providers: the Protocols, the offline provider, and the per-worker registry."""
 
 from activities.providers.base import (
-    AgentProvider,
     ChatProvider,
     ChatReply,
     EmbeddingProvider,
@@ -11,7 +10,6 @@ from activities.providers.offline import OfflineProvider, hashed_embedding
 from activities.providers.registry import Providers
 
 __all__ = [
-    "AgentProvider",
     "ChatProvider",
     "ChatReply",
     "EmbeddingProvider",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from interpreter.conversation import AgentTurnCall, ToolCall
-from interpreter.steps.llm import LlmCall
+from interpreter.steps.llm import LlmCall, ResponseSchema
+
+ResponseFormat = Literal["text", "json"] | ResponseSchema
 
 
 @dataclass(frozen=True)
@@ -32,20 +34,17 @@ class Embeddings:
 
 
 class ChatProvider(Protocol):
-    """Something that answers an `llm` step (rendered, defaults applied)."""
+    """Something that answers an `llm` step (rendered, defaults applied) and plays the
+    model turns of an `agent` step."""
 
     name: str
 
     async def complete(self, step: LlmCall) -> ChatReply: ...
 
-
-class AgentProvider(Protocol):
-    """Something that plays one model turn of an `agent` step: the conversation so far
-    and the tools it may call in, a final text or tool calls out."""
-
-    name: str
-
-    async def complete_turn(self, call: AgentTurnCall) -> ChatReply: ...
+    async def complete_turn(self, call: AgentTurnCall) -> ChatReply:
+        """One turn: the conversation so far and the tools the model may call in; a
+        final ``text`` or ``tool_calls`` out."""
+        ...
 
 
 class EmbeddingProvider(Protocol):
@@ -58,3 +57,15 @@ class EmbeddingProvider(Protocol):
     ) -> Embeddings:
         """Vectors for ``texts``; ``pooling`` (``mean``) pools per-token vectors into one."""
         ...
+
+
+def turn_response_format(call: AgentTurnCall) -> ResponseFormat:
+    """An agent turn's ``response_format`` as the `llm` step types it (the payload carries
+    a schema as a plain mapping, so the conversation contract need not import the `llm`
+    step's models)."""
+    value = call.response_format
+    if value in ("text", "json"):
+        return "json" if value == "json" else "text"
+    if value is None:
+        return "text"
+    return ResponseSchema.model_validate(value)

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import math
 
+from interpreter.conversation import AgentTurnCall
 from interpreter.steps.llm import LlmCall
 
-__all__ = ["CHARS_PER_TOKEN", "estimate_tokens", "prompt_text"]
+__all__ = ["CHARS_PER_TOKEN", "conversation_text", "estimate_tokens", "prompt_text"]
 
 CHARS_PER_TOKEN = 4
 
@@ -32,3 +33,12 @@ def estimate_tokens(text: str) -> int:
 def prompt_text(step: LlmCall) -> str:
     """Everything of the step that the model reads: system, messages, prompt."""
     return (step.system or "") + "".join(m.content for m in step.messages) + (step.prompt or "")
+
+
+def conversation_text(call: AgentTurnCall) -> str:
+    """Everything of an agent turn that the model reads: system, messages, tool calls."""
+    parts = [call.system or ""]
+    for message in call.messages:
+        parts.append(message.content)
+        parts += [c.name + c.arguments for c in message.tool_calls]
+    return "".join(parts)

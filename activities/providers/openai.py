@@ -8,9 +8,15 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.providers.base import ChatReply, Embeddings
-from activities.providers.estimate import estimate_tokens, prompt_text
+from activities.providers.base import (
+    ChatReply,
+    Embeddings,
+    ResponseFormat,
+    turn_response_format,
+)
+from activities.providers.estimate import conversation_text, estimate_tokens, prompt_text
 from activities.providers.http import WHOLE_REPLY, HttpEndpoint
+from interpreter.conversation import AgentMessage, AgentTurnCall, ToolCall
 from interpreter.steps.llm import LlmCall, ResponseSchema
 
 __all__ = ["OpenAIProvider"]
@@ -30,6 +36,78 @@ def _call_timeout() -> float:
 def _estimate_tokens(step: LlmCall) -> int:
     """Tokens a call may spend, for the tokens-per-minute limit: prompt plus the reply's cap."""
     return estimate_tokens(prompt_text(step)) + (step.max_tokens or 256)
+
+
+def _options(model: str, source: LlmCall | AgentTurnCall, fmt: ResponseFormat) -> dict[str, Any]:
+    """The body's model, sampling settings and ``response_format``, for `llm` steps and
+    agent turns alike."""
+    body: dict[str, Any] = {"model": model}
+    for name in ("temperature", "max_tokens", "top_p"):
+        value = getattr(source, name)
+        if value is not None:
+            body[name] = value
+    if fmt == "json":
+        body["response_format"] = {"type": "json_object"}
+    elif isinstance(fmt, ResponseSchema):
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": fmt.name, "schema": fmt.json_schema, "strict": False},
+        }
+    return body
+
+
+def _turn_message(message: AgentMessage) -> dict[str, Any]:
+    """A neutral conversation message in OpenAI's shape (a tool result: ``role: tool``)."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    if message.role == "assistant" and message.tool_calls:
+        return {
+            "role": "assistant",
+            # OpenAI wants null, not "", beside tool calls; some compatible servers reject ""
+            "content": message.content or None,
+            "tool_calls": [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                }
+                for c in message.tool_calls
+            ],
+        }
+    return {"role": message.role, "content": message.content}
+
+
+def _arguments(value: Any) -> str:
+    """A tool call's arguments as text: servers send a JSON string, a few send an object."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class _StreamedCalls:
+    """Tool calls assembled from streamed deltas: the first fragment of call ``index``
+    carries its id and name, the following ones pieces of its arguments."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, tuple[str, str, list[str]]] = {}
+
+    def add(self, fragment: dict[str, Any]) -> None:
+        index = int(fragment.get("index") or 0)
+        call_id, name, arguments = self._calls.get(index, ("", "", []))
+        function = fragment.get("function") or {}
+        self._calls[index] = (
+            call_id or str(fragment.get("id") or ""),
+            name or str(function.get("name") or ""),
+            arguments,
+        )
+        if function.get("arguments"):
+            arguments.append(_arguments(function["arguments"]))
+
+    def done(self) -> list[ToolCall]:
+        return [
+            ToolCall(id=call_id, name=name, arguments="".join(arguments))
+            for _, (call_id, name, arguments) in sorted(self._calls.items())
+        ]
 
 
 def chat_messages(step: LlmCall) -> list[dict[str, str]]:
@@ -58,60 +136,94 @@ class OpenAIProvider:
         return headers
 
     def _body(self, step: LlmCall) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": step.model, "messages": chat_messages(step)}
-        for name in ("temperature", "max_tokens", "top_p"):
-            value = getattr(step, name)
-            if value is not None:
-                body[name] = value
+        body = _options(step.model, step, step.response_format)
+        body["messages"] = chat_messages(step)
         if step.stop:
             body["stop"] = step.stop
-        if step.response_format == "json":
-            body["response_format"] = {"type": "json_object"}
-        elif isinstance(step.response_format, ResponseSchema):
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {
-                    "name": step.response_format.name,
-                    "schema": step.response_format.json_schema,
-                    "strict": False,
-                },
-            }
         body.update(step.extra)
         return body
 
+    def _turn_body(self, call: AgentTurnCall) -> dict[str, Any]:
+        """An agent turn: the conversation in OpenAI's shape, the tools as ``function``s."""
+        body = _options(call.model, call, turn_response_format(call))
+        messages = [{"role": "system", "content": call.system}] if call.system else []
+        body["messages"] = messages + [_turn_message(m) for m in call.messages]
+        if call.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": t.parameters,
+                    },
+                }
+                for t in call.tools
+            ]
+        body.update(call.extra)
+        return body
+
     async def complete(self, step: LlmCall) -> ChatReply:
-        body = self._body(step)
-        if step.stream:
-            return await self._stream(step, body)
+        return await self._chat(
+            self._body(step),
+            model=step.model,
+            stream=step.stream,
+            estimated_tokens=_estimate_tokens(step),
+        )
+
+    async def complete_turn(self, call: AgentTurnCall) -> ChatReply:
+        """One model turn of an `agent` step: a final text, or the tool calls it asks for."""
+        return await self._chat(
+            self._turn_body(call),
+            model=call.model,
+            stream=call.stream,
+            estimated_tokens=estimate_tokens(conversation_text(call)) + (call.max_tokens or 256),
+        )
+
+    async def _chat(
+        self, body: dict[str, Any], *, model: str, stream: bool, estimated_tokens: int
+    ) -> ChatReply:
+        if stream:
+            return await self._stream(model, body, estimated_tokens)
         data = await self.endpoint.post_json(
             "chat/completions",
             body,
             self._headers(),
             timeout=_call_timeout(),
-            estimated_tokens=_estimate_tokens(step),
+            estimated_tokens=estimated_tokens,
         )
-        return self._reply(step, data)
+        return self._reply(model, data)
 
-    def _reply(self, step: LlmCall, data: dict[str, Any]) -> ChatReply:
+    def _reply(self, model: str, data: dict[str, Any]) -> ChatReply:
         """A whole (not streamed) chat completion."""
         try:
             choice = data["choices"][0]
             message = choice.get("message") or {}
             text = message.get("content") or ""
             finish = choice.get("finish_reason")
+            calls = [
+                ToolCall(
+                    id=str(c.get("id") or ""),
+                    name=str(c["function"]["name"]),
+                    arguments=_arguments(c["function"].get("arguments")),
+                )
+                for c in message.get("tool_calls") or []
+            ]
         except (KeyError, IndexError, TypeError, AttributeError):
             raise self.endpoint.error(
-                f"{self.name}: the reply has no choices[0].message: {json.dumps(data)[:200]}"
+                f"{self.name}: the reply has no choices[0].message (or a tool call without "
+                f"a function name): {json.dumps(data)[:200]}"
             ) from None
         self._refusal(finish, message.get("refusal"))
         usage = data.get("usage") or {}
         return ChatReply(
             text=text,
-            model=str(data.get("model") or step.model),
+            model=str(data.get("model") or model),
             input_tokens=int(usage.get("prompt_tokens") or 0),
             output_tokens=int(usage.get("completion_tokens") or 0),
             finish_reason=finish,
             metadata={"id": data.get("id"), "usage": usage, "provider": self.name},
+            tool_calls=calls,
         )
 
     def _refusal(self, finish: str | None, refusal: str | None) -> None:
@@ -120,24 +232,25 @@ class OpenAIProvider:
                 f"{self.name} refused the request: {refusal or finish}", retryable=False
             )
 
-    async def _stream(self, step: LlmCall, body: dict[str, Any]) -> ChatReply:
+    async def _stream(self, model: str, body: dict[str, Any], estimated_tokens: int) -> ChatReply:
         body = {**body, "stream": True}
         if self.endpoint.settings.stream_usage:
             body["stream_options"] = {"include_usage": True}
         parts: list[str] = []
+        calls = _StreamedCalls()
         usage: dict[str, Any] = {}
         finish: str | None = None
-        model = str(step.model)
+        asked = model
         done = False
         async for event, data in self.endpoint.stream_sse(
             "chat/completions",
             body,
             self._headers(),
             timeout=_call_timeout(),
-            estimated_tokens=_estimate_tokens(step),
+            estimated_tokens=estimated_tokens,
         ):
             if event == WHOLE_REPLY:
-                return self._reply(step, json.loads(data))
+                return self._reply(asked, json.loads(data))
             if data.strip() == "[DONE]":
                 done = True
                 break
@@ -154,6 +267,8 @@ class OpenAIProvider:
                 delta = choice.get("delta") or {}
                 if delta.get("content"):
                     parts.append(delta["content"])
+                for fragment in delta.get("tool_calls") or []:
+                    calls.add(fragment)
                 finish = choice.get("finish_reason") or finish
             if chunk.get("usage"):
                 usage = chunk["usage"]
@@ -170,6 +285,7 @@ class OpenAIProvider:
             output_tokens=int(usage.get("completion_tokens") or 0),
             finish_reason=finish,
             metadata={"usage": usage, "provider": self.name, "streamed": True},
+            tool_calls=calls.done(),
         )
 
     async def embed(

@@ -24,6 +24,7 @@ from activities.telemetry.metrics import Instruments
 from activities.telemetry.scope import StepScope, enter_step, record_failure
 from interpreter.contract import (
     ACTIVITY_ACTION,
+    ACTIVITY_AGENT_TURN,
     ACTIVITY_EMBED,
     ACTIVITY_LLM,
     ACTIVITY_RESOLVE_WORKFLOW,
@@ -37,6 +38,7 @@ _TRACER_NAME = "llm_orchestrator"
 
 _STEP_TYPES = {
     ACTIVITY_LLM: "llm",
+    ACTIVITY_AGENT_TURN: "agent",
     ACTIVITY_EMBED: "embed",
     ACTIVITY_VECTOR_SEARCH: "vector_search",
     ACTIVITY_TRANSFORM: "transform",
