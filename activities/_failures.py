@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.redaction import redact, redact_value
 from interpreter.contract import StepOutcome
+from interpreter.conversation import AgentTurn
 from interpreter.errors import ERROR_PROVIDER, ERROR_STEP_FAILED, ProviderError, StepError
 from interpreter.steps import StepCall
 
@@ -89,11 +90,15 @@ def _jitter(args: tuple[Any, ...]) -> bool:
 
 
 def _redacted(result: R) -> R:
-    """A step's outcome with secrets masked in its output and extras (usage has none)."""
+    """A step's outcome (or an agent turn) with secrets masked in what the model or tool
+    wrote: output and extras, a turn's text and tool-call arguments (usage has none)."""
     if isinstance(result, StepOutcome):
         return result.model_copy(
             update={"output": redact_value(result.output), "extras": redact_value(result.extras)}
         )
+    if isinstance(result, AgentTurn):
+        calls = [c.model_copy(update={"arguments": redact(c.arguments)}) for c in result.tool_calls]
+        return result.model_copy(update={"text": redact(result.text), "tool_calls": calls})
     return result
 
 

@@ -86,13 +86,22 @@ def _arguments(value: Any) -> str:
 
 class _StreamedCalls:
     """Tool calls assembled from streamed deltas: the first fragment of call ``index``
-    carries its id and name, the following ones pieces of its arguments."""
+    carries its id and name, the following ones pieces of its arguments. A server that
+    sends whole calls without ``index`` (some OpenAI-compatible ones) starts a new call
+    with each new id."""
 
     def __init__(self) -> None:
         self._calls: dict[int, tuple[str, str, list[str]]] = {}
 
+    def _index(self, fragment: dict[str, Any]) -> int:
+        if fragment.get("index") is not None:
+            return int(fragment["index"])
+        last = max(self._calls, default=-1)
+        fresh = fragment.get("id") and (last < 0 or self._calls[last][0] != fragment["id"])
+        return last + 1 if fresh or last < 0 else last
+
     def add(self, fragment: dict[str, Any]) -> None:
-        index = int(fragment.get("index") or 0)
+        index = self._index(fragment)
         call_id, name, arguments = self._calls.get(index, ("", "", []))
         function = fragment.get("function") or {}
         self._calls[index] = (

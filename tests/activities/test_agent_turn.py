@@ -29,6 +29,7 @@ from activities import ActivitySettings, WorkerActivities
 from activities.agent_turn import AgentTurnActivities
 from activities.providers import Providers
 from activities.providers.config import load_worker_config
+from activities.providers.openai import _StreamedCalls
 from interpreter.contract import ACTIVITY_AGENT_TURN, ALL_ACTIVITY_NAMES
 from interpreter.conversation import (
     AgentMessage,
@@ -409,3 +410,81 @@ async def test_every_worker_registers_the_turn_activity_and_every_contract_name(
         await activities.aclose()
     assert ACTIVITY_AGENT_TURN in names
     assert set(ALL_ACTIVITY_NAMES) <= names
+
+
+async def test_anthropic_gets_error_results_and_the_text_beside_tool_use(llmock: LLMock) -> None:
+    """A failed tool's result says ``is_error``; the assistant's words stay before its
+    ``tool_use`` blocks; arguments that were not JSON go back under ``_raw`` (Anthropic's
+    ``input`` must be an object); a user message after the results stays its own."""
+    llmock.tool_mode("off")
+    llmock.reply(ANSWER)
+    bad = ToolCall(id="toolu_1", name="get_invoice", arguments='{"number": 4')
+    good = ToolCall(id="toolu_2", name="get_customer", arguments='{"id": "c-7"}')
+    messages = [
+        AgentMessage(role="user", content=QUESTION),
+        AgentMessage(role="assistant", content="Let me look.", tool_calls=[bad, good]),
+        AgentMessage(role="tool", tool_call_id="toolu_1", content="not JSON", is_error=True),
+        AgentMessage(role="tool", tool_call_id="toolu_2", content=RESULTS["get_customer"]),
+        AgentMessage(role="user", content="And quickly, please."),
+    ]
+    final = await _turn(llmock, "anthropic", 2, messages, stream=False)
+    assert final.text == ANSWER
+    sent = llmock.requests[0].body["messages"]
+    assert sent[1]["content"] == [
+        {"type": "text", "text": "Let me look."},
+        {
+            "type": "tool_use",
+            "id": "toolu_1",
+            "name": "get_invoice",
+            "input": {"_raw": '{"number": 4'},
+        },
+        {"type": "tool_use", "id": "toolu_2", "name": "get_customer", "input": {"id": "c-7"}},
+    ]
+    assert sent[2] == {
+        "role": "user",
+        "content": [
+            {
+                "type": "tool_result",
+                "tool_use_id": "toolu_1",
+                "content": "not JSON",
+                "is_error": True,
+            },
+            {
+                "type": "tool_result",
+                "tool_use_id": "toolu_2",
+                "content": RESULTS["get_customer"],
+                "is_error": False,
+            },
+        ],
+    }
+    assert sent[3] == {"role": "user", "content": "And quickly, please."}
+
+
+async def test_a_key_the_model_echoes_is_masked_in_the_turn(llmock: LLMock) -> None:
+    llmock.tool_mode("off")
+    llmock.add(
+        Reply(
+            text=f"the key is {OPENAI_KEY}",
+            tool_calls=(ScriptedCall("get_customer", {"id": OPENAI_KEY}),),
+        )
+    )
+    turn = await _turn(
+        llmock, "openai", 1, [AgentMessage(role="user", content=QUESTION)], stream=False
+    )
+    assert OPENAI_KEY[:12] not in turn.text and "***" in turn.text
+    assert OPENAI_KEY[:12] not in turn.tool_calls[0].arguments
+
+
+def test_streamed_calls_without_index_are_told_apart_by_id() -> None:
+    """Some OpenAI-compatible servers stream whole tool calls with no ``index``."""
+    calls = _StreamedCalls()
+    for fragment in (
+        {"id": "a", "function": {"name": "get_invoice", "arguments": '{"number": 42}'}},
+        {"id": "b", "function": {"name": "get_customer", "arguments": '{"id":'}},
+        {"function": {"arguments": ' "c-7"}'}},
+    ):
+        calls.add(fragment)
+    assert calls.done() == [
+        ToolCall(id="a", name="get_invoice", arguments='{"number": 42}'),
+        ToolCall(id="b", name="get_customer", arguments='{"id": "c-7"}'),
+    ]
