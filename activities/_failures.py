@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
@@ -21,10 +22,18 @@ from temporalio.exceptions import ApplicationError
 
 from activities.redaction import redact, redact_value
 from interpreter.contract import StepOutcome
-from interpreter.errors import ERROR_PROVIDER, ERROR_STEP_FAILED, ProviderError, StepError
+from interpreter.errors import (
+    ERROR_CONTEXT_LENGTH,
+    ERROR_PROVIDER,
+    ERROR_PROVIDER_REJECTED,
+    ERROR_STEP_FAILED,
+    ProviderError,
+    StepError,
+)
 from interpreter.steps import StepCall
 
-__all__ = ["classified", "retryable_status", "step_failure"]
+__all__ = ["classified", "context_length_exceeded", "provider_error_type", "retryable_status",
+           "step_failure"]  # fmt: skip
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -36,6 +45,31 @@ _RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 def retryable_status(status: int) -> bool:
     """Is an HTTP error answer worth retrying? The listed 4xx and every 5xx (529 included)."""
     return status in _RETRYABLE_4XX or status >= 500
+
+
+_CONTEXT_LENGTH = re.compile(
+    r"context_length_exceeded|maximum context length|prompt is too long|context window"
+    r"|too many (?:input )?tokens",
+    re.IGNORECASE,
+)
+"""How vendors say a prompt does not fit: OpenAI's ``context_length_exceeded`` code and
+"maximum context length" message, Anthropic's "prompt is too long", and the wording of
+OpenAI-compatible servers (vLLM, llama.cpp: "context window", "too many tokens")."""
+
+
+def context_length_exceeded(body: str) -> bool:
+    """Does an error answer's body say that the prompt is longer than the model's context?"""
+    return bool(_CONTEXT_LENGTH.search(body))
+
+
+def provider_error_type(exc: ProviderError) -> str:
+    """The ``ApplicationError`` type of a provider failure: what its raiser said, else a
+    context-length error, else transient (retryable) or rejected."""
+    if exc.error_type:
+        return exc.error_type
+    if not exc.retryable and context_length_exceeded(str(exc)):
+        return ERROR_CONTEXT_LENGTH
+    return ERROR_PROVIDER if exc.retryable else ERROR_PROVIDER_REJECTED
 
 
 def _next_delay(retry_after: float | None, *, jitter: bool = True) -> float | None:
@@ -110,7 +144,7 @@ def classified(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         except ProviderError as exc:
             raise step_failure(
                 str(exc),
-                type=ERROR_PROVIDER,
+                type=provider_error_type(exc),
                 retryable=exc.retryable,
                 retry_after=exc.retry_after,
                 jitter=_jitter(args),

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from interpreter.contract import StepRecord, Usage
+from interpreter.contract import AnsweredBy, StepRecord, Usage
 from interpreter.dag import Dag, Node
 from interpreter.fields import TriggerRule
 from interpreter.steps import DecisionKind, GroupKind
@@ -59,6 +59,8 @@ class StepState:
     ended_at: datetime | None = None
     usage: Usage | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
+    answered_by: AnsweredBy | None = None
+    repairs: int = 0
 
     def record(self, step_id: str, step_type: str) -> StepRecord:
         """The state as the ``progress`` query and the run's result show it."""
@@ -81,6 +83,8 @@ class StepState:
             error=self.error,
             reason=self.reason,
             errors=self.errors,
+            answered_by=self.answered_by,
+            repairs=self.repairs,
         )
 
 
@@ -165,15 +169,20 @@ class Scheduler:
         attempts: int = 0,
         note: str = "",
         errors: Sequence[dict[str, Any]] = (),
+        answered_by: AnsweredBy | None = None,
+        repairs: int = 0,
     ) -> Decision:
         """A leaf step succeeded with ``output`` (and extra positional outputs); ``note`` says
-        how, when it did not run as usual (e.g. mocked)."""
+        how, when it did not run as usual (e.g. mocked); ``answered_by`` which model answered
+        (model steps) and ``repairs`` how many repair turns that took."""
         state = self.steps[node_id]
         state.output = output
         state.outputs = bind_outputs(self.dag.nodes[node_id].step.output, output, extras)
         state.attempts = attempts
         state.usage = usage
         state.errors = list(errors)
+        state.answered_by = answered_by
+        state.repairs = repairs
         return self.finish(node_id, Status.COMPLETED, note)
 
     def fail(self, node_id: str, error: str, *, attempts: int = 0) -> Decision:

@@ -21,6 +21,7 @@ from temporalio.common import RetryPolicy as TemporalRetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
+    CancelledError,
     ChildWorkflowError,
     FailureError,
     RetryState,
@@ -38,11 +39,13 @@ with workflow.unsafe.imports_passed_through():
         QUERY_PROGRESS,
         UPDATE_APPROVE,
         WORKFLOW_TYPE,
+        AnsweredBy,
         Progress,
         RunInput,
         RunResult,
         RunStatusName,
         Scope,
+        SkippedModel,
         StepOutcome,
         Usage,
     )
@@ -51,11 +54,13 @@ with workflow.unsafe.imports_passed_through():
     from interpreter.diagram import to_mermaid
     from interpreter.errors import (
         ERROR_BUDGET_EXCEEDED,
+        ERROR_CIRCUIT_OPEN,
         ERROR_INTERNAL,
         ERROR_INVALID_DEFINITION,
         ERROR_INVALID_INPUT,
         ERROR_STEP_FAILED,
         ERROR_TEMPLATE,
+        TRANSIENT_ERRORS,
         InputError,
         WorkflowDefinitionError,
     )
@@ -447,16 +452,10 @@ class DagWorkflow:
         except ChildWorkflowError as exc:
             self._events.append((node.id, _StepFailed(_cause_message(exc))))
         except ActivityError as exc:
-            attempts = _attempts(exc)
-            if not attempts and exc.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
-                attempts = retry_of(node.step, defaults).max_attempts
-            message = _cause_message(exc)
-            if isinstance(exc.cause, TimeoutError):
-                message = (
-                    f"timed out: no result within the step's timeout of "
-                    f"{timeout_of(node.step, defaults):g}s ({message})"
-                )
-            self._events.append((node.id, _StepFailed(message, attempts)))
+            failure = _activity_failure(
+                exc, retry_of(node.step, defaults), timeout_of(node.step, defaults)
+            )
+            self._events.append((node.id, failure))
         except asyncio.CancelledError:
             self._events.append((node.id, _StepFailed("cancelled")))
             raise
@@ -466,6 +465,9 @@ class DagWorkflow:
             self._events.append((node.id, outcome))
 
     async def _execute(self, node: Node, kind: ActivityKind[Any]) -> StepOutcome:
+        """Run the step's activity; a model step with `fallback` walks its chain: each
+        entry is its own activity (retried by its own policy), tried when the one before
+        failed in a way the chain's ``fallback_on`` moves on from."""
         step = node.step
         defaults = self._facts.defaults
         try:
@@ -473,26 +475,60 @@ class DagWorkflow:
         except TemplateFailure as exc:
             raise _StepFailed(f"template error: {exc}") from None
         try:
-            call = kind.call(step, rendered, self._facts)
+            chain = kind.chain(step, rendered, self._facts)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
             )
             raise _StepFailed(f"after rendering templates: {problems}") from None
-        timeout = timeout_of(step, defaults)
-        outcome = await workflow.execute_activity(
-            call.name,
-            call.payload,
-            result_type=StepOutcome if call.builtin else None,
-            start_to_close_timeout=timedelta(seconds=timeout),
-            retry_policy=_retry_policy(retry_of(step, defaults)),
-            heartbeat_timeout=_heartbeat_timeout(call, defaults, timeout),
-            summary=f"{self._label(node.id)} · {kind.summary(step, defaults)}",
-        )
-        if isinstance(outcome, StepOutcome):
-            return outcome
-        # a custom activity's result is its own; its attempt count is not reported (0)
-        return StepOutcome(output=outcome, attempt=0)
+        skipped: list[SkippedModel] = []
+        for number, call in enumerate(chain.calls):
+            last = number == len(chain.calls) - 1
+            timeout = call.timeout or timeout_of(step, defaults)
+            policy = call.retry or retry_of(step, defaults)
+            try:
+                outcome = await workflow.execute_activity(
+                    call.name,
+                    call.payload,
+                    result_type=StepOutcome if call.builtin else None,
+                    start_to_close_timeout=timedelta(seconds=timeout),
+                    retry_policy=_retry_policy(policy, fallback_next=not last),
+                    heartbeat_timeout=_heartbeat_timeout(call, defaults, timeout),
+                    summary=f"{self._label(node.id)} · "
+                    f"{call.summary or kind.summary(step, defaults)}",
+                )
+            except ActivityError as exc:
+                if len(chain.calls) == 1:
+                    raise  # worded by _run_step, as for any activity
+                failure = _activity_failure(exc, policy, timeout)
+                skipped.append(
+                    SkippedModel(
+                        provider=call.provider or call.name,
+                        model=call.model or "",
+                        error=str(failure),
+                        attempts=failure.attempts,
+                    )
+                )
+                if not last and _moves_on(exc, chain.fallback_on):
+                    continue
+                raise _StepFailed(
+                    _chain_failure(skipped, stopped_early=not last),
+                    sum(s.attempts for s in skipped),
+                ) from None
+            if not isinstance(outcome, StepOutcome):
+                # a custom activity's result is its own; its attempt count is not reported (0)
+                outcome = StepOutcome(output=outcome, attempt=0)
+            if call.provider is None:
+                return outcome
+            return outcome.model_copy(
+                update={
+                    "answered_by": AnsweredBy(
+                        provider=call.provider, model=call.model or "", skipped=skipped
+                    ),
+                    "attempt": outcome.attempt + sum(s.attempts for s in skipped),
+                }
+            )
+        raise AssertionError("a chain has at least one call")
 
     async def _in_workflow(self, node: Node, kind: AsyncKind[Any]) -> StepOutcome:
         """An in-workflow step (wait, approval, workflow, map, loop) over durable primitives."""
@@ -555,6 +591,8 @@ class DagWorkflow:
                 attempts=result.attempt,
                 errors=result.errors,
                 note=result.note,
+                answered_by=result.answered_by,
+                repairs=result.repairs,
             )
         )
 
@@ -580,7 +618,12 @@ def _heartbeat_timeout(call: ActivityCall, defaults: Defaults, timeout: float) -
     return timedelta(seconds=min(seconds, timeout / 2))
 
 
-def _retry_policy(policy: RetryPolicy) -> TemporalRetryPolicy:
+def _retry_policy(policy: RetryPolicy, *, fallback_next: bool = False) -> TemporalRetryPolicy:
+    """Temporal's policy for ``policy``. With a fallback after it, an open circuit breaker
+    ends the attempts at once: the next model is tried instead of waiting for a probe."""
+    non_retryable = list(policy.non_retryable_errors)
+    if fallback_next:
+        non_retryable.append(ERROR_CIRCUIT_OPEN)
     return TemporalRetryPolicy(
         initial_interval=timedelta(seconds=policy.initial_interval),
         backoff_coefficient=policy.backoff_coefficient,
@@ -588,8 +631,41 @@ def _retry_policy(policy: RetryPolicy) -> TemporalRetryPolicy:
             timedelta(seconds=policy.max_interval) if policy.max_interval is not None else None
         ),
         maximum_attempts=policy.max_attempts,
-        non_retryable_error_types=list(policy.non_retryable_errors) or None,
+        non_retryable_error_types=non_retryable or None,
     )
+
+
+def _activity_failure(exc: ActivityError, policy: RetryPolicy, timeout: float) -> _StepFailed:
+    """Why an activity failed after its retries, worded for the step's record."""
+    attempts = _attempts(exc)
+    if not attempts and exc.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+        attempts = policy.max_attempts
+    message = _cause_message(exc)
+    if isinstance(exc.cause, TimeoutError):
+        message = f"timed out: no result within the step's timeout of {timeout:g}s ({message})"
+    return _StepFailed(message, attempts)
+
+
+def _moves_on(exc: ActivityError, fallback_on: str) -> bool:
+    """Does this failure move a fallback chain to its next entry? Timeouts and the
+    transient types do; with ``fallback_on: any`` everything but a cancellation does."""
+    cause = exc.cause
+    if isinstance(cause, CancelledError):
+        return False
+    if fallback_on == "any" or isinstance(cause, TimeoutError):
+        return True
+    return isinstance(cause, ApplicationError) and cause.type in TRANSIENT_ERRORS
+
+
+def _chain_failure(skipped: Sequence[SkippedModel], *, stopped_early: bool) -> str:
+    """A failed chain's message: each model tried, and its error."""
+    tried = "; ".join(f"{s.provider}/{s.model}: {s.error}" for s in skipped)
+    if stopped_early:
+        return (
+            f"{tried} (not a failure that moves the fallback chain on, so the rest of it "
+            "was not tried; `fallback_on: any` would)"
+        )
+    return f"every model of the fallback chain failed: {tried}"
 
 
 def _unexpected(exc: Exception) -> str:
