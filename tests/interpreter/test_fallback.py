@@ -122,11 +122,7 @@ async def test_a_rejected_key_stops_the_chain_unless_fallback_on_any(
         result = await run_to_end(
             client,
             task_queue,
-            {
-                "definition": chain(
-                    {"provider": "anthropic", "model": CLAUDE}, fallback_on="any"
-                )
-            },
+            {"definition": chain({"provider": "anthropic", "model": CLAUDE}, fallback_on="any")},
         )
     assert result.outputs["text"] == "claude answers"
     record = result.steps["ask"]
