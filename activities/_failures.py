@@ -21,7 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.redaction import redact, redact_value
-from interpreter.contract import StepOutcome
+from interpreter.contract import StepOutcome, Usage
 from interpreter.errors import (
     ERROR_CONTEXT_LENGTH,
     ERROR_PROVIDER,
@@ -100,13 +100,19 @@ def step_failure(
     retryable: bool = False,
     retry_after: float | None = None,
     jitter: bool = True,
+    usage: Usage | None = None,
 ) -> ApplicationError:
-    """An ``ApplicationError`` for the current attempt, with the attempt in its details."""
+    """An ``ApplicationError`` for the current attempt, with the attempt in its details, and
+    the tokens it spent (``usage``: a model answered, but not well enough) so that the run
+    still counts them."""
     attempt = activity.info().attempt if activity.in_activity() else 1
     delay = _next_delay(retry_after, jitter=jitter) if retryable else None
+    details: dict[str, Any] = {"attempt": attempt}
+    if usage is not None:
+        details["usage"] = usage.model_dump()
     return ApplicationError(
         redact(message),
-        {"attempt": attempt},
+        details,
         type=type,
         non_retryable=not retryable,
         next_retry_delay=timedelta(seconds=delay) if delay is not None else None,

@@ -179,6 +179,7 @@ class ModelActivities:
                 + "; ".join(problems)
                 + f"; last reply: {quoted!r}",
                 type=ERROR_INVALID_MODEL_OUTPUT,
+                usage=usage,
             )
         metadata = {**reply.metadata, "finish_reason": reply.finish_reason}
         return StepOutcome(

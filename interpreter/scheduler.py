@@ -185,9 +185,11 @@ class Scheduler:
         state.repairs = repairs
         return self.finish(node_id, Status.COMPLETED, note)
 
-    def fail(self, node_id: str, error: str, *, attempts: int = 0) -> Decision:
+    def fail(
+        self, node_id: str, error: str, *, attempts: int = 0, usage: Usage | None = None
+    ) -> Decision:
         """A step failed and the run goes on without it (``continue_on_error``)."""
-        self.mark(node_id, Status.FAILED, error=error, attempts=attempts)
+        self.mark(node_id, Status.FAILED, error=error, attempts=attempts, usage=usage)
         return self._settle(self._neighbours(node_id))
 
     def mark(
@@ -198,11 +200,15 @@ class Scheduler:
         reason: str = "",
         error: str | None = None,
         attempts: int = 0,
+        usage: Usage | None = None,
     ) -> None:
-        """Record a step's end without scheduling anything after it: the run is ending."""
+        """Record a step's end without scheduling anything after it: the run is ending.
+        ``usage``: what a failed step spent all the same (a model's rejected replies)."""
         state = self.steps[node_id]
         if error is not None:
             state.error = error
+        if usage is not None:
+            state.usage = usage
         state.attempts = max(attempts, state.attempts)
         self._set_terminal(node_id, status, reason)
 

@@ -87,9 +87,11 @@ __all__ = ["DagWorkflow"]
 
 
 class _StepFailed(Exception):
-    def __init__(self, message: str, attempts: int = 0) -> None:
+    def __init__(self, message: str, attempts: int = 0, usage: Usage | None = None) -> None:
         super().__init__(message)
         self.attempts = attempts
+        self.usage = usage
+        """Tokens the failed step spent all the same (replies a model got wrong)."""
 
 
 @workflow.defn(
@@ -482,6 +484,7 @@ class DagWorkflow:
             )
             raise _StepFailed(f"after rendering templates: {problems}") from None
         skipped: list[SkippedModel] = []
+        spent = Usage()  # by entries that answered, but not acceptably
         for number, call in enumerate(chain.calls):
             last = number == len(chain.calls) - 1
             timeout = call.timeout or timeout_of(step, defaults)
@@ -509,23 +512,30 @@ class DagWorkflow:
                         attempts=failure.attempts,
                     )
                 )
+                if failure.usage is not None:
+                    spent = spent + failure.usage
                 if not last and _moves_on(exc, chain.fallback_on):
                     continue
                 raise _StepFailed(
                     _chain_failure(skipped, stopped_early=not last),
                     sum(s.attempts for s in skipped),
+                    spent if spent != Usage() else None,
                 ) from None
             if not isinstance(outcome, StepOutcome):
                 # a custom activity's result is its own; its attempt count is not reported (0)
                 outcome = StepOutcome(output=outcome, attempt=0)
             if call.provider is None:
                 return outcome
+            usage = outcome.usage
+            if spent != Usage():
+                usage = spent + (usage or Usage())
             return outcome.model_copy(
                 update={
                     "answered_by": AnsweredBy(
                         provider=call.provider, model=call.model or "", skipped=skipped
                     ),
                     "attempt": outcome.attempt + sum(s.attempts for s in skipped),
+                    "usage": usage,
                 }
             )
         raise AssertionError("a chain has at least one call")
@@ -576,11 +586,19 @@ class DagWorkflow:
         assert scheduler is not None
         if isinstance(result, _StepFailed):
             if not self._dag.nodes[step_id].step.continue_on_error:
-                scheduler.mark(step_id, Status.FAILED, error=str(result), attempts=result.attempts)
+                scheduler.mark(
+                    step_id,
+                    Status.FAILED,
+                    error=str(result),
+                    attempts=result.attempts,
+                    usage=result.usage,
+                )
                 raise ApplicationError(
                     f"step `{step_id}` failed: {result}", type=ERROR_STEP_FAILED, non_retryable=True
                 )
-            self._apply(scheduler.fail(step_id, str(result), attempts=result.attempts))
+            self._apply(
+                scheduler.fail(step_id, str(result), attempts=result.attempts, usage=result.usage)
+            )
             return
         self._apply(
             scheduler.complete(
@@ -643,7 +661,7 @@ def _activity_failure(exc: ActivityError, policy: RetryPolicy, timeout: float) -
     message = _cause_message(exc)
     if isinstance(exc.cause, TimeoutError):
         message = f"timed out: no result within the step's timeout of {timeout:g}s ({message})"
-    return _StepFailed(message, attempts)
+    return _StepFailed(message, attempts, _spent(exc))
 
 
 def _moves_on(exc: ActivityError, fallback_on: str) -> bool:
@@ -686,6 +704,19 @@ def _cause_message(exc: FailureError) -> str:
             message = f"{cause.message} [{cause.type}]"
         cause = cause.cause
     return message
+
+
+def _spent(exc: ActivityError) -> Usage | None:
+    """The tokens a failed attempt spent, when its activity said (``step_failure(usage=)``)."""
+    cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.details:
+        detail = cause.details[-1]
+        if isinstance(detail, dict) and isinstance(detail.get("usage"), dict):
+            try:
+                return Usage.model_validate(detail["usage"])
+            except ValidationError:
+                return None
+    return None
 
 
 def _attempts(exc: ActivityError) -> int:

@@ -99,6 +99,9 @@ async def test_invalid_json_forever_fails_after_the_repairs_quoting_the_last_rep
     assert "the reply is not valid JSON: Expecting value at line 1 column 1" in record.error
     assert "last reply: 'Sure, here it is: {score: high'" in record.error
     assert "[InvalidModelOutput]" in record.error
+    # the three exchanges were paid for: the failed step's usage, and the run's, say so
+    assert record.usage is not None and record.usage.input_tokens > 3 * len(PROMPT) // 8
+    assert result.usage == record.usage
 
 
 @pytest.mark.asyncio(loop_scope="session")
