@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, assert_never
 
@@ -72,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
     from interpreter.scheduler import Decision, Scheduler, Status
     from interpreter.steps import (
         ActivityCall,
+        ActivityChain,
         ActivityKind,
         AnyKind,
         AsyncKind,
@@ -467,9 +469,7 @@ class DagWorkflow:
             self._events.append((node.id, outcome))
 
     async def _execute(self, node: Node, kind: ActivityKind[Any]) -> StepOutcome:
-        """Run the step's activity; a model step with `fallback` walks its chain: each
-        entry is its own activity (retried by its own policy), tried when the one before
-        failed in a way the chain's ``fallback_on`` moves on from."""
+        """Run the step's activity, or walk its fallback chain (:func:`_walk_chain`)."""
         step = node.step
         defaults = self._facts.defaults
         try:
@@ -483,62 +483,35 @@ class DagWorkflow:
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
             )
             raise _StepFailed(f"after rendering templates: {problems}") from None
-        skipped: list[SkippedModel] = []
-        spent = Usage()  # by entries that answered, but not acceptably
-        for number, call in enumerate(chain.calls):
-            last = number == len(chain.calls) - 1
-            timeout = call.timeout or timeout_of(step, defaults)
-            policy = call.retry or retry_of(step, defaults)
-            try:
-                outcome = await workflow.execute_activity(
-                    call.name,
-                    call.payload,
-                    result_type=StepOutcome if call.builtin else None,
-                    start_to_close_timeout=timedelta(seconds=timeout),
-                    retry_policy=_retry_policy(policy, fallback_next=not last),
-                    heartbeat_timeout=_heartbeat_timeout(call, defaults, timeout),
-                    summary=f"{self._label(node.id)} · "
-                    f"{call.summary or kind.summary(step, defaults)}",
-                )
-            except ActivityError as exc:
-                if len(chain.calls) == 1:
-                    raise  # worded by _run_step, as for any activity
-                failure = _activity_failure(exc, policy, timeout)
-                skipped.append(
-                    SkippedModel(
-                        provider=call.provider or call.name,
-                        model=call.model or "",
-                        error=str(failure),
-                        attempts=failure.attempts,
-                    )
-                )
-                if failure.usage is not None:
-                    spent = spent + failure.usage
-                if not last and _moves_on(exc, chain.fallback_on):
-                    continue
-                raise _StepFailed(
-                    _chain_failure(skipped, stopped_early=not last),
-                    sum(s.attempts for s in skipped),
-                    spent if spent != Usage() else None,
-                ) from None
-            if not isinstance(outcome, StepOutcome):
-                # a custom activity's result is its own; its attempt count is not reported (0)
-                outcome = StepOutcome(output=outcome, attempt=0)
-            if call.provider is None:
-                return outcome
-            usage = outcome.usage
-            if spent != Usage():
-                usage = spent + (usage or Usage())
-            return outcome.model_copy(
-                update={
-                    "answered_by": AnsweredBy(
-                        provider=call.provider, model=call.model or "", skipped=skipped
-                    ),
-                    "attempt": outcome.attempt + sum(s.attempts for s in skipped),
-                    "usage": usage,
-                }
-            )
-        raise AssertionError("a chain has at least one call")
+        answer = await _walk_chain(
+            chain,
+            label=self._label(node.id),
+            summary=kind.summary(step, defaults),
+            timeout=timeout_of(step, defaults),
+            policy=retry_of(step, defaults),
+            defaults=defaults,
+            result_type=StepOutcome if chain.calls[0].builtin else None,
+        )
+        outcome = answer.result
+        if not isinstance(outcome, StepOutcome):
+            # a custom activity's result is its own; its attempt count is not reported (0)
+            return StepOutcome(output=outcome, attempt=0)
+        if answer.call.provider is None:
+            return outcome
+        usage = outcome.usage
+        if answer.spent != Usage():
+            usage = answer.spent + (usage or Usage())
+        return outcome.model_copy(
+            update={
+                "answered_by": AnsweredBy(
+                    provider=answer.call.provider,
+                    model=answer.call.model or "",
+                    skipped=answer.skipped,
+                ),
+                "attempt": outcome.attempt + sum(s.attempts for s in answer.skipped),
+                "usage": usage,
+            }
+        )
 
     async def _in_workflow(self, node: Node, kind: AsyncKind[Any]) -> StepOutcome:
         """An in-workflow step (wait, approval, workflow, map, loop) over durable primitives."""
@@ -623,6 +596,73 @@ class DagWorkflow:
             await asyncio.gather(*running, return_exceptions=True)
         if self._scheduler is not None:
             self._scheduler.abort(why)
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What a walked chain ended with: the answering call's result, and what came before."""
+
+    result: Any
+    call: ActivityCall
+    skipped: list[SkippedModel]
+    spent: Usage
+    """Usage that failed entries reported (replies a model got wrong)."""
+
+
+async def _walk_chain(
+    chain: ActivityChain,
+    *,
+    label: str,
+    summary: str,
+    timeout: float,
+    policy: RetryPolicy,
+    defaults: Defaults,
+    result_type: type[Any] | None,
+) -> _Answer:
+    """Run a chain's calls one at a time until one answers. Each is its own activity (its
+    own timeout, retry policy and summary, else ``timeout``/``policy``/``summary``); the
+    next runs only when one failed in a way ``chain.fallback_on`` moves on from. A chain of
+    one raises its ``ActivityError`` as is; a longer one raises ``_StepFailed`` naming every
+    model tried and its error."""
+    skipped: list[SkippedModel] = []
+    spent = Usage()
+    for number, call in enumerate(chain.calls):
+        last = number == len(chain.calls) - 1
+        seconds = call.timeout or timeout
+        retry = call.retry or policy
+        try:
+            result = await workflow.execute_activity(
+                call.name,
+                call.payload,
+                result_type=result_type,
+                start_to_close_timeout=timedelta(seconds=seconds),
+                retry_policy=_retry_policy(retry, fallback_next=not last),
+                heartbeat_timeout=_heartbeat_timeout(call, defaults, seconds),
+                summary=f"{label} · {call.summary or summary}",
+            )
+        except ActivityError as exc:
+            if len(chain.calls) == 1:
+                raise  # worded by DagWorkflow._run_step, as for any activity
+            failure = _activity_failure(exc, retry, seconds)
+            skipped.append(
+                SkippedModel(
+                    provider=call.provider or call.name,
+                    model=call.model or "",
+                    error=str(failure),
+                    attempts=failure.attempts,
+                )
+            )
+            if failure.usage is not None:
+                spent = spent + failure.usage
+            if not last and _moves_on(exc, chain.fallback_on):
+                continue
+            raise _StepFailed(
+                _chain_failure(skipped, stopped_early=not last),
+                sum(s.attempts for s in skipped),
+                spent if spent != Usage() else None,
+            ) from None
+        return _Answer(result, call, skipped, spent)
+    raise AssertionError("a chain has at least one call")
 
 
 def _heartbeat_timeout(call: ActivityCall, defaults: Defaults, timeout: float) -> timedelta | None:
