@@ -38,7 +38,7 @@ _QUOTED_REPLY_CHARS = 1000
 
 
 def _json_path(path: Sequence[str | int]) -> str:
-    """A JSON path as users read it: ``$.a.b[0]``, ``$['odd key']``."""
+    """A JSON path as users read it: ``$.a.b[0]``, ``$["odd key"]``."""
     text = "$"
     for part in path:
         if isinstance(part, int):
