@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
@@ -20,12 +21,25 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.redaction import redact, redact_value
-from interpreter.contract import StepOutcome
+from interpreter.contract import StepOutcome, Usage
 from interpreter.conversation import AgentTurn
-from interpreter.errors import ERROR_PROVIDER, ERROR_STEP_FAILED, ProviderError, StepError
+from interpreter.errors import (
+    ERROR_CONTEXT_LENGTH,
+    ERROR_PROVIDER,
+    ERROR_PROVIDER_REJECTED,
+    ERROR_STEP_FAILED,
+    ProviderError,
+    StepError,
+)
 from interpreter.steps import StepCall
 
-__all__ = ["classified", "retryable_status", "step_failure"]
+__all__ = [
+    "classified",
+    "context_length_exceeded",
+    "provider_error_type",
+    "retryable_status",
+    "step_failure",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -37,6 +51,31 @@ _RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 def retryable_status(status: int) -> bool:
     """Is an HTTP error answer worth retrying? The listed 4xx and every 5xx (529 included)."""
     return status in _RETRYABLE_4XX or status >= 500
+
+
+_CONTEXT_LENGTH = re.compile(
+    r"context_length_exceeded|maximum context length|prompt is too long|context window"
+    r"|too many (?:input )?tokens",
+    re.IGNORECASE,
+)
+"""How vendors say a prompt does not fit: OpenAI's ``context_length_exceeded`` code and
+"maximum context length" message, Anthropic's "prompt is too long", and the wording of
+OpenAI-compatible servers (vLLM, llama.cpp: "context window", "too many tokens")."""
+
+
+def context_length_exceeded(body: str) -> bool:
+    """Does an error answer's body say that the prompt is longer than the model's context?"""
+    return bool(_CONTEXT_LENGTH.search(body))
+
+
+def provider_error_type(exc: ProviderError) -> str:
+    """The ``ApplicationError`` type of a provider failure: what its raiser said, else a
+    context-length error, else transient (retryable) or rejected."""
+    if exc.error_type:
+        return exc.error_type
+    if not exc.retryable and context_length_exceeded(str(exc)):
+        return ERROR_CONTEXT_LENGTH
+    return ERROR_PROVIDER if exc.retryable else ERROR_PROVIDER_REJECTED
 
 
 def _next_delay(retry_after: float | None, *, jitter: bool = True) -> float | None:
@@ -67,13 +106,19 @@ def step_failure(
     retryable: bool = False,
     retry_after: float | None = None,
     jitter: bool = True,
+    usage: Usage | None = None,
 ) -> ApplicationError:
-    """An ``ApplicationError`` for the current attempt, with the attempt in its details."""
+    """An ``ApplicationError`` for the current attempt, with the attempt in its details, and
+    the tokens it spent (``usage``: a model answered, but not well enough) so that the run
+    still counts them."""
     attempt = activity.info().attempt if activity.in_activity() else 1
     delay = _next_delay(retry_after, jitter=jitter) if retryable else None
+    details: dict[str, Any] = {"attempt": attempt}
+    if usage is not None:
+        details["usage"] = usage.model_dump()
     return ApplicationError(
         redact(message),
-        {"attempt": attempt},
+        details,
         type=type,
         non_retryable=not retryable,
         next_retry_delay=timedelta(seconds=delay) if delay is not None else None,
@@ -115,7 +160,7 @@ def classified(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         except ProviderError as exc:
             raise step_failure(
                 str(exc),
-                type=ERROR_PROVIDER,
+                type=provider_error_type(exc),
                 retryable=exc.retryable,
                 retry_after=exc.retry_after,
                 jitter=_jitter(args),

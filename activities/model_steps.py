@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+import jsonschema
 from temporalio import activity
 
 from activities._failures import classified, step_failure
-from activities.providers.base import EmbeddingProvider
+from activities.providers.base import ChatProvider, ChatReply, EmbeddingProvider
 from activities.providers.estimate import estimate_tokens, prompt_text
 from activities.providers.prices import cost_usd
 from activities.providers.registry import Providers
@@ -25,46 +26,70 @@ from interpreter.contract import (
     StepOutcome,
     Usage,
 )
-from interpreter.errors import StepError
+from interpreter.errors import ERROR_INVALID_MODEL_OUTPUT, StepError
 from interpreter.steps.embed import EmbedRequest
-from interpreter.steps.llm import LlmCall, LlmRequest, ResponseSchema
+from interpreter.steps.llm import ChatMessage, LlmCall, LlmRequest, ResponseSchema
 from interpreter.steps.vector_search import VectorSearchCall, VectorSearchRequest
 
 __all__ = ["ModelActivities", "priced_usage"]
 
-ERROR_INVALID_OUTPUT = "InvalidModelOutput"
+_QUOTED_REPLY_CHARS = 1000
+"""How much of the last bad reply a failed step's message quotes."""
 
 
-def _structured(step: LlmCall, text: str) -> Any:
-    """Parse (and check) JSON replies; a bad reply is retryable, the model may do better."""
+def _json_path(path: Sequence[str | int]) -> str:
+    """A JSON path as users read it: ``$.a.b[0]``, ``$["odd key"]``."""
+    text = "$"
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part.isidentifier():
+            text += f".{part}"
+        else:
+            text += f"[{json.dumps(part)}]"
+    return text
+
+
+def _check_reply(step: LlmCall, text: str) -> tuple[Any, list[str]]:
+    """The reply as the step's output, and what is wrong with it (every schema error, each
+    as "`$.score`: 11 is greater than the maximum of 10"); no problems for plain text."""
     if step.response_format == "text":
-        return text
+        return text, []
     body = text.strip()
     if body.startswith("```"):
         body = body.strip("`").removeprefix("json").strip()
     try:
         value = json.loads(body)
     except json.JSONDecodeError as exc:
-        raise step_failure(
-            f"step `{step.id}`: the model's reply is not valid JSON ({exc.msg} at line "
-            f"{exc.lineno} column {exc.colno}): {text[:200]!r}",
-            type=ERROR_INVALID_OUTPUT,
-            retryable=True,
-        ) from None
-    if isinstance(step.response_format, ResponseSchema):
-        import jsonschema
+        return None, [
+            f"the reply is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ]
+    if not isinstance(step.response_format, ResponseSchema):
+        return value, []
+    validator = jsonschema.Draft202012Validator(step.response_format.json_schema)
+    errors = sorted(validator.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path])
+    return value, [f"`{_json_path(list(e.absolute_path))}`: {e.message}" for e in errors]
 
-        try:
-            jsonschema.validate(value, step.response_format.json_schema)
-        except jsonschema.ValidationError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-            raise step_failure(
-                f"step `{step.id}`: the model's JSON does not match the schema at {where}: "
-                f"{exc.message}",
-                type=ERROR_INVALID_OUTPUT,
-                retryable=True,
-            ) from None
-    return value
+
+def _repair_turn(step: LlmCall, reply: str, problems: Sequence[str]) -> LlmCall:
+    """The step's conversation plus the model's bad reply and a user turn naming what is
+    wrong with it, so the model fixes its own answer rather than starting over."""
+    wanted = (
+        "JSON matching the schema" if isinstance(step.response_format, ResponseSchema) else "JSON"
+    )
+    ask = (
+        f"Your reply is not valid {wanted}:\n"
+        + "\n".join(f"- {p}" for p in problems)
+        + "\nReply again with the corrected JSON only, and nothing else."
+    )
+    messages = list(step.messages)
+    if step.prompt is not None:
+        messages.append(ChatMessage(role="user", content=step.prompt))
+    messages += [
+        ChatMessage(role="assistant", content=reply),
+        ChatMessage(role="user", content=ask),
+    ]
+    return step.model_copy(update={"messages": messages, "prompt": None})
 
 
 def priced_usage(
@@ -101,11 +126,10 @@ class ModelActivities:
         self._providers = providers
         self._stores = stores
 
-    @activity.defn(name=ACTIVITY_LLM)
-    @classified
-    async def llm(self, request: LlmRequest) -> StepOutcome:
-        step = request.step
-        provider = self._providers.chat(step.id, step.provider or "", offline=request.offline)
+    async def _chat(
+        self, provider: ChatProvider, step: LlmCall, offline: bool
+    ) -> tuple[ChatReply, Usage]:
+        """One model call of an `llm` step: the reply and what it cost."""
         with provider_call(provider, "chat", model=step.model, step=step) as call:
             reply = await provider.complete(step)
             usage = priced_usage(
@@ -113,7 +137,7 @@ class ModelActivities:
                 reply.model,
                 reply.input_tokens,
                 reply.output_tokens,
-                request.offline,
+                offline,
                 read=prompt_text(step),
                 written=reply.text,
             )
@@ -124,13 +148,48 @@ class ModelActivities:
                 response_id=reply.metadata.get("id"),
                 text=reply.text,
             )
-        output = _structured(step, reply.text)
+        return reply, usage
+
+    @activity.defn(name=ACTIVITY_LLM)
+    @classified
+    async def llm(self, request: LlmRequest) -> StepOutcome:
+        """One model exchange, repairs included: a JSON reply that does not parse or match
+        the schema goes back to the model with its errors, up to ``repair_attempts`` times.
+        Inside the activity, so that the repairs are one billed exchange in the history and
+        a worker lost mid-repair repeats this exchange only, not the step's earlier ones."""
+        step = request.step
+        provider = self._providers.chat(step.id, step.provider or "", offline=request.offline)
+        reply, usage = await self._chat(provider, step, request.offline)
+        turn, repairs = step, 0
+        output, problems = _check_reply(step, reply.text)
+        while problems and repairs < step.repair_attempts:
+            repairs += 1
+            activity.logger.info(
+                "%s: repair %d of %d: %s", step.id, repairs, step.repair_attempts, problems
+            )
+            turn = _repair_turn(turn, reply.text, problems)
+            reply, spent = await self._chat(provider, turn, request.offline)
+            usage = usage + spent
+            output, problems = _check_reply(step, reply.text)
+        if problems:
+            after = f" after {repairs} repair turn{'s' if repairs != 1 else ''}" if repairs else ""
+            quoted = reply.text[:_QUOTED_REPLY_CHARS] + (
+                "…" if len(reply.text) > _QUOTED_REPLY_CHARS else ""
+            )
+            raise step_failure(
+                f"step `{step.id}`: the model's reply is still not the JSON asked for{after}: "
+                + "; ".join(problems)
+                + f"; last reply: {quoted!r}",
+                type=ERROR_INVALID_MODEL_OUTPUT,
+                usage=usage,
+            )
         metadata = {**reply.metadata, "finish_reason": reply.finish_reason}
         return StepOutcome(
             output=output,
             extras=[reply.model, usage.input_tokens + usage.output_tokens, metadata],
             usage=usage,
             attempt=activity.info().attempt,
+            repairs=repairs,
         )
 
     async def _embed_batches(
@@ -153,8 +212,14 @@ class ModelActivities:
                 result = await provider.embed(
                     batch, model=model, dimensions=dimensions, pooling=pooling
                 )
-                usage = priced_usage(self._providers, result.model, result.input_tokens, 0,
-                                     offline, read="".join(batch))  # fmt: skip
+                usage = priced_usage(
+                    self._providers,
+                    result.model,
+                    result.input_tokens,
+                    0,
+                    offline,
+                    read="".join(batch),
+                )
                 call.answered(result.model, usage)
             vectors.extend(result.vectors)
             spent = spent + usage

@@ -7,6 +7,8 @@
     steps.<id>.<name>       the value bound to each name in the step's `output:` list
                             (null while the step has not completed, e.g. when it was skipped)
     steps.<id>.status       pending | running | completed | skipped | failed
+    steps.<id>.answered_by  a model step: {provider, model, skipped: [{provider, model,
+                            error, attempts}]} (null until it answered)
     outputs.<id>            a step's primary output (original format)
     outputs.<name>          the value of an output name, when no step has that id
     workflow.name/.version/.id/.run_id
@@ -25,7 +27,7 @@ from interpreter.scheduler import Scheduler
 
 __all__ = ["STEP_FIELDS", "TemplateContext"]
 
-STEP_FIELDS = ("output", "status")
+STEP_FIELDS = ("output", "status", "answered_by")
 """What ``steps.<id>`` has besides the names in the step's ``output:`` list."""
 
 
@@ -47,6 +49,7 @@ class _StepsView(Mapping[str, dict[str, Any]]):
             **state.outputs,
             STEP_FIELDS[0]: state.output,
             STEP_FIELDS[1]: state.status.value,
+            STEP_FIELDS[2]: state.answered_by.model_dump() if state.answered_by else None,
         }
 
     def __iter__(self) -> Iterator[str]:

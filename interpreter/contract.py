@@ -106,6 +106,23 @@ class Usage(Payload):
         )
 
 
+class SkippedModel(Payload):
+    """A model of a fallback chain that did not answer, and why it was left."""
+
+    provider: str
+    model: str
+    error: str
+    attempts: int = 0
+
+
+class AnsweredBy(Payload):
+    """Which provider/model answered a model step, and the ones tried before it."""
+
+    provider: str
+    model: str
+    skipped: list[SkippedModel] = Field(default_factory=list)
+
+
 StepStatusName = Literal["pending", "running", "completed", "skipped", "failed"]
 RunStatusName = Literal["resolving", "running", "completed", "failed", "cancelled"]
 
@@ -127,6 +144,10 @@ class StepRecord(Payload):
     reason: str | None = None
     errors: list[dict[str, Any]] = Field(default_factory=list)
     """Per-item failures of a `map` with ``on_item_failure: continue`` (``index``, ``error``)."""
+    answered_by: AnsweredBy | None = None
+    """A model step: the provider/model that answered, and the fallbacks' story."""
+    repairs: int = 0
+    """An `llm` step: turns spent repairing replies that did not parse or match the schema."""
 
 
 class RunResult(Payload):
@@ -185,3 +206,7 @@ class StepOutcome(Payload):
     """Per-item failures a `map` step went on without."""
     note: str = ""
     """How the step got its result when that is worth saying (shown as its `reason`)."""
+    repairs: int = 0
+    """Repair turns the `llm` activity spent (their usage is in ``usage``)."""
+    answered_by: AnsweredBy | None = None
+    """Set by the workflow from the chain it walked, not by the activity."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from interpreter.fields import RetryPolicy
+from interpreter.fields import FallbackOn, RetryPolicy
 
 STEP_TIMEOUT_SECONDS = 300.0
 """Start-to-close timeout of one attempt of a step's activity."""
@@ -16,6 +16,13 @@ LLM_PROVIDER = "openai"
 LLM_MODEL = "gpt-4o-mini"
 EMBEDDING_PROVIDER = "openai"
 EMBEDDING_MODEL = "text-embedding-3-small"
+
+REPAIR_ATTEMPTS = 2
+"""Extra turns an `llm` step with a JSON `response_format` may spend asking the model to
+fix a reply that does not parse or match the schema."""
+
+FALLBACK_ON: FallbackOn = "transient"
+"""Which failures move a fallback chain on (see ``interpreter.errors.TRANSIENT_ERRORS``)."""
 
 STREAM_HEARTBEAT_SECONDS = 30.0
 """A streamed `llm` step that receives no token for this long (or half its timeout,

@@ -7,7 +7,8 @@
     │   │                            carries every Problem found, each located
     │   └── InputError               start inputs that do not match the declared `inputs`
     ├── StepError                    a step failed while running (template, transform, action)
-    └── ProviderError                an outside service failed (HTTP status and headers kept)
+    └── ProviderError                an outside service failed (HTTP status and headers kept;
+                                     ``error_type`` says how, for the ``ERROR_*`` types below)
 
 Across the activity boundary these travel as ``temporalio.exceptions.ApplicationError``
 whose ``type`` is one of the ``ERROR_*`` names below, so retry policies and callers can
@@ -27,6 +28,22 @@ ERROR_STEP_FAILED = "StepFailed"
 ERROR_TEMPLATE = "TemplateError"
 ERROR_BUDGET_EXCEEDED = "BudgetExceeded"
 ERROR_PROVIDER = "ProviderError"
+"""An outside service failed in a way a later attempt may not: rate limited (429), overloaded
+(503/529), another 5xx, a timeout, a refused or broken connection. Retryable."""
+ERROR_PROVIDER_REJECTED = "ProviderRejected"
+"""An outside service refused the request itself (400, 401, 403, 404, 422, a content filter):
+sending it again changes nothing. Not retryable."""
+ERROR_CIRCUIT_OPEN = "CircuitOpen"
+"""The worker's circuit breaker for the provider is open: no request was sent. Retryable when
+the breaker lets a probe through; a fallback chain moves on at once."""
+ERROR_CONTEXT_LENGTH = "ContextLengthExceeded"
+"""The prompt does not fit the model's context window (OpenAI ``context_length_exceeded``,
+Anthropic ``prompt is too long``). Not retryable; another model may have a larger window."""
+ERROR_INVALID_MODEL_OUTPUT = "InvalidModelOutput"
+"""A reply that does not parse as JSON or match the step's schema, after the repair turns."""
+TRANSIENT_ERRORS = frozenset({ERROR_PROVIDER, ERROR_CIRCUIT_OPEN, ERROR_CONTEXT_LENGTH})
+"""Failure types that move a fallback chain on (``fallback_on: transient``), besides timeouts;
+the one list that the workflow and docs/providers.md follow."""
 ERROR_ACTION_NOT_ALLOWED = "ActionNotAllowed"
 ERROR_MCP_TOOL = "McpToolError"
 """An MCP tool answered with an error result (its message kept); not retried."""
@@ -106,11 +123,15 @@ class ProviderError(OrchestratorError):
         status: int | None = None,
         headers: Mapping[str, str] | None = None,
         retryable: bool = True,
+        error_type: str | None = None,
     ) -> None:
         super().__init__(message)
         self.provider = provider
         self.status = status
         self.headers = dict(headers or {})
         self.retryable = retryable
+        self.error_type = error_type
+        """One of the ``ERROR_*`` provider types when the raiser knows it (an open breaker, a
+        context-length error); else derived from ``retryable``."""
         self.retry_after: float | None = None
         """Seconds the service asked us to wait before trying again, if it said."""

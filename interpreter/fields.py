@@ -16,6 +16,8 @@ from interpreter.durations import Duration
 
 __all__ = [
     "Defaults",
+    "FallbackEntry",
+    "FallbackOn",
     "JsonSchemaFormat",
     "LanguageModel",
     "Message",
@@ -90,6 +92,26 @@ class JsonSchemaFormat(LanguageModel):
         return value
 
 
+FallbackOn = Literal["transient", "any"]
+"""Which failures move a fallback chain to its next entry: the transient ones (rate limits,
+overloads, 5xx, timeouts, an open breaker, a context-length error), or any failure."""
+
+
+class FallbackEntry(LanguageModel):
+    """A model to try when the ones before it in a step's chain failed."""
+
+    provider: str = Field(min_length=1)
+    model: str | None = Field(
+        default=None, min_length=1, description="The step's model when not given."
+    )
+    timeout: Duration | None = Field(
+        default=None, description="Per attempt; the step's timeout when not given."
+    )
+    retry: RetryPolicy | None = Field(
+        default=None, description="This entry's retry policy; the step's when not given."
+    )
+
+
 class Defaults(LanguageModel):
     """File-wide defaults; a step's own value wins, then these, then the code's."""
 
@@ -105,4 +127,14 @@ class Defaults(LanguageModel):
         default=None,
         description="A step activity silent this long is presumed lost with its worker and "
         "retried elsewhere (default 15s; streamed llm steps: 30s without a token).",
+    )
+    fallback: list[FallbackEntry] | None = Field(
+        default=None, description="Models `llm` steps fall back to, in order."
+    )
+    fallback_on: FallbackOn | None = None
+    repair_attempts: int | None = Field(
+        default=None,
+        ge=0,
+        le=10,
+        description="Turns an `llm` step with a JSON response_format may spend repairing a reply.",
     )

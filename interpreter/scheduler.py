@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from interpreter.contract import StepRecord, Usage
+from interpreter.contract import AnsweredBy, StepRecord, Usage
 from interpreter.dag import Dag, Node
 from interpreter.fields import TriggerRule
 from interpreter.steps import DecisionKind, GroupKind
@@ -59,6 +59,8 @@ class StepState:
     ended_at: datetime | None = None
     usage: Usage | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
+    answered_by: AnsweredBy | None = None
+    repairs: int = 0
 
     def record(self, step_id: str, step_type: str) -> StepRecord:
         """The state as the ``progress`` query and the run's result show it."""
@@ -81,6 +83,8 @@ class StepState:
             error=self.error,
             reason=self.reason,
             errors=self.errors,
+            answered_by=self.answered_by,
+            repairs=self.repairs,
         )
 
 
@@ -165,20 +169,27 @@ class Scheduler:
         attempts: int = 0,
         note: str = "",
         errors: Sequence[dict[str, Any]] = (),
+        answered_by: AnsweredBy | None = None,
+        repairs: int = 0,
     ) -> Decision:
         """A leaf step succeeded with ``output`` (and extra positional outputs); ``note`` says
-        how, when it did not run as usual (e.g. mocked)."""
+        how, when it did not run as usual (e.g. mocked); ``answered_by`` which model answered
+        (model steps) and ``repairs`` how many repair turns that took."""
         state = self.steps[node_id]
         state.output = output
         state.outputs = bind_outputs(self.dag.nodes[node_id].step.output, output, extras)
         state.attempts = attempts
         state.usage = usage
         state.errors = list(errors)
+        state.answered_by = answered_by
+        state.repairs = repairs
         return self.finish(node_id, Status.COMPLETED, note)
 
-    def fail(self, node_id: str, error: str, *, attempts: int = 0) -> Decision:
+    def fail(
+        self, node_id: str, error: str, *, attempts: int = 0, usage: Usage | None = None
+    ) -> Decision:
         """A step failed and the run goes on without it (``continue_on_error``)."""
-        self.mark(node_id, Status.FAILED, error=error, attempts=attempts)
+        self.mark(node_id, Status.FAILED, error=error, attempts=attempts, usage=usage)
         return self._settle(self._neighbours(node_id))
 
     def mark(
@@ -189,11 +200,15 @@ class Scheduler:
         reason: str = "",
         error: str | None = None,
         attempts: int = 0,
+        usage: Usage | None = None,
     ) -> None:
-        """Record a step's end without scheduling anything after it: the run is ending."""
+        """Record a step's end without scheduling anything after it: the run is ending.
+        ``usage``: what a failed step spent all the same (a model's rejected replies)."""
         state = self.steps[node_id]
         if error is not None:
             state.error = error
+        if usage is not None:
+            state.usage = usage
         state.attempts = max(attempts, state.attempts)
         self._set_terminal(node_id, status, reason)
 

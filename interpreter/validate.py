@@ -22,7 +22,9 @@ from interpreter.templates import FILTERS, ROOT_NAMES, TESTS, check_syntax, is_t
 
 __all__ = ["check_definition"]
 
-RESERVED_OUTPUT_NAMES = frozenset({"status", "error", "attempts", "duration_ms", "usage"})
+RESERVED_OUTPUT_NAMES = frozenset(
+    {"status", "error", "attempts", "duration_ms", "usage", "answered_by"}
+)
 
 
 def _template_fields(step: AnyStep, loc: Loc) -> Iterator[tuple[Loc, str, bool]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, assert_never
 
@@ -21,6 +22,7 @@ from temporalio.common import RetryPolicy as TemporalRetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
+    CancelledError,
     ChildWorkflowError,
     FailureError,
     RetryState,
@@ -38,11 +40,13 @@ with workflow.unsafe.imports_passed_through():
         QUERY_PROGRESS,
         UPDATE_APPROVE,
         WORKFLOW_TYPE,
+        AnsweredBy,
         Progress,
         RunInput,
         RunResult,
         RunStatusName,
         Scope,
+        SkippedModel,
         StepOutcome,
         Usage,
     )
@@ -51,11 +55,13 @@ with workflow.unsafe.imports_passed_through():
     from interpreter.diagram import to_mermaid
     from interpreter.errors import (
         ERROR_BUDGET_EXCEEDED,
+        ERROR_CIRCUIT_OPEN,
         ERROR_INTERNAL,
         ERROR_INVALID_DEFINITION,
         ERROR_INVALID_INPUT,
         ERROR_STEP_FAILED,
         ERROR_TEMPLATE,
+        TRANSIENT_ERRORS,
         InputError,
         WorkflowDefinitionError,
     )
@@ -67,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
     from interpreter.scheduler import Decision, Scheduler, Status
     from interpreter.steps import (
         ActivityCall,
+        ActivityChain,
         ActivityKind,
         AnyKind,
         AsyncKind,
@@ -82,9 +89,11 @@ __all__ = ["DagWorkflow"]
 
 
 class _StepFailed(Exception):
-    def __init__(self, message: str, attempts: int = 0) -> None:
+    def __init__(self, message: str, attempts: int = 0, usage: Usage | None = None) -> None:
         super().__init__(message)
         self.attempts = attempts
+        self.usage = usage
+        """Tokens the failed step spent all the same (replies a model got wrong)."""
 
 
 @workflow.defn(
@@ -447,16 +456,10 @@ class DagWorkflow:
         except ChildWorkflowError as exc:
             self._events.append((node.id, _StepFailed(_cause_message(exc))))
         except ActivityError as exc:
-            attempts = _attempts(exc)
-            if not attempts and exc.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
-                attempts = retry_of(node.step, defaults).max_attempts
-            message = _cause_message(exc)
-            if isinstance(exc.cause, TimeoutError):
-                message = (
-                    f"timed out: no result within the step's timeout of "
-                    f"{timeout_of(node.step, defaults):g}s ({message})"
-                )
-            self._events.append((node.id, _StepFailed(message, attempts)))
+            failure = _activity_failure(
+                exc, retry_of(node.step, defaults), timeout_of(node.step, defaults)
+            )
+            self._events.append((node.id, failure))
         except asyncio.CancelledError:
             self._events.append((node.id, _StepFailed("cancelled")))
             raise
@@ -466,6 +469,7 @@ class DagWorkflow:
             self._events.append((node.id, outcome))
 
     async def _execute(self, node: Node, kind: ActivityKind[Any]) -> StepOutcome:
+        """Run the step's activity, or walk its fallback chain (:func:`_walk_chain`)."""
         step = node.step
         defaults = self._facts.defaults
         try:
@@ -473,26 +477,41 @@ class DagWorkflow:
         except TemplateFailure as exc:
             raise _StepFailed(f"template error: {exc}") from None
         try:
-            call = kind.call(step, rendered, self._facts)
+            chain = kind.chain(step, rendered, self._facts)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
             )
             raise _StepFailed(f"after rendering templates: {problems}") from None
-        timeout = timeout_of(step, defaults)
-        outcome = await workflow.execute_activity(
-            call.name,
-            call.payload,
-            result_type=StepOutcome if call.builtin else None,
-            start_to_close_timeout=timedelta(seconds=timeout),
-            retry_policy=_retry_policy(retry_of(step, defaults)),
-            heartbeat_timeout=_heartbeat_timeout(call, defaults, timeout),
-            summary=f"{self._label(node.id)} · {kind.summary(step, defaults)}",
+        answer = await _walk_chain(
+            chain,
+            label=self._label(node.id),
+            summary=kind.summary(step, defaults),
+            timeout=timeout_of(step, defaults),
+            policy=retry_of(step, defaults),
+            defaults=defaults,
+            result_type=StepOutcome if chain.calls[0].builtin else None,
         )
-        if isinstance(outcome, StepOutcome):
+        outcome = answer.result
+        if not isinstance(outcome, StepOutcome):
+            # a custom activity's result is its own; its attempt count is not reported (0)
+            return StepOutcome(output=outcome, attempt=0)
+        if answer.call.provider is None:
             return outcome
-        # a custom activity's result is its own; its attempt count is not reported (0)
-        return StepOutcome(output=outcome, attempt=0)
+        usage = outcome.usage
+        if answer.spent != Usage():
+            usage = answer.spent + (usage or Usage())
+        return outcome.model_copy(
+            update={
+                "answered_by": AnsweredBy(
+                    provider=answer.call.provider,
+                    model=answer.call.model or "",
+                    skipped=answer.skipped,
+                ),
+                "attempt": outcome.attempt + sum(s.attempts for s in answer.skipped),
+                "usage": usage,
+            }
+        )
 
     async def _in_workflow(self, node: Node, kind: AsyncKind[Any]) -> StepOutcome:
         """An in-workflow step (wait, approval, workflow, map, loop) over durable primitives."""
@@ -540,11 +559,19 @@ class DagWorkflow:
         assert scheduler is not None
         if isinstance(result, _StepFailed):
             if not self._dag.nodes[step_id].step.continue_on_error:
-                scheduler.mark(step_id, Status.FAILED, error=str(result), attempts=result.attempts)
+                scheduler.mark(
+                    step_id,
+                    Status.FAILED,
+                    error=str(result),
+                    attempts=result.attempts,
+                    usage=result.usage,
+                )
                 raise ApplicationError(
                     f"step `{step_id}` failed: {result}", type=ERROR_STEP_FAILED, non_retryable=True
                 )
-            self._apply(scheduler.fail(step_id, str(result), attempts=result.attempts))
+            self._apply(
+                scheduler.fail(step_id, str(result), attempts=result.attempts, usage=result.usage)
+            )
             return
         self._apply(
             scheduler.complete(
@@ -555,6 +582,8 @@ class DagWorkflow:
                 attempts=result.attempt,
                 errors=result.errors,
                 note=result.note,
+                answered_by=result.answered_by,
+                repairs=result.repairs,
             )
         )
 
@@ -569,6 +598,73 @@ class DagWorkflow:
             self._scheduler.abort(why)
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What a walked chain ended with: the answering call's result, and what came before."""
+
+    result: Any
+    call: ActivityCall
+    skipped: list[SkippedModel]
+    spent: Usage
+    """Usage that failed entries reported (replies a model got wrong)."""
+
+
+async def _walk_chain(
+    chain: ActivityChain,
+    *,
+    label: str,
+    summary: str,
+    timeout: float,
+    policy: RetryPolicy,
+    defaults: Defaults,
+    result_type: type[Any] | None,
+) -> _Answer:
+    """Run a chain's calls one at a time until one answers. Each is its own activity (its
+    own timeout, retry policy and summary, else ``timeout``/``policy``/``summary``); the
+    next runs only when one failed in a way ``chain.fallback_on`` moves on from. A chain of
+    one raises its ``ActivityError`` as is; a longer one raises ``_StepFailed`` naming every
+    model tried and its error."""
+    skipped: list[SkippedModel] = []
+    spent = Usage()
+    for number, call in enumerate(chain.calls):
+        last = number == len(chain.calls) - 1
+        seconds = call.timeout or timeout
+        retry = call.retry or policy
+        try:
+            result = await workflow.execute_activity(
+                call.name,
+                call.payload,
+                result_type=result_type,
+                start_to_close_timeout=timedelta(seconds=seconds),
+                retry_policy=_retry_policy(retry, fallback_next=not last),
+                heartbeat_timeout=_heartbeat_timeout(call, defaults, seconds),
+                summary=f"{label} · {call.summary or summary}",
+            )
+        except ActivityError as exc:
+            if len(chain.calls) == 1:
+                raise  # worded by DagWorkflow._run_step, as for any activity
+            failure = _activity_failure(exc, retry, seconds)
+            skipped.append(
+                SkippedModel(
+                    provider=call.provider or call.name,
+                    model=call.model or "",
+                    error=str(failure),
+                    attempts=failure.attempts,
+                )
+            )
+            if failure.usage is not None:
+                spent = spent + failure.usage
+            if not last and _moves_on(exc, chain.fallback_on):
+                continue
+            raise _StepFailed(
+                _chain_failure(skipped, stopped_early=not last),
+                sum(s.attempts for s in skipped),
+                spent if spent != Usage() else None,
+            ) from None
+        return _Answer(result, call, skipped, spent)
+    raise AssertionError("a chain has at least one call")
+
+
 def _heartbeat_timeout(call: ActivityCall, defaults: Defaults, timeout: float) -> timedelta | None:
     """How long an attempt may stay silent before Temporal presumes its worker dead."""
     if call.heartbeat is None:
@@ -580,7 +676,12 @@ def _heartbeat_timeout(call: ActivityCall, defaults: Defaults, timeout: float) -
     return timedelta(seconds=min(seconds, timeout / 2))
 
 
-def _retry_policy(policy: RetryPolicy) -> TemporalRetryPolicy:
+def _retry_policy(policy: RetryPolicy, *, fallback_next: bool = False) -> TemporalRetryPolicy:
+    """Temporal's policy for ``policy``. With a fallback after it, an open circuit breaker
+    ends the attempts at once: the next model is tried instead of waiting for a probe."""
+    non_retryable = list(policy.non_retryable_errors)
+    if fallback_next:
+        non_retryable.append(ERROR_CIRCUIT_OPEN)
     return TemporalRetryPolicy(
         initial_interval=timedelta(seconds=policy.initial_interval),
         backoff_coefficient=policy.backoff_coefficient,
@@ -588,8 +689,41 @@ def _retry_policy(policy: RetryPolicy) -> TemporalRetryPolicy:
             timedelta(seconds=policy.max_interval) if policy.max_interval is not None else None
         ),
         maximum_attempts=policy.max_attempts,
-        non_retryable_error_types=list(policy.non_retryable_errors) or None,
+        non_retryable_error_types=non_retryable or None,
     )
+
+
+def _activity_failure(exc: ActivityError, policy: RetryPolicy, timeout: float) -> _StepFailed:
+    """Why an activity failed after its retries, worded for the step's record."""
+    attempts = _attempts(exc)
+    if not attempts and exc.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+        attempts = policy.max_attempts
+    message = _cause_message(exc)
+    if isinstance(exc.cause, TimeoutError):
+        message = f"timed out: no result within the step's timeout of {timeout:g}s ({message})"
+    return _StepFailed(message, attempts, _spent(exc))
+
+
+def _moves_on(exc: ActivityError, fallback_on: str) -> bool:
+    """Does this failure move a fallback chain to its next entry? Timeouts and the
+    transient types do; with ``fallback_on: any`` everything but a cancellation does."""
+    cause = exc.cause
+    if isinstance(cause, CancelledError):
+        return False
+    if fallback_on == "any" or isinstance(cause, TimeoutError):
+        return True
+    return isinstance(cause, ApplicationError) and cause.type in TRANSIENT_ERRORS
+
+
+def _chain_failure(skipped: Sequence[SkippedModel], *, stopped_early: bool) -> str:
+    """A failed chain's message: each model tried, and its error."""
+    tried = "; ".join(f"{s.provider}/{s.model}: {s.error}" for s in skipped)
+    if stopped_early:
+        return (
+            f"{tried} (not a failure that moves the fallback chain on, so the rest of it "
+            "was not tried; `fallback_on: any` would)"
+        )
+    return f"every model of the fallback chain failed: {tried}"
 
 
 def _unexpected(exc: Exception) -> str:
@@ -610,6 +744,19 @@ def _cause_message(exc: FailureError) -> str:
             message = f"{cause.message} [{cause.type}]"
         cause = cause.cause
     return message
+
+
+def _spent(exc: ActivityError) -> Usage | None:
+    """The tokens a failed attempt spent, when its activity said (``step_failure(usage=)``)."""
+    cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.details:
+        detail = cause.details[-1]
+        if isinstance(detail, dict) and isinstance(detail.get("usage"), dict):
+            try:
+                return Usage.model_validate(detail["usage"])
+            except ValidationError:
+                return None
+    return None
 
 
 def _attempts(exc: ActivityError) -> int:

@@ -24,12 +24,12 @@ import httpx
 from temporalio import activity
 
 from activities import telemetry
-from activities._failures import retryable_status
+from activities._failures import context_length_exceeded, retryable_status
 from activities._heartbeat import heartbeating
 from activities.providers.config import ProviderSettings
 from activities.providers.resilience import BreakerOpen, CircuitBreaker, RateLimits
 from activities.redaction import redact, remember_secret
-from interpreter.errors import ProviderError
+from interpreter.errors import ERROR_CIRCUIT_OPEN, ERROR_CONTEXT_LENGTH, ProviderError
 
 __all__ = ["WHOLE_REPLY", "HttpEndpoint", "idempotency_key", "retry_delay"]
 
@@ -159,6 +159,7 @@ class HttpEndpoint:
         headers: Mapping[str, str] | None = None,
         retryable: bool = True,
         retry_after: float | None = None,
+        error_type: str | None = None,
     ) -> ProviderError:
         exc = ProviderError(
             redact(message),
@@ -166,6 +167,7 @@ class HttpEndpoint:
             status=status,
             headers=headers,
             retryable=retryable,
+            error_type=error_type,
         )
         exc.retry_after = (
             retry_after if retry_after is not None else (retry_delay(headers) if headers else None)
@@ -178,7 +180,9 @@ class HttpEndpoint:
         try:
             self.breaker.before_request()
         except BreakerOpen as exc:
-            raise self.error(f"{exc}; request not sent", retry_after=exc.remaining) from None
+            raise self.error(
+                f"{exc}; request not sent", retry_after=exc.remaining, error_type=ERROR_CIRCUIT_OPEN
+            ) from None
         self.requests_sent += 1
         self.last_sent.append(time.monotonic())
         del self.last_sent[:-1000]
@@ -203,7 +207,15 @@ class HttpEndpoint:
         message = f"{self.name} answered HTTP {status}: {_vendor_message(body)}"
         if retryable:
             self.breaker.failure(redact(message))
-        raise self.error(message, status=status, headers=response.headers, retryable=retryable)
+        # the vendor's code (`context_length_exceeded`) may be in the body only, not the message
+        too_long = not retryable and context_length_exceeded(body)
+        raise self.error(
+            message,
+            status=status,
+            headers=response.headers,
+            retryable=retryable,
+            error_type=ERROR_CONTEXT_LENGTH if too_long else None,
+        )
 
     def _failed(self, message: str, **details: Any) -> ProviderError:
         """A retryable failure the breaker counts, remembering ``message`` as its cause."""

@@ -30,6 +30,7 @@ from interpreter.steps import (
 )
 from interpreter.steps._kind import (
     ActivityCall,
+    ActivityChain,
     ActivityKind,
     AsyncKind,
     Body,
@@ -64,6 +65,7 @@ __all__ = [
     "KINDS",
     "ActionStep",
     "ActivityCall",
+    "ActivityChain",
     "ActivityKind",
     "AnyKind",
     "AnyStep",

@@ -21,15 +21,24 @@ instantiated (mypy reports it where the module creates its ``KIND``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, Field, field_validator
 
 from interpreter import defaults as code_defaults
 from interpreter.durations import Duration
-from interpreter.fields import Defaults, LanguageModel, RetryPolicy, StepId, TriggerRule, as_list
+from interpreter.fields import (
+    Defaults,
+    FallbackEntry,
+    FallbackOn,
+    LanguageModel,
+    RetryPolicy,
+    StepId,
+    TriggerRule,
+    as_list,
+)
 from interpreter.payload import Payload
 
 if TYPE_CHECKING:
@@ -38,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActivityCall",
+    "ActivityChain",
     "ActivityKind",
     "AsyncKind",
     "Body",
@@ -53,6 +63,7 @@ __all__ = [
     "StepCall",
     "StepFailure",
     "StepKind",
+    "fallback_chain",
     "retry_of",
     "timeout_of",
 ]
@@ -153,6 +164,54 @@ class ActivityCall:
     """How it heartbeats: all the while it waits (a silence of ``heartbeat_timeout``
     means its worker is gone, and the attempt is retried elsewhere), per streamed chunk
     (a stalled stream is retried too), or not at all (no heartbeat timeout)."""
+    provider: str | None = None
+    model: str | None = None
+    """Who answers (model steps): the step record's ``answered_by``."""
+    summary: str | None = None
+    """What the Web UI shows for it; the kind's ``summary`` of the step when ``None``."""
+    timeout: float | None = None
+    retry: RetryPolicy | None = None
+    """Per-attempt timeout and retry policy of this call; the step's when ``None``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityChain:
+    """The activities a step may take, in order: the next one runs only when the one before
+    failed (after its retries) in a way that ``fallback_on`` lets move on."""
+
+    calls: tuple[ActivityCall, ...]
+    fallback_on: FallbackOn = "transient"
+
+
+def fallback_chain(
+    primary: ActivityCall,
+    entries: Sequence[FallbackEntry],
+    fallback_on: FallbackOn,
+    *,
+    payload_for: Callable[[str, str, bool], Any],
+    word: str,
+    retry: RetryPolicy,
+) -> ActivityChain:
+    """``primary`` then one call per fallback entry: the same activity, its payload from
+    ``payload_for(provider, model, jitter)``, its own timeout and retry policy, and a
+    summary (``llm anthropic/claude-3-5-haiku-latest (fallback 1)``) naming the model.
+    ``retry`` is the step's policy, which an entry without its own uses."""
+    calls = [primary]
+    for number, entry in enumerate(entries, 1):
+        model = entry.model or primary.model or "default"
+        jitter = (entry.retry or retry).jitter
+        calls.append(
+            replace(
+                primary,
+                payload=payload_for(entry.provider, model, jitter),
+                provider=entry.provider,
+                model=model,
+                summary=f"{word} {entry.provider}/{model} (fallback {number})",
+                timeout=entry.timeout,
+                retry=entry.retry,
+            )
+        )
+    return ActivityChain(tuple(calls), fallback_on)
 
 
 class Report(Protocol):
@@ -225,6 +284,11 @@ class ActivityKind(StepKind[S]):
 
         Raises pydantic's ``ValidationError`` when a rendered value has the wrong type.
         """
+
+    def chain(self, step: S, rendered: Mapping[str, Any], run: RunFacts) -> ActivityChain:
+        """The call and the fallbacks to try after it (model steps' ``fallback``); by
+        default the one :meth:`call`."""
+        return ActivityChain((self.call(step, rendered, run),))
 
 
 class GroupKind(StepKind[S]):

@@ -9,15 +9,17 @@ from pydantic import Field
 
 from interpreter import defaults as code_defaults
 from interpreter.contract import ACTIVITY_EMBED
-from interpreter.fields import Defaults
+from interpreter.fields import Defaults, FallbackEntry, FallbackOn
 from interpreter.payload import Payload
 from interpreter.steps._kind import (
     ActivityCall,
+    ActivityChain,
     ActivityKind,
     RunFacts,
     Shape,
     StepBase,
     StepCall,
+    fallback_chain,
     retry_of,
 )
 
@@ -37,6 +39,12 @@ class EmbedStep(StepBase):
         default=None,
         description="Pool per-token vectors (a server running without pooling) into one.",
     )
+    fallback: list[FallbackEntry] = Field(
+        default_factory=list,
+        description="Endpoints to try, in order, when the ones before failed. Vectors of "
+        "another model do not match an index built with this one: name the same model.",
+    )
+    fallback_on: FallbackOn | None = None
 
 
 class EmbedCall(StepCall):
@@ -81,7 +89,30 @@ class _EmbedKind(ActivityKind[EmbedStep]):
                 "pooling": step.pooling,
             }
         )
-        return ActivityCall(ACTIVITY_EMBED, EmbedRequest(step=call, offline=run.offline))
+        return ActivityCall(
+            ACTIVITY_EMBED,
+            EmbedRequest(step=call, offline=run.offline),
+            provider=call.provider,
+            model=call.model,
+        )
+
+    def chain(self, step: EmbedStep, rendered: Mapping[str, Any], run: RunFacts) -> ActivityChain:
+        # `defaults.fallback` names chat models: embed steps take only their own entries
+        primary = self.call(step, rendered, run)
+        request: EmbedRequest = primary.payload
+
+        def payload_for(provider: str, model: str, jitter: bool) -> EmbedRequest:
+            update = {"provider": provider, "model": model, "jitter": jitter}
+            return request.model_copy(update={"step": request.step.model_copy(update=update)})
+
+        return fallback_chain(
+            primary,
+            step.fallback,
+            step.fallback_on or run.defaults.fallback_on or code_defaults.FALLBACK_ON,
+            payload_for=payload_for,
+            word="embed",
+            retry=retry_of(step, run.defaults),
+        )
 
 
 KIND = _EmbedKind()

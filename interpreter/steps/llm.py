@@ -9,15 +9,24 @@ from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from interpreter import defaults as code_defaults
 from interpreter.contract import ACTIVITY_LLM
-from interpreter.fields import Defaults, JsonSchemaFormat, Message, as_list
+from interpreter.fields import (
+    Defaults,
+    FallbackEntry,
+    FallbackOn,
+    JsonSchemaFormat,
+    Message,
+    as_list,
+)
 from interpreter.payload import Payload
 from interpreter.steps._kind import (
     ActivityCall,
+    ActivityChain,
     ActivityKind,
     RunFacts,
     Shape,
     StepBase,
     StepCall,
+    fallback_chain,
     retry_of,
 )
 
@@ -54,6 +63,19 @@ class LlmStep(StepBase):
     extra: dict[str, Any] = Field(default_factory=dict)
     mock_response: str | dict[str, Any] | list[Any] | None = Field(
         default=None, description="Answer used by the offline provider instead of a model."
+    )
+    fallback: list[FallbackEntry] | None = Field(
+        default=None,
+        description="Models to try, in order, when the ones before failed; `defaults.fallback` "
+        "when not given (`[]`: none).",
+    )
+    fallback_on: FallbackOn | None = None
+    repair_attempts: int | None = Field(
+        default=None,
+        ge=0,
+        le=10,
+        description="Turns spent asking the model to fix a reply that does not parse or match "
+        "the schema (JSON response_format only).",
     )
 
     _split_stop = field_validator("stop", mode="before")(as_list)
@@ -94,6 +116,8 @@ class LlmCall(StepCall):
     response_format: Literal["text", "json"] | ResponseSchema = "text"
     extra: dict[str, Any] = Field(default_factory=dict)
     mock_response: str | dict[str, Any] | list[Any] | None = None
+    repair_attempts: int = code_defaults.REPAIR_ATTEMPTS
+    """Repair turns for a reply that does not parse or match ``response_format``."""
 
 
 class LlmRequest(Payload):
@@ -117,13 +141,18 @@ class _LlmKind(ActivityKind[LlmStep]):
         fmt = step.response_format
         call = LlmCall.model_validate(
             {
-                **step.model_dump(exclude={"response_format", "messages", "retry"}),
+                **step.model_dump(
+                    exclude={"response_format", "messages", "retry", "fallback", "fallback_on"}
+                ),
                 **rendered,
                 "jitter": retry_of(step, run.defaults).jitter,
                 "provider": step.provider or d.provider or code_defaults.LLM_PROVIDER,
                 "model": step.model or d.model or code_defaults.LLM_MODEL,
                 "temperature": step.temperature if step.temperature is not None else d.temperature,
                 "max_tokens": step.max_tokens if step.max_tokens is not None else d.max_tokens,
+                "repair_attempts": _first(
+                    step.repair_attempts, d.repair_attempts, code_defaults.REPAIR_ATTEMPTS
+                ),
                 "response_format": (
                     ResponseSchema(name=fmt.name, json_schema=fmt.json_schema)
                     if isinstance(fmt, JsonSchemaFormat)
@@ -137,7 +166,32 @@ class _LlmKind(ActivityKind[LlmStep]):
             # a stream heartbeats per chunk: one that stops sending tokens is dead even if
             # its connection stays open, but the first token may take a while
             heartbeat="per_chunk" if step.stream else "while_waiting",
+            provider=call.provider,
+            model=call.model,
         )
+
+    def chain(self, step: LlmStep, rendered: Mapping[str, Any], run: RunFacts) -> ActivityChain:
+        primary = self.call(step, rendered, run)
+        request: LlmRequest = primary.payload
+        d = run.defaults
+
+        def payload_for(provider: str, model: str, jitter: bool) -> LlmRequest:
+            update = {"provider": provider, "model": model, "jitter": jitter}
+            return request.model_copy(update={"step": request.step.model_copy(update=update)})
+
+        return fallback_chain(
+            primary,
+            step.fallback if step.fallback is not None else d.fallback or [],
+            step.fallback_on or d.fallback_on or code_defaults.FALLBACK_ON,
+            payload_for=payload_for,
+            word="llm",
+            retry=retry_of(step, d),
+        )
+
+
+def _first(*values: int | None) -> int:
+    """The first value that is set (a step's, the file's, the code's)."""
+    return next(v for v in values if v is not None)
 
 
 KIND = _LlmKind()

@@ -81,18 +81,22 @@ async def test_named_provider_options_and_secrets_file(
 
 
 @pytest.mark.asyncio(loop_scope="session")
-async def test_invalid_json_reply_is_retried_then_parsed(
+async def test_invalid_json_reply_is_repaired_then_parsed(
     client: Client, task_queue: str, worker_for: Any, fake: FakeVendor, tmp_path: Path
 ) -> None:
     fake.then(CHAT, Answer(body=openai_chat("Sure! {not json")))
     fake.then(CHAT, Answer(body=openai_chat('```json\n{"label": "safe", "score": 0.9}\n```')))
     async with worker_for(config=local_config(fake, tmp_path)):
         result = await run_to_end(client, task_queue, {"definition": llm(response_format="json")})
-    assert result.steps["ask"].output == {"label": "safe", "score": 0.9}
-    assert result.steps["ask"].attempts == 2
+    record = result.steps["ask"]
+    assert record.output == {"label": "safe", "score": 0.9}
+    assert (record.attempts, record.repairs) == (1, 1)  # a repair turn, not a retry
     requests = fake.requests(CHAT)
     assert len(requests) == 2
     assert requests[0].body["response_format"] == {"type": "json_object"}
+    *_, bad, repair = requests[1].body["messages"]
+    assert bad == {"role": "assistant", "content": "Sure! {not json"}
+    assert "not valid JSON: Expecting value at line 1 column 1" in repair["content"]
 
 
 @pytest.mark.asyncio(loop_scope="session")
@@ -109,6 +113,7 @@ async def test_json_schema_output_is_validated(
     definition = llm(
         response_format={"name": "moderation", "schema": schema},
         retry={"max_attempts": 2, "initial_interval": "100ms"},
+        repair_attempts=1,
     )
     async with worker_for(config=local_config(fake, tmp_path)):
         handle = await start_run(client, task_queue, {"definition": definition})
@@ -116,10 +121,10 @@ async def test_json_schema_output_is_validated(
             await asyncio.wait_for(handle.result(), timeout=60)
     assert isinstance(info.value.cause, ApplicationError)
     message = info.value.cause.message
-    assert "does not match the schema at label" in message
+    assert "`$.label`: 'maybe' is not one of ['safe', 'review', 'block']" in message
     assert "InvalidModelOutput" in message
     requests = fake.requests(CHAT)
-    assert len(requests) == 2
+    assert len(requests) == 2  # one repair turn, then no retry: the output is final
     assert requests[0].body["response_format"]["json_schema"]["schema"] == schema
 
 
