@@ -249,7 +249,8 @@ async def test_http_errors_are_classified_as_for_llm_steps(
         await _turn(
             llmock, "openai", 1, [AgentMessage(role="user", content=QUESTION)], stream=False
         )
-    assert failed.value.type == "ProviderError"
+    # the same types as the `llm` step: a non-retryable 4xx is a rejected request
+    assert failed.value.type == ("ProviderError" if retryable else "ProviderRejected")
     assert failed.value.non_retryable is not retryable
     assert f"HTTP {status}" in str(failed.value)
     assert "the vendor's own words" in str(failed.value)
