@@ -3,8 +3,10 @@
 Each command is ``set_defaults(func=...)`` with a function that builds its frozen
 options (``llm_orchestrator.options``) and calls the command's module:
 ``language`` (validate, schema, graph), ``runs`` (run, start), ``manage``
-(status, result, cancel, list), ``serve`` (worker, server). `index` registers
-itself (``llm_orchestrator.indexing``).
+(status, result, cancel, list), ``answer`` (approve, signal), ``serve`` (worker,
+server), ``indexing`` (index), ``mcp_server`` (mcp-server). A command's module is
+imported when the command runs, never while the parser is built: `--help` and
+`validate` must not pay for the Temporal client, workers, vector stores or telemetry.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import os
 from pathlib import Path
 from typing import TypeAlias
 
-from interpreter.contract import DEFAULT_TASK_QUEUE
-from llm_orchestrator import answer, language, manage, runs, serve
 from llm_orchestrator.devserver import state_dir
 from llm_orchestrator.options import (
+    DEFAULT_TASK_QUEUE,
+    GRACEFUL_SHUTDOWN,
+    STATUS_NAMES,
     ApproveOptions,
     ListOptions,
     RunOptions,
@@ -27,7 +30,6 @@ from llm_orchestrator.options import (
     StartOptions,
     WorkerOptions,
 )
-from llm_orchestrator.worker import GRACEFUL_SHUTDOWN
 
 __all__ = ["register"]
 
@@ -37,11 +39,13 @@ Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def register(sub: Sub) -> None:
-    """Add every sub-command but `index` to the CLI parser."""
+    """Add every sub-command to the CLI parser."""
     _language(sub)
     _run_and_start(sub)
     _manage(sub)
     _serve(sub)
+    _index(sub)
+    _mcp_server(sub)
 
 
 def _language(sub: Sub) -> None:
@@ -213,7 +217,7 @@ def _manage(sub: Sub) -> None:
     _answer(sub)
 
     p = sub.add_parser("list", help="recent DagWorkflow runs with their status, newest first")
-    p.add_argument("--status", choices=sorted(manage.STATUS_NAMES), help="only runs in this state")
+    p.add_argument("--status", choices=sorted(STATUS_NAMES), help="only runs in this state")
     p.add_argument("-n", "--limit", type=int, default=20, help="at most this many (default 20)")
     p.add_argument("--json", action="store_true", help="print only JSON on stdout")
     _connection_flags(p, task_queue=False, ui=True)
@@ -297,56 +301,163 @@ def _serve(sub: Sub) -> None:
     p.set_defaults(func=_cmd_server)
 
 
+def _index(sub: Sub) -> None:
+    p = sub.add_parser(
+        "index",
+        help="read, chunk, embed and upsert documents into a vector index",
+        description="Index text, Markdown and PDF files for `vector_search` steps. Re-running "
+        "is cheap: unchanged files are skipped, changed files have their chunks replaced.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (recursive)")
+    p.add_argument(
+        "--store",
+        default="local",
+        metavar="URI",
+        help="local (default: the embedded LanceDB store), local:PATH, postgresql://..., "
+        "or a database name configured with LLM_ORCHESTRATOR_VECTORSTORE_<NAME>",
+    )
+    p.add_argument("--index", default="docs", help="index name (default: docs)")
+    p.add_argument(
+        "--embedder",
+        metavar="PROVIDER/MODEL",
+        help="default: the embedder the index was built with, else offline/hashed; "
+        "e.g. openai/text-embedding-3-small, local/all-minilm-l6-v2",
+    )
+    p.add_argument("--namespace", default=None, help="namespace inside the index")
+    p.add_argument("--chunk-size", type=int, default=800, help="characters (default 800)")
+    p.add_argument("--chunk-overlap", type=int, default=100, help="characters (default 100)")
+    p.add_argument("--batch-size", type=int, default=64, help="texts per embedding call")
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="embed with the offline provider (no keys); `local/...` stays local",
+    )
+    p.add_argument("--config", default=None, help="worker config file (providers)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_index)
+
+
+def _mcp_server(sub: Sub) -> None:
+    p = sub.add_parser(
+        "mcp-server",
+        help="serve every catalog workflow as an MCP tool (stdio or Streamable HTTP)",
+        description="Expose the workflows of a catalog directory as MCP tools: calling one "
+        "starts a run on Temporal and answers with its outputs and workflow id. Runs need "
+        "workers on the task queue, as for `start`.",
+    )
+    p.add_argument(
+        "--catalog",
+        default=None,
+        help="directory of workflow files (default LLM_ORCHESTRATOR_CATALOG, else examples/)",
+    )
+    p.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="default stdio")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    p.add_argument(
+        "--task-queue",
+        default=DEFAULT_TASK_QUEUE,
+        help=f"task queue of the workers that run the steps (default {DEFAULT_TASK_QUEUE})",
+    )
+    p.add_argument("--address", help="Temporal address (default: TEMPORAL_ADDRESS / profile)")
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="runs answer every model call with the offline provider (no keys needed)",
+    )
+    p.set_defaults(func=_cmd_mcp_server)
+
+
 # --- the commands: Namespace → options, once -----------------------------------------------
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from llm_orchestrator import language
+
     return language.validate(args.files, json_output=args.json)
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
+    from llm_orchestrator import language
+
     return language.schema(args.output)
 
 
 def _cmd_graph(args: argparse.Namespace) -> int:
+    from llm_orchestrator import language
+
     return language.graph(args.file, fmt=args.format)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from llm_orchestrator import runs
+
     return runs.run(RunOptions.from_args(args))
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
+    from llm_orchestrator import runs
+
     return runs.start(StartOptions.from_args(args))
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from llm_orchestrator import manage
+
     return manage.status(RunRefOptions.from_args(args))
 
 
 def _cmd_result(args: argparse.Namespace) -> int:
+    from llm_orchestrator import manage
+
     return manage.result(RunRefOptions.from_args(args))
 
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
+    from llm_orchestrator import manage
+
     return manage.cancel(RunRefOptions.from_args(args))
 
 
 def _cmd_approve(args: argparse.Namespace) -> int:
+    from llm_orchestrator import answer
+
     return answer.approve(ApproveOptions.from_args(args))
 
 
 def _cmd_signal(args: argparse.Namespace) -> int:
+    from llm_orchestrator import answer
+
     return answer.signal(SignalOptions.from_args(args))
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    from llm_orchestrator import manage
+
     return manage.list_runs(ListOptions.from_args(args))
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
+    from llm_orchestrator import serve
+
     return serve.worker(WorkerOptions.from_args(args))
 
 
 def _cmd_server(args: argparse.Namespace) -> int:
+    from llm_orchestrator import serve
+
     return serve.server(ServerOptions.from_args(args))
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from llm_orchestrator import indexing
+
+    return indexing.index(args)
+
+
+def _cmd_mcp_server(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from llm_orchestrator import mcp_server
+
+    asyncio.run(mcp_server.serve(args))
+    return 0

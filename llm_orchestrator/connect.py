@@ -100,6 +100,7 @@ async def connect(
     runtime: Runtime | None = None,
     interceptors: Sequence[Interceptor] = (),
     wait: float = 0.0,
+    retry_every: float = 1.0,
 ) -> Client:
     """A client with our data converter, from :func:`client_config`.
 
@@ -107,7 +108,8 @@ async def connect(
     ``runtime`` (metrics) and ``interceptors`` (tracing) come from
     ``llm_orchestrator.observability``; workers built on this client inherit both.
     ``wait`` keeps retrying an unreachable server that long (a worker started next to
-    its server); then, or at once, the failure is a clear :class:`SetupError` (exit 3).
+    its server), every ``retry_every`` seconds (short for a server this process has
+    just started); then, or at once, the failure is a clear :class:`SetupError` (exit 3).
     Large payloads go to the payload store (``llm_orchestrator.payload_store``).
     """
     if not isinstance(connection, ConnectionOptions):
@@ -129,7 +131,7 @@ async def connect(
                 return client
             if time.monotonic() >= deadline:  # a fresh server may still be registering it
                 raise SetupError(missing)
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(retry_every)
         except (RuntimeError, RPCError) as exc:
             if time.monotonic() >= deadline:
                 reason = str(exc).split("ConnectError(", 1)[0].strip(" (")
@@ -138,7 +140,7 @@ async def connect(
                     "one with `llm-orchestrator server`, or point TEMPORAL_ADDRESS, "
                     "--profile or TEMPORAL_PROFILE at your cluster"
                 ) from None
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(retry_every)
 
 
 async def _missing_namespace(client: Client) -> str | None:
@@ -168,7 +170,9 @@ def untraced(client: Client) -> Client:
     return Client(**config)
 
 
-async def wait_until_serving(client: Client, *, timeout: float = 60.0) -> None:
+async def wait_until_serving(
+    client: Client, *, timeout: float = 60.0, retry_every: float = 0.02
+) -> None:
     """Wait until a server that just started is healthy and serves our namespace.
 
     An open port is not enough: a loaded machine's fresh dev server answers
@@ -190,4 +194,4 @@ async def wait_until_serving(client: Client, *, timeout: float = 60.0) -> None:
                 f"the Temporal server at {client.service_client.config.target_host} did not "
                 f"become healthy in {timeout:g} s ({reason})"
             )
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(retry_every)

@@ -30,47 +30,11 @@ from activities.vectorstores.ingest import (
 )
 from interpreter.errors import OrchestratorError
 
-__all__ = ["register"]
+__all__ = ["index"]
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the `index` sub-command to the CLI parser."""
-    p = sub.add_parser(
-        "index",
-        help="read, chunk, embed and upsert documents into a vector index",
-        description="Index text, Markdown and PDF files for `vector_search` steps. Re-running "
-        "is cheap: unchanged files are skipped, changed files have their chunks replaced.",
-    )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (recursive)")
-    p.add_argument(
-        "--store",
-        default="local",
-        metavar="URI",
-        help="local (default: the embedded LanceDB store), local:PATH, postgresql://..., "
-        "or a database name configured with LLM_ORCHESTRATOR_VECTORSTORE_<NAME>",
-    )
-    p.add_argument("--index", default="docs", help="index name (default: docs)")
-    p.add_argument(
-        "--embedder",
-        metavar="PROVIDER/MODEL",
-        help="default: the embedder the index was built with, else offline/hashed; "
-        "e.g. openai/text-embedding-3-small, local/all-minilm-l6-v2",
-    )
-    p.add_argument("--namespace", default=None, help="namespace inside the index")
-    p.add_argument("--chunk-size", type=int, default=800, help="characters (default 800)")
-    p.add_argument("--chunk-overlap", type=int, default=100, help="characters (default 100)")
-    p.add_argument("--batch-size", type=int, default=64, help="texts per embedding call")
-    p.add_argument(
-        "--offline",
-        action="store_true",
-        help="embed with the offline provider (no keys); `local/...` stays local",
-    )
-    p.add_argument("--config", default=None, help="worker config file (providers)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_index)
-
-
-def _cmd_index(args: argparse.Namespace) -> int:
+def index(args: argparse.Namespace) -> int:
+    """Index the documents under ``args.paths`` (the flags of `index`, ``commands.py``)."""
     if args.chunk_size <= 0 or not 0 <= args.chunk_overlap < args.chunk_size:
         raise OrchestratorError("--chunk-overlap must be at least 0 and below --chunk-size")
     if args.batch_size <= 0:

@@ -30,23 +30,11 @@ from interpreter.contract import (
 from interpreter.errors import OrchestratorError
 from llm_orchestrator.connect import connect
 from llm_orchestrator.exits import ExitCode, SetupError
-from llm_orchestrator.options import ConnectionOptions, ListOptions, RunRefOptions
+from llm_orchestrator.options import STATUS_NAMES, ConnectionOptions, ListOptions, RunRefOptions
 from llm_orchestrator.progress import Reporter, RunStatus, print_json, print_runs, print_status
 from llm_orchestrator.runs import cli_command, follow, web_ui_url
 
-__all__ = ["STATUS_NAMES", "cancel", "list_runs", "result", "status"]
-
-STATUS_NAMES = {
-    "running": "Running",
-    "completed": "Completed",
-    "failed": "Failed",
-    "canceled": "Canceled",
-    "cancelled": "Canceled",
-    "terminated": "Terminated",
-    "timed_out": "TimedOut",
-    "continued_as_new": "ContinuedAsNew",
-}
-"""`list --status` values → Temporal visibility's ``ExecutionStatus``."""
+__all__ = ["cancel", "list_runs", "result", "status"]
 
 _QUERY_TIMEOUT = timedelta(seconds=5)
 """A worker that polls but cannot answer (just stopped) must not stall `status` long."""

@@ -34,7 +34,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import FailureError
 
 from activities.catalog import Catalog
-from interpreter.contract import DEFAULT_TASK_QUEUE, WORKFLOW_TYPE, RunInput, RunResult
+from interpreter.contract import WORKFLOW_TYPE, RunInput, RunResult
 from interpreter.errors import WorkflowDefinitionError
 from interpreter.inputs import resolve_inputs
 from interpreter.loader import load_file
@@ -42,7 +42,7 @@ from interpreter.models import InputType, WorkflowDefinition
 from llm_orchestrator.connect import connect
 from llm_orchestrator.worker_setup import activity_settings
 
-__all__ = ["build_server", "input_schema", "register"]
+__all__ = ["build_server", "input_schema", "serve"]
 
 _JSON_TYPES = {
     InputType.STRING: "string",
@@ -52,37 +52,6 @@ _JSON_TYPES = {
     InputType.OBJECT: "object",
     InputType.ARRAY: "array",
 }
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the `mcp-server` sub-command to the CLI parser."""
-    p = sub.add_parser(
-        "mcp-server",
-        help="serve every catalog workflow as an MCP tool (stdio or Streamable HTTP)",
-        description="Expose the workflows of a catalog directory as MCP tools: calling one "
-        "starts a run on Temporal and answers with its outputs and workflow id. Runs need "
-        "workers on the task queue, as for `start`.",
-    )
-    p.add_argument(
-        "--catalog",
-        default=None,
-        help="directory of workflow files (default LLM_ORCHESTRATOR_CATALOG, else examples/)",
-    )
-    p.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="default stdio")
-    p.add_argument("--host", default="127.0.0.1", help="HTTP address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
-    p.add_argument(
-        "--task-queue",
-        default=DEFAULT_TASK_QUEUE,
-        help=f"task queue of the workers that run the steps (default {DEFAULT_TASK_QUEUE})",
-    )
-    p.add_argument("--address", help="Temporal address (default: TEMPORAL_ADDRESS / profile)")
-    p.add_argument(
-        "--offline",
-        action="store_true",
-        help="runs answer every model call with the offline provider (no keys needed)",
-    )
-    p.set_defaults(func=_cmd_mcp_server)
 
 
 def input_schema(definition: WorkflowDefinition) -> dict[str, Any]:
@@ -218,8 +187,3 @@ async def serve(args: argparse.Namespace) -> None:
     app = server.streamable_http_app(host=args.host)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
     await uvicorn.Server(config).serve()
-
-
-def _cmd_mcp_server(args: argparse.Namespace) -> int:
-    asyncio.run(serve(args))
-    return 0

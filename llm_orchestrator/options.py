@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
 __all__ = [
+    "DEFAULT_TASK_QUEUE",
+    "GRACEFUL_SHUTDOWN",
+    "STATUS_NAMES",
     "ApproveOptions",
     "ConnectionOptions",
     "ListOptions",
@@ -24,6 +28,30 @@ __all__ = [
     "StartOptions",
     "WorkerOptions",
 ]
+
+DEFAULT_TASK_QUEUE = "llm-orchestrator"
+"""``interpreter.contract.DEFAULT_TASK_QUEUE``, repeated here so that building the parser
+imports no pydantic model (a test checks that the two agree)."""
+
+GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+"""How long a stopping worker lets the steps in flight finish before cancelling them.
+
+Without it a Ctrl-C or SIGTERM turns the running attempt into a `WorkerShutdown`
+failure: a failed run under ``max_attempts: 1``, a repeated POST otherwise.
+(``llm_orchestrator.worker`` applies it; it lives here because `worker --help` says it.)
+"""
+
+STATUS_NAMES = {
+    "running": "Running",
+    "completed": "Completed",
+    "failed": "Failed",
+    "canceled": "Canceled",
+    "cancelled": "Canceled",
+    "terminated": "Terminated",
+    "timed_out": "TimedOut",
+    "continued_as_new": "ContinuedAsNew",
+}
+"""`list --status` values → Temporal visibility's ``ExecutionStatus``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +76,7 @@ class ConnectionOptions:
     """Where Temporal is: flags over ``temporalio.envconfig`` (``llm_orchestrator.connect``)."""
 
     address: str | None = None
-    task_queue: str = "llm-orchestrator"
+    task_queue: str = DEFAULT_TASK_QUEUE
     ui_url: str | None = None
     """Base URL of the Temporal Web UI; ``None``: guessed from the address."""
     namespace: str | None = None
@@ -77,7 +105,7 @@ class ConnectionOptions:
             namespace=getattr(args, "namespace", None),
             profile=getattr(args, "profile", None),
             config_file=getattr(args, "config_file", None),
-            task_queue=getattr(args, "task_queue", None) or "llm-orchestrator",
+            task_queue=getattr(args, "task_queue", None) or DEFAULT_TASK_QUEUE,
             ui_url=getattr(args, "ui_url", None) or None,
         )
 

@@ -16,17 +16,22 @@ import contextlib
 import logging
 import os
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from llm_orchestrator import observability
-from llm_orchestrator.logs import configure_logging
 from llm_orchestrator.options import LogOptions
+
+if TYPE_CHECKING:
+    from llm_orchestrator.observability import Observability
 
 __all__ = ["exit_process", "observe"]
 
 
-def observe(logs: LogOptions, service: str) -> observability.Observability:
+def observe(logs: LogOptions, service: str) -> Observability:
     """Logging, tracing and metrics for this process, before anything connects."""
+    # imported here: every command ends through exit_process, few need telemetry
+    from llm_orchestrator import observability
+    from llm_orchestrator.logs import configure_logging
+
     configure_logging(logs.log_format, logs.log_level)
     return observability.setup(metrics_bind=logs.metrics_bind, service_name=service)
 

@@ -8,13 +8,19 @@
   ``type: string``, VALUE is the text as written (``text=5`` is the string
   ``"5"``); otherwise VALUE is parsed as JSON when it parses (``n=5`` is the
   number 5, ``tags=["a"]`` a list) and kept as text when it does not. For a
-  catalog name the CLI cannot see the declarations, so write a string that looks
-  like JSON quoted: ``text='"5"'``;
+  catalog name sent to remote workers the CLI cannot see the declarations, so
+  write a string that looks like JSON quoted: ``text='"5"'``;
 - a path to an existing ``.json`` file — as ``@file``.
 
 ``--mock STEP=VALUE`` gives a step's output so that it does not run (a branch
 takes that case): VALUE is JSON when it parses, else text; ``@file.json`` reads
 a file. Try another case of an ``--offline`` run without editing the file.
+
+A catalog name that `run` can read itself (its in-process worker's catalog) is
+resolved here and sent as the definition, pinned with the workflows it names,
+exactly as a file is: the run then skips the `resolve_workflow` activity (one
+activity round trip, +18 ms p50 on the tuned dev server). A name for remote
+workers (`start`, `run --no-worker`) is sent as the name; their catalog decides.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from activities.catalog import Catalog
+from activities.settings import ActivitySettings
 from interpreter.contract import WORKFLOW_TYPE, RunInput, RunResult
 from interpreter.dag import Dag
 from interpreter.diagram import to_mermaid
@@ -37,7 +45,14 @@ from interpreter.inputs import resolve_inputs
 from interpreter.library import load_with_library
 from interpreter.models import InputSpec, InputType, WorkflowDefinition
 
-__all__ = ["parse_inputs", "parse_mocks", "parse_value", "run_input", "start_run"]
+__all__ = [
+    "names_a_file",
+    "parse_inputs",
+    "parse_mocks",
+    "parse_value",
+    "run_input",
+    "start_run",
+]
 
 
 def parse_inputs(items: tuple[str, ...], declared: Mapping[str, InputSpec]) -> dict[str, Any]:
@@ -111,16 +126,33 @@ def _read_json(path: str, item: str) -> Any:
         raise OrchestratorError(f"{item}: cannot read JSON: {exc}") from None
 
 
+def names_a_file(workflow: str) -> bool:
+    """Is `run`/`start`'s FILE_OR_NAME a file (else a catalog name)?"""
+    path = Path(workflow)
+    return path.suffix in (".yaml", ".yml", ".json") or path.exists()
+
+
 def run_input(
-    workflow: str, items: tuple[str, ...], *, offline: bool, mocks: tuple[str, ...] = ()
+    workflow: str,
+    items: tuple[str, ...],
+    *,
+    offline: bool,
+    mocks: tuple[str, ...] = (),
+    catalog: ActivitySettings | None = None,
 ) -> tuple[RunInput, WorkflowDefinition | None]:
-    """The run input for a file (validated, inputs checked) or a catalog name (worker checks).
+    """The run input for a file (validated, inputs checked) or a catalog name.
 
     A file travels with the workflows its `workflow` steps name (``RunInput.library``),
-    so editing one of them never changes a run in flight.
+    so editing one of them never changes a run in flight. A name found in ``catalog``
+    (the settings of `run`'s in-process worker) is sent the same way; without
+    ``catalog``, or when it does not have the name, the name is sent and the worker
+    resolves it (and says what its catalog has).
     """
-    path = Path(workflow)
-    if path.suffix in (".yaml", ".yml", ".json") or path.exists():
+    if names_a_file(workflow):
+        path: Path | None = Path(workflow)
+    else:
+        path = Catalog(catalog).find(workflow) if catalog is not None else None
+    if path is not None:
         definition, library = load_with_library(path)
         inputs = parse_inputs(items, definition.inputs)
         resolve_inputs(definition, inputs)  # fail before starting anything
@@ -147,8 +179,16 @@ async def start_run(
     *,
     workflow_id: str | None,
     task_queue: str,
+    eager: bool = False,
 ) -> WorkflowHandle[Any, RunResult]:
-    """Start a `DagWorkflow`; a duplicate id of a running run is one plain error."""
+    """Start a `DagWorkflow`; a duplicate id of a running run is one plain error.
+
+    ``eager``: a worker on ``task_queue`` runs in this process on this client, so ask
+    the server to hand it the first workflow task in its reply to the start
+    (eager workflow start) instead of through the task queue: the run begins one
+    matching-service round trip sooner (docs/performance.md, "Start-up"). The server
+    falls back to a normal start when it cannot (no free slot, disabled).
+    """
     name = definition.name if definition else request.workflow or "run"
     workflow_id = workflow_id or f"{_slug(name)}-{uuid.uuid4().hex[:8]}"
     try:
@@ -160,6 +200,7 @@ async def start_run(
             result_type=RunResult,
             static_summary=f"{definition.name} v{definition.version}" if definition else name,
             static_details=f"```mermaid\n{to_mermaid(definition)}```" if definition else None,
+            request_eager_start=eager,
         )
     except WorkflowAlreadyStartedError:
         raise OrchestratorError(

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import shlex
 import signal
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -37,7 +38,7 @@ from llm_orchestrator.progress import (
     print_outputs,
     run_summary,
 )
-from llm_orchestrator.request import run_input, start_run
+from llm_orchestrator.request import names_a_file, run_input, start_run
 from llm_orchestrator.webui import run_url, ui_base
 from llm_orchestrator.worker import GRACEFUL_SHUTDOWN, run_worker
 from llm_orchestrator.worker_setup import activity_settings, worker_config
@@ -115,15 +116,23 @@ class _Session:
 
 def run(opts: RunOptions) -> int:
     """Start a run, serve it with an in-process worker, print its result; 130 on Ctrl-C."""
-    request, definition = run_input(
-        opts.start.workflow, opts.start.inputs, offline=opts.start.offline, mocks=opts.start.mocks
-    )
     settings: ActivitySettings | None = None
     config: WorkerConfig | None = None
     if not opts.no_worker:
         # a catalog is needed only to resolve a name; a file's definition travels with the run
-        settings = activity_settings(opts.catalog, require_catalog=definition is None)
+        settings = activity_settings(
+            opts.catalog, require_catalog=not names_a_file(opts.start.workflow)
+        )
         config = worker_config(opts.config)
+    # the in-process worker's catalog is ours to read: a name is resolved here, not by
+    # an activity of the run
+    request, definition = run_input(
+        opts.start.workflow,
+        opts.start.inputs,
+        offline=opts.start.offline,
+        mocks=opts.start.mocks,
+        catalog=settings,
+    )
     obs = observe(opts.start.logs, "llm-orchestrator")
     reporter = Reporter(quiet=opts.quiet)
     if opts.start.logs.log_level != "DEBUG":
@@ -197,6 +206,7 @@ async def _run(
         runtime=obs.runtime,
         interceptors=obs.interceptors,
         wait=30.0 if session.server is not None else 0.0,
+        retry_every=0.02,  # only a server we just started is retried: it is seconds away
     )
     if session.server is not None:
         await wait_until_serving(client)
@@ -206,12 +216,20 @@ async def _run(
     worker_task: asyncio.Task[None] | None = None
     try:
         if settings is not None:
+            ready = asyncio.Event()
             worker_task = asyncio.create_task(
                 run_worker(
-                    client, settings, config=config, task_queue=connection.task_queue, stop=stop
+                    client,
+                    settings,
+                    config=config,
+                    task_queue=connection.task_queue,
+                    stop=stop,
+                    ready=ready,
                 )
             )
             session.worker_started = True
+            # registered with the client before the start, so that the start can be eager
+            await _first(ready.wait(), worker_task)
             reporter.say(f"in-process worker on task queue `{connection.task_queue}`")
         handle = await start_run(
             client,
@@ -219,6 +237,7 @@ async def _run(
             definition,
             workflow_id=opts.start.workflow_id,
             task_queue=connection.task_queue,
+            eager=worker_task is not None,
         )
         session.handle = handle
         url = web_ui_url(client, connection, handle.id, handle.result_run_id)
@@ -239,6 +258,19 @@ async def _run(
                 )
             stop.set()
             await asyncio.gather(worker_task, return_exceptions=True)
+
+
+async def _first(ready: Awaitable[Any], worker: asyncio.Task[None]) -> None:
+    """Wait for ``ready``; a worker that stops first (bad settings, a lost connection)
+    raises its error here instead of leaving the wait hanging."""
+    waiting = asyncio.ensure_future(ready)
+    try:
+        await asyncio.wait({waiting, worker}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+    if worker.done():
+        worker.result()
+        raise RuntimeError("the in-process worker stopped before it started")
 
 
 def _cancelling() -> bool:

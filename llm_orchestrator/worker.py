@@ -17,15 +17,9 @@ from activities import HEARTBEAT_SECONDS, ActivitySettings, WorkerActivities, Wo
 from activities.telemetry import StepTelemetry
 from interpreter.contract import DEFAULT_TASK_QUEUE
 from interpreter.workflow import DagWorkflow
+from llm_orchestrator.options import GRACEFUL_SHUTDOWN
 
 __all__ = ["GRACEFUL_SHUTDOWN", "build_worker", "run_worker", "workflow_runner"]
-
-GRACEFUL_SHUTDOWN = timedelta(seconds=30)
-"""How long a stopping worker lets the steps in flight finish before cancelling them.
-
-Without it a Ctrl-C or SIGTERM turns the running attempt into a `WorkerShutdown`
-failure: a failed run under ``max_attempts: 1``, a repeated POST otherwise.
-"""
 
 # Pure, heavy modules the workflow uses: share them with the sandbox instead of
 # re-importing them for every run (a third of worker CPU otherwise).
@@ -94,8 +88,12 @@ async def run_worker(
     max_concurrent_activities: int = 100,
     max_cached_workflows: int = 1000,
     stop: asyncio.Event | None = None,
+    ready: asyncio.Event | None = None,
 ) -> None:
-    """Run a worker until ``stop`` is set (or forever), then close shared clients."""
+    """Run a worker until ``stop`` is set (or forever), then close shared clients.
+
+    ``ready`` is set once the worker runs on ``client``: a start through that client
+    can then be eager (`run`'s in-process worker)."""
     activities = WorkerActivities(settings, config)
     worker = build_worker(
         client,
@@ -107,6 +105,8 @@ async def run_worker(
     )
     try:
         async with worker:
+            if ready is not None:
+                ready.set()
             await (stop or asyncio.Event()).wait()
     finally:
         await activities.aclose()
