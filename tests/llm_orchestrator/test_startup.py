@@ -35,7 +35,6 @@ HEAVY = (
     "opentelemetry",
     "httpx",
     "mcp",
-    "jsonschema",
     "shtab",
 )
 """Not needed to print help or check a file: imported only by the commands that use them."""
