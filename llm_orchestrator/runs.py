@@ -229,7 +229,7 @@ async def _run(
             )
             session.worker_started = True
             # registered with the client before the start, so that the start can be eager
-            await _first(ready.wait(), worker_task)
+            await _until_ready(ready.wait(), worker_task)
             reporter.say(f"in-process worker on task queue `{connection.task_queue}`")
         handle = await start_run(
             client,
@@ -260,7 +260,7 @@ async def _run(
             await asyncio.gather(worker_task, return_exceptions=True)
 
 
-async def _first(ready: Awaitable[Any], worker: asyncio.Task[None]) -> None:
+async def _until_ready(ready: Awaitable[Any], worker: asyncio.Task[None]) -> None:
     """Wait for ``ready``; a worker that stops first (bad settings, a lost connection)
     raises its error here instead of leaving the wait hanging."""
     waiting = asyncio.ensure_future(ready)
