@@ -19,7 +19,7 @@ a file. Try another case of an ``--offline`` run without editing the file.
 A catalog name that `run` can read itself (its in-process worker's catalog) is
 resolved here and sent as the definition, pinned with the workflows it names,
 exactly as a file is: the run then skips the `resolve_workflow` activity (one
-activity round trip, +18 ms p50 on the tuned dev server). A name for remote
+activity round trip; docs/performance.md, "Start-up"). A name for remote
 workers (`start`, `run --no-worker`) is sent as the name; their catalog decides.
 """
 
