@@ -13,37 +13,34 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from interpreter.contract import UPDATE_APPROVE, Decision
 from interpreter.errors import OrchestratorError
 from llm_orchestrator.connect import connect
 from llm_orchestrator.exits import ExitCode, SetupError
 from llm_orchestrator.options import ApproveOptions, SignalOptions
 from llm_orchestrator.request import parse_value
+from llm_orchestrator.sdk.client import Orchestrator
 
 __all__ = ["approve", "signal"]
 
 
 def approve(opts: ApproveOptions) -> int:
     """Decide an `approval` step through the Update; exit 1 if the run cannot take it."""
-    decision = Decision(
-        step=opts.step,
-        approved=not opts.reject,
-        by=opts.by,
-        comment=opts.comment,
-        data=_data(opts.data),
-    )
+    data = _data(opts.data)
 
     async def go(client: Client) -> int:
-        handle = client.get_workflow_handle(opts.workflow_id, run_id=opts.run_id)
         try:
-            answer = await handle.execute_update(UPDATE_APPROVE, decision, result_type=str)
-        except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            reason = getattr(cause, "message", None) or str(cause)
-            raise OrchestratorError(f"run {opts.workflow_id}: {reason}") from None
+            answer = await Orchestrator(client).approve(
+                opts.workflow_id,
+                opts.step,
+                approved=not opts.reject,
+                by=opts.by,
+                comment=opts.comment,
+                data=data,
+                run_id=opts.run_id,
+            )
         except RPCError as exc:
             raise await _plain(client, opts.workflow_id, opts.run_id, exc) from None
         print(f"run {opts.workflow_id}: {answer}", flush=True)
@@ -57,9 +54,10 @@ def signal(opts: SignalOptions) -> int:
     payload = _data(opts.data)
 
     async def go(client: Client) -> int:
-        handle = client.get_workflow_handle(opts.workflow_id, run_id=opts.run_id)
         try:
-            await handle.signal(opts.name, payload)
+            await Orchestrator(client).signal(
+                opts.workflow_id, opts.name, payload, run_id=opts.run_id
+            )
         except RPCError as exc:
             raise await _plain(client, opts.workflow_id, opts.run_id, exc) from None
         print(f"signal `{opts.name}` sent to {opts.workflow_id}", flush=True)

@@ -33,6 +33,7 @@ from llm_orchestrator.exits import ExitCode, SetupError
 from llm_orchestrator.options import STATUS_NAMES, ConnectionOptions, ListOptions, RunRefOptions
 from llm_orchestrator.progress import Reporter, RunStatus, print_json, print_runs, print_status
 from llm_orchestrator.runs import cli_command, follow, web_ui_url
+from llm_orchestrator.sdk.client import Orchestrator
 
 __all__ = ["cancel", "list_runs", "result", "status"]
 
@@ -215,7 +216,7 @@ def cancel(opts: RunRefOptions) -> int:
                 raise OrchestratorError(
                     f"run {opts.workflow_id} is already {_state(description.status)}"
                 )
-            await handle.cancel()
+            await Orchestrator(client).cancel(opts.workflow_id, opts.run_id)
         print(f"cancellation requested for {opts.workflow_id}", flush=True)
         return ExitCode.OK
 

@@ -26,19 +26,14 @@ workers (`start`, `run --no-worker`) is sent as the name; their catalog decides.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
-from temporalio.exceptions import WorkflowAlreadyStartedError
-
 from activities.catalog import Catalog
 from activities.settings import ActivitySettings
-from interpreter.contract import WORKFLOW_TYPE, RunInput, RunResult
+from interpreter.contract import RunInput
 from interpreter.dag import Dag
-from interpreter.diagram import to_mermaid
 from interpreter.errors import OrchestratorError
 from interpreter.hints import nearest
 from interpreter.inputs import resolve_inputs
@@ -51,7 +46,6 @@ __all__ = [
     "parse_mocks",
     "parse_value",
     "run_input",
-    "start_run",
 ]
 
 
@@ -170,44 +164,3 @@ def run_input(
         workflow=workflow, inputs=inputs, offline=offline, mocks=parse_mocks(mocks, None)
     )
     return request, None
-
-
-async def start_run(
-    client: Client,
-    request: RunInput,
-    definition: WorkflowDefinition | None,
-    *,
-    workflow_id: str | None,
-    task_queue: str,
-    eager: bool = False,
-) -> WorkflowHandle[Any, RunResult]:
-    """Start a `DagWorkflow`; a duplicate id of a running run is one plain error.
-
-    ``eager``: a worker on ``task_queue`` runs in this process on this client, so ask
-    the server to hand it the first workflow task in its reply to the start
-    (eager workflow start) instead of through the task queue: the run begins one
-    matching-service round trip sooner (docs/performance.md, "Start-up"). The server
-    falls back to a normal start when it cannot (no free slot, disabled).
-    """
-    name = definition.name if definition else request.workflow or "run"
-    workflow_id = workflow_id or f"{_slug(name)}-{uuid.uuid4().hex[:8]}"
-    try:
-        return await client.start_workflow(
-            WORKFLOW_TYPE,
-            request,
-            id=workflow_id,
-            task_queue=task_queue,
-            result_type=RunResult,
-            static_summary=f"{definition.name} v{definition.version}" if definition else name,
-            static_details=f"```mermaid\n{to_mermaid(definition)}```" if definition else None,
-            request_eager_start=eager,
-        )
-    except WorkflowAlreadyStartedError:
-        raise OrchestratorError(
-            f"a run with id {workflow_id} is already running; use `llm-orchestrator status "
-            f"{workflow_id}` or `llm-orchestrator result {workflow_id}`, or another --id"
-        ) from None
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower()).strip("-") or "run"

@@ -38,7 +38,8 @@ from llm_orchestrator.progress import (
     print_outputs,
     run_summary,
 )
-from llm_orchestrator.request import names_a_file, run_input, start_run
+from llm_orchestrator.request import names_a_file, run_input
+from llm_orchestrator.sdk.client import Orchestrator
 from llm_orchestrator.webui import run_url, ui_base
 from llm_orchestrator.worker import GRACEFUL_SHUTDOWN, run_worker
 from llm_orchestrator.worker_setup import activity_settings, worker_config
@@ -70,13 +71,11 @@ def start(opts: StartOptions) -> int:
 
     async def go() -> int:
         client = await connect(opts.connection, runtime=obs.runtime, interceptors=obs.interceptors)
-        handle = await start_run(
-            client,
-            request,
-            definition,
-            workflow_id=opts.workflow_id,
-            task_queue=opts.connection.task_queue,
-        )
+        handle = (
+            await Orchestrator(client, task_queue=opts.connection.task_queue).start_request(
+                request, definition, id=opts.workflow_id
+            )
+        ).handle
         url = web_ui_url(client, opts.connection, handle.id, handle.result_run_id)
         if opts.json:
             print_json(
@@ -231,14 +230,12 @@ async def _run(
             # registered with the client before the start, so that the start can be eager
             await _until_ready(ready.wait(), worker_task)
             reporter.say(f"in-process worker on task queue `{connection.task_queue}`")
-        handle = await start_run(
-            client,
-            request,
-            definition,
-            workflow_id=opts.start.workflow_id,
-            task_queue=connection.task_queue,
-            eager=worker_task is not None,
-        )
+        orchestrator = Orchestrator(client, task_queue=connection.task_queue)
+        handle = (
+            await orchestrator.start_request(
+                request, definition, id=opts.start.workflow_id, eager=worker_task is not None
+            )
+        ).handle
         session.handle = handle
         url = web_ui_url(client, connection, handle.id, handle.result_run_id)
         reporter.say(

@@ -14,30 +14,33 @@ script and the command line start and steer runs the same way.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from interpreter.contract import (
     DEFAULT_TASK_QUEUE,
     QUERY_PROGRESS,
     UPDATE_APPROVE,
+    WORKFLOW_TYPE,
     Decision,
     Progress,
     RunInput,
     RunResult,
 )
+from interpreter.diagram import to_mermaid
 from interpreter.errors import OrchestratorError
 from interpreter.inputs import resolve_inputs
 from interpreter.library import load_with_library
 from interpreter.models import WorkflowDefinition
 from llm_orchestrator.connect import connect
 from llm_orchestrator.options import ConnectionOptions
-from llm_orchestrator.request import start_run
 from llm_orchestrator.sdk.builder import Workflow
 
 __all__ = ["Orchestrator", "Run", "WorkflowRef"]
@@ -139,12 +142,40 @@ class Orchestrator:
         return await self.start_request(request, definition, id=id)
 
     async def start_request(
-        self, request: RunInput, definition: WorkflowDefinition | None, *, id: str | None = None
+        self,
+        request: RunInput,
+        definition: WorkflowDefinition | None,
+        *,
+        id: str | None = None,
+        eager: bool = False,
     ) -> Run:
-        """Start a run from a prepared start input (what :meth:`start` builds)."""
-        handle = await start_run(
-            self.client, request, definition, workflow_id=id, task_queue=self.task_queue
-        )
+        """Start a run from a prepared start input (what :meth:`start` builds; the CLI
+        builds it from its flags); a duplicate id of a running run is one plain error.
+
+        ``eager``: a worker on this task queue runs in this process on this client, so
+        ask the server to hand it the first workflow task in its reply to the start
+        (eager workflow start) instead of through the task queue: the run begins one
+        matching-service round trip sooner (docs/performance.md, "Start-up"). The server
+        falls back to a normal start when it cannot (no free slot, disabled).
+        """
+        name = definition.name if definition else request.workflow or "run"
+        workflow_id = id or f"{_slug(name)}-{uuid.uuid4().hex[:8]}"
+        try:
+            handle = await self.client.start_workflow(
+                WORKFLOW_TYPE,
+                request,
+                id=workflow_id,
+                task_queue=self.task_queue,
+                result_type=RunResult,
+                static_summary=f"{definition.name} v{definition.version}" if definition else name,
+                static_details=f"```mermaid\n{to_mermaid(definition)}```" if definition else None,
+                request_eager_start=eager,
+            )
+        except WorkflowAlreadyStartedError:
+            raise OrchestratorError(
+                f"a run with id {workflow_id} is already running; use `llm-orchestrator status "
+                f"{workflow_id}` or `llm-orchestrator result {workflow_id}`, or another --id"
+            ) from None
         return Run(handle.id, handle.result_run_id, handle)
 
     async def run(
@@ -197,9 +228,20 @@ class Orchestrator:
             raise OrchestratorError(f"run {workflow_id}: {reason}") from None
         return answer
 
+    async def signal(
+        self, workflow_id: str, name: str, payload: Any = None, *, run_id: str | None = None
+    ) -> None:
+        """Send a named signal; a `wait` step waiting for ``name`` takes ``payload`` as its
+        output (one sent before the step waits is kept for it)."""
+        await self.client.get_workflow_handle(workflow_id, run_id=run_id).signal(name, payload)
+
     async def cancel(self, workflow_id: str, run_id: str | None = None) -> None:
         """Ask Temporal to cancel a run; its running steps are cancelled."""
         try:
             await self.client.get_workflow_handle(workflow_id, run_id=run_id).cancel()
         except RPCError as exc:
             raise OrchestratorError(f"run {workflow_id}: {exc.message}") from None
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower()).strip("-") or "run"
