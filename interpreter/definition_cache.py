@@ -5,9 +5,9 @@ needs its definition checked (:func:`~interpreter.loader.load_definition`: 0.2 m
 for 3 steps, 100 ms for 500), its graph built, its diagram drawn and each step's
 activity summary worded. All of that is a pure function of the definition, so it is
 computed once per distinct definition and shared, in a small LRU keyed by a hash of
-the canonical definition (a module-level cache is safe because `DagWorkflow` runs
-unsandboxed, and determinism holds because a hit returns exactly what a miss would
-compute).
+the canonical definition (or of the catalog activity's result that pinned it). A
+module-level cache is possible because `DagWorkflow` runs unsandboxed, and replays
+stay deterministic because a hit returns exactly what a miss would compute.
 
 What is shared is never changed by a run: :class:`~interpreter.dag.Dag` nodes are
 frozen (its lazy ancestry memo is itself a pure function of the graph), the
@@ -30,7 +30,7 @@ from interpreter.diagram import to_mermaid
 from interpreter.loader import load_definition
 from interpreter.models import WorkflowDefinition
 
-__all__ = ["MAX_ENTRIES", "Prepared", "clear", "from_data", "from_model", "info"]
+__all__ = ["MAX_ENTRIES", "Prepared", "clear", "from_catalog", "from_data", "info"]
 
 MAX_ENTRIES = 256
 """Distinct definitions kept; a map's batch children share one per batch size."""
@@ -46,6 +46,8 @@ class Prepared:
     """The Mermaid picture of the graph, as the run's current details show it."""
     summaries: Mapping[str, str]
     """Step id → what its kind says about it (``llm openai/gpt-4o-mini``)."""
+    library: Mapping[str, dict[str, Any]]
+    """The workflows its `workflow` steps name, pinned with it by the catalog (else empty)."""
 
 
 _cache: OrderedDict[str, Prepared] = OrderedDict()
@@ -58,14 +60,17 @@ def from_data(
     """A start input's ``definition`` checked by the loader (raises its
     :class:`~interpreter.errors.WorkflowDefinitionError`); ``outer``/``roots`` as there."""
     outer, roots = sorted(outer), sorted(roots)
-    key = _key([data, outer, roots])
-    return _get(key, lambda: load_definition(data, "definition", outer=outer, roots=roots))
+    text = json.dumps([data, outer, roots], sort_keys=True, separators=(",", ":"), default=str)
+    key = "data:" + hashlib.sha256(text.encode()).hexdigest()
+    return _get(key, lambda: (load_definition(data, "definition", outer=outer, roots=roots), {}))
 
 
-def from_model(definition: WorkflowDefinition) -> Prepared:
-    """A definition that is already a checked model (the catalog's, pinned by an activity)."""
-    key = _key(definition.model_dump(mode="json", by_alias=True, exclude_none=True))
-    return _get(key, lambda: definition)
+def from_catalog(
+    payload: bytes, decode: Callable[[], tuple[WorkflowDefinition, dict[str, dict[str, Any]]]]
+) -> Prepared:
+    """The catalog's definition and library, as the `resolve_workflow` activity returned
+    them in ``payload`` (its bytes are the key); ``decode`` parses them on a miss."""
+    return _get("catalog:" + hashlib.sha256(payload).hexdigest(), decode)
 
 
 def clear() -> None:
@@ -79,26 +84,23 @@ def info() -> dict[str, int]:
     return {**_stats, "entries": len(_cache)}
 
 
-def _key(canonical: Any) -> str:
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _get(key: str, load: Callable[[], WorkflowDefinition]) -> Prepared:
+def _get(
+    key: str, load: Callable[[], tuple[WorkflowDefinition, dict[str, dict[str, Any]]]]
+) -> Prepared:
     found = _cache.get(key)
     if found is not None:
         _cache.move_to_end(key)
         _stats["hits"] += 1
         return found
     _stats["misses"] += 1
-    prepared = _prepare(load())  # a failure is not cached: the same input fails the same way
+    prepared = _prepare(*load())  # a failure is not cached: the same input fails the same way
     _cache[key] = prepared
     if len(_cache) > MAX_ENTRIES:
         _cache.popitem(last=False)
     return prepared
 
 
-def _prepare(definition: WorkflowDefinition) -> Prepared:
+def _prepare(definition: WorkflowDefinition, library: dict[str, dict[str, Any]]) -> Prepared:
     dag = Dag.build(definition)
     defaults = definition.defaults
     return Prepared(
@@ -106,4 +108,5 @@ def _prepare(definition: WorkflowDefinition) -> Prepared:
         dag=dag,
         diagram=f"```mermaid\n{to_mermaid(definition)}```",
         summaries={n.id: n.kind.summary(n.step, defaults) for n in dag.nodes.values()},
+        library=library,
     )

@@ -240,7 +240,8 @@ class DagWorkflow:
             workflow=definition.name,
             version=definition.version,
             outputs=outputs,
-            steps=scheduler.records(),
+            status={step_id: state.status.value for step_id, state in scheduler.steps.items()},
+            steps=scheduler.records() if request.records else {},
             usage=self._usage(),
             duration_ms=int((workflow.now() - started).total_seconds() * 1000),
         )
@@ -310,10 +311,11 @@ class DagWorkflow:
                 ) from None
         assert request.workflow is not None
         try:
-            resolved: ResolvedWorkflow = await workflow.execute_activity(
+            # raw: a definition seen before is neither decoded nor prepared again
+            resolved: RawValue = await workflow.execute_activity(
                 ACTIVITY_RESOLVE_WORKFLOW,
                 ResolveRequest(name=request.workflow),
-                result_type=ResolvedWorkflow,
+                result_type=RawValue,
                 start_to_close_timeout=timedelta(seconds=code_defaults.RESOLVE_TIMEOUT_SECONDS),
                 retry_policy=TemporalRetryPolicy(maximum_attempts=3),
                 summary=f"resolve workflow `{request.workflow}`",
@@ -322,10 +324,13 @@ class DagWorkflow:
             raise ApplicationError(
                 _cause_message(exc), type=ERROR_INVALID_DEFINITION, non_retryable=True
             ) from None
-        return definition_cache.from_model(resolved.definition), {
-            **resolved.library,
-            **request.library,
-        }
+
+        def decode() -> tuple[WorkflowDefinition, dict[str, dict[str, Any]]]:
+            found = workflow.payload_converter().from_payload(resolved.payload, ResolvedWorkflow)
+            return found.definition, found.library
+
+        prepared = definition_cache.from_catalog(resolved.payload.data, decode)
+        return prepared, {**prepared.library, **request.library}
 
     @staticmethod
     def _inputs(definition: WorkflowDefinition, request: RunInput) -> dict[str, Any]:

@@ -21,6 +21,8 @@ from temporalio.client import Client
 
 from interpreter import definition_cache
 from interpreter.dag import Dag
+from interpreter.loader import load_definition
+from interpreter.models import WorkflowDefinition
 from interpreter.scheduler import Scheduler, Status
 from tests.helpers.runs import start_run
 
@@ -250,6 +252,21 @@ def test_a_definition_is_prepared_once_and_its_runs_keep_their_own_state() -> No
     assert a.steps["first"].status is Status.COMPLETED
     assert b.steps["first"].status is Status.PENDING and b.steps["first"].output is None
     assert b.initial().start == ["first"]
+
+
+def test_a_catalog_definition_is_decoded_once_per_pinned_payload() -> None:
+    definition_cache.clear()
+    decoded = []
+
+    def decode() -> tuple[WorkflowDefinition, dict[str, dict[str, Any]]]:
+        decoded.append(1)
+        return load_definition(_CHAIN), {"other": {"name": "other"}}
+
+    one = definition_cache.from_catalog(b'{"definition": ...}', decode)
+    two = definition_cache.from_catalog(b'{"definition": ...}', decode)
+    three = definition_cache.from_catalog(b'{"definition": ..., "edited": 1}', decode)
+    assert two is one and three is not one and len(decoded) == 2
+    assert one.library == {"other": {"name": "other"}}
 
 
 def test_the_cache_is_bounded_and_keyed_by_what_the_body_may_read() -> None:
