@@ -14,8 +14,6 @@ from temporalio.client import Client
 from interpreter.contract import QUERY_PROGRESS, Progress, RunResult
 from tests.helpers.runs import start_run
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 HISTORIES = Path(__file__).parents[1] / "replay" / "histories"
 
 _CHAIN: dict[str, Any] = {
@@ -42,6 +40,7 @@ async def _completed_bytes(handle: Any) -> int:
     )
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_the_result_carries_statuses_and_the_query_the_records(
     client: Client, task_queue: str, worker_for: Any
 ) -> None:
