@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ class Prepared:
 
 _cache: OrderedDict[str, Prepared] = OrderedDict()
 _stats = {"hits": 0, "misses": 0}
+_lock = threading.Lock()
+"""The SDK activates the workflows of different runs on a thread pool."""
 
 
 def from_data(
@@ -75,8 +78,9 @@ def from_catalog(
 
 def clear() -> None:
     """Forget every prepared definition (for tests and benchmarks)."""
-    _cache.clear()
-    _stats.update(hits=0, misses=0)
+    with _lock:
+        _cache.clear()
+        _stats.update(hits=0, misses=0)
 
 
 def info() -> dict[str, int]:
@@ -87,16 +91,20 @@ def info() -> dict[str, int]:
 def _get(
     key: str, load: Callable[[], tuple[WorkflowDefinition, dict[str, dict[str, Any]]]]
 ) -> Prepared:
-    found = _cache.get(key)
-    if found is not None:
-        _cache.move_to_end(key)
-        _stats["hits"] += 1
-        return found
-    _stats["misses"] += 1
-    prepared = _prepare(*load())  # a failure is not cached: the same input fails the same way
-    _cache[key] = prepared
-    if len(_cache) > MAX_ENTRIES:
-        _cache.popitem(last=False)
+    with _lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+            _stats["hits"] += 1
+            return found
+        _stats["misses"] += 1
+    # outside the lock: another run may prepare the same definition meanwhile, which is
+    # harmless (equal results); a failure is not cached: the same input fails the same way
+    prepared = _prepare(*load())
+    with _lock:
+        _cache[key] = prepared
+        if len(_cache) > MAX_ENTRIES:
+            _cache.popitem(last=False)
     return prepared
 
 

@@ -47,6 +47,10 @@ ALLOWED_IMPORTS = {
         "reads its LLM_ORCHESTRATOR_TEMPLATE_* limits from the environment once, at import; "
         "every worker of a deployment must share them (docs/configuration.md)"
     ),
+    ("interpreter.definition_cache", "threading"): (
+        "a lock around the LRU of prepared definitions, which runs share: the SDK activates "
+        "the workflows of different runs on a thread pool (no thread is started)"
+    ),
     ("interpreter.loader", "pathlib"): (
         "`load_file` reads a file for the CLI and the catalog activity; the workflow calls "
         "`load_definition` only (the call check below keeps file reads out of other code)"
