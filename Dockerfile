@@ -38,8 +38,14 @@ RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
     && pip uninstall --yes setuptools wheel \
     && ! command -v temporal
 
+# Bytecode for everything in the environment, checked by source hash rather than mtime
+# (COPY may not keep mtimes): the runtime user cannot write to /opt/venv, so a module
+# without it would be compiled again by every worker process that imports it.
+RUN python -m compileall -q -f --invalidation-mode checked-hash /opt/venv/lib
+
 FROM ${PYTHON_IMAGE}
 
+# no .pyc written at run time: the build stage compiled every module (above)
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH

@@ -201,14 +201,20 @@ async def _main(args: argparse.Namespace) -> int:
             client = await connect(server.address, wait=30)
             articles = [{"text": f"a{i}"} for i in range(args.items)]
             mapped, result = await _measure(
-                client, task_queue, {"definition": MAP, "inputs": {"articles": articles}}, store
+                client,
+                task_queue,
+                {"definition": MAP, "inputs": {"articles": articles}, "records": True},
+                store,
             )
             output = result.steps["shout"].output
             if output != [f"{i} A{i}" for i in range(args.items)]:
                 raise RuntimeError("the map's output is wrong")
             print(f"map: {mapped.wall_s:.1f} s", file=sys.stderr)
             looped, result = await _measure(
-                client, task_queue, {"definition": _loop(args.iterations), "inputs": {}}, store
+                client,
+                task_queue,
+                {"definition": _loop(args.iterations), "inputs": {}, "records": True},
+                store,
             )
             if result.steps["repeat"].output != {
                 "iterations": args.iterations,

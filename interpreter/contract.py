@@ -88,6 +88,11 @@ class RunInput(Payload):
         default_factory=dict,
         description="Workflows that `workflow` steps name, pinned with the run (ref → definition).",
     )
+    records: bool = Field(
+        default=False,
+        description="The result carries every step's full record, not only its status "
+        "(a parent run that reads its children's steps: map batches, loop iterations).",
+    )
 
 
 class Usage(Payload):
@@ -151,12 +156,26 @@ class StepRecord(Payload):
 
 
 class RunResult(Payload):
+    """A run's outputs and each step's final status.
+
+    Each step's full record (output, attempts, timing, usage) is in the history already
+    (its activity's result) and comes from the ``progress`` query; the result repeats it
+    only when the start input asks (``records``). Results of runs from before ``status``
+    existed carry full ``steps`` and no ``status``: read both through :meth:`statuses`.
+    """
+
     workflow: str
     version: str
     outputs: dict[str, Any] = Field(default_factory=dict)
+    status: dict[str, StepStatusName] = Field(default_factory=dict)
     steps: dict[str, StepRecord] = Field(default_factory=dict)
+    """Every step's record when the start input asked for ``records`` (or an older run)."""
     usage: Usage = Field(default_factory=Usage)
     duration_ms: int = 0
+
+    def statuses(self) -> dict[str, StepStatusName]:
+        """Each step's final status, from either form of result."""
+        return dict(self.status) or {step_id: r.status for step_id, r in self.steps.items()}
 
 
 class Waiting(Payload):

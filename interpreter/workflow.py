@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, assert_never
@@ -29,10 +29,13 @@ from temporalio.exceptions import (
     TimeoutError,
 )
 
+# Workers run `DagWorkflow` unsandboxed (llm_orchestrator/worker.py, docs/runtime.md);
+# passing these through keeps it cheap under the default sandboxed runner too.
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from interpreter import defaults as code_defaults
+    from interpreter import definition_cache
     from interpreter.catalog import ResolvedWorkflow, ResolveRequest
     from interpreter.context import TemplateContext
     from interpreter.contract import (
@@ -52,7 +55,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from interpreter.contract import Decision as Approval
     from interpreter.dag import Dag, Node
-    from interpreter.diagram import to_mermaid
     from interpreter.errors import (
         ERROR_BUDGET_EXCEEDED,
         ERROR_CIRCUIT_OPEN,
@@ -67,7 +69,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from interpreter.hints import nearest
     from interpreter.inputs import resolve_inputs
-    from interpreter.loader import load_definition
     from interpreter.models import Defaults, RetryPolicy, WorkflowDefinition
     from interpreter.runtime import Mailbox, StepRuntime
     from interpreter.scheduler import Decision, Scheduler, Status
@@ -116,6 +117,7 @@ class DagWorkflow:
         self._scope = Scope()
         self._details_header = ""
         self._diagram = ""
+        self._summaries: Mapping[str, str] = {}
 
     @workflow.query(name=QUERY_PROGRESS)
     def progress(self) -> Progress:
@@ -161,9 +163,11 @@ class DagWorkflow:
     @workflow.run
     async def run(self, raw_input: Any) -> RunResult:
         request = self._parse_input(raw_input)
-        definition, library = await self._definition(request)
+        prepared, library = await self._definition(request)
+        definition = prepared.definition
         inputs = self._inputs(definition, request)
-        self._dag = Dag.build(definition)
+        self._dag = prepared.dag
+        self._summaries = prepared.summaries
         self._mocks = self._check_mocks(self._dag, request)
         info = workflow.info()
         self._definition_model = definition
@@ -176,7 +180,7 @@ class DagWorkflow:
         )
         self._scope = request.scope
         self._details_header = f"**{definition.name}** v{definition.version}"
-        self._diagram = f"```mermaid\n{to_mermaid(definition)}```"
+        self._diagram = prepared.diagram
         self._show_details()
         self._scheduler = scheduler = Scheduler(self._dag, clock=workflow.now)
         self._context = TemplateContext(
@@ -236,7 +240,8 @@ class DagWorkflow:
             workflow=definition.name,
             version=definition.version,
             outputs=outputs,
-            steps=scheduler.records(),
+            status={step_id: state.status.value for step_id, state in scheduler.steps.items()},
+            steps=scheduler.records() if request.records else {},
             usage=self._usage(),
             duration_ms=int((workflow.now() - started).total_seconds() * 1000),
         )
@@ -286,18 +291,17 @@ class DagWorkflow:
 
     async def _definition(
         self, request: RunInput
-    ) -> tuple[WorkflowDefinition, dict[str, dict[str, Any]]]:
-        """The definition the run uses, and the workflows it names (both pinned)."""
+    ) -> tuple[definition_cache.Prepared, dict[str, dict[str, Any]]]:
+        """The definition the run uses, prepared, and the workflows it names (both pinned)."""
         if request.definition is not None:
             try:
                 scope = request.scope
-                definition = load_definition(
+                prepared = definition_cache.from_data(
                     request.definition,
-                    "definition",
                     outer=scope.steps,
                     roots={*scope.roots, *(k for v in scope.per_step.values() for k in v)},
                 )
-                return definition, request.library
+                return prepared, request.library
             except WorkflowDefinitionError as exc:
                 raise ApplicationError(
                     f"invalid workflow definition:\n{exc}",
@@ -307,10 +311,11 @@ class DagWorkflow:
                 ) from None
         assert request.workflow is not None
         try:
-            resolved: ResolvedWorkflow = await workflow.execute_activity(
+            # raw: a definition seen before is neither decoded nor prepared again
+            resolved: RawValue = await workflow.execute_activity(
                 ACTIVITY_RESOLVE_WORKFLOW,
                 ResolveRequest(name=request.workflow),
-                result_type=ResolvedWorkflow,
+                result_type=RawValue,
                 start_to_close_timeout=timedelta(seconds=code_defaults.RESOLVE_TIMEOUT_SECONDS),
                 retry_policy=TemporalRetryPolicy(maximum_attempts=3),
                 summary=f"resolve workflow `{request.workflow}`",
@@ -319,7 +324,13 @@ class DagWorkflow:
             raise ApplicationError(
                 _cause_message(exc), type=ERROR_INVALID_DEFINITION, non_retryable=True
             ) from None
-        return resolved.definition, {**resolved.library, **request.library}
+
+        def decode() -> tuple[WorkflowDefinition, dict[str, dict[str, Any]]]:
+            found = workflow.payload_converter().from_payload(resolved.payload, ResolvedWorkflow)
+            return found.definition, found.library
+
+        prepared = definition_cache.from_catalog(resolved.payload.data, decode)
+        return prepared, {**prepared.library, **request.library}
 
     @staticmethod
     def _inputs(definition: WorkflowDefinition, request: RunInput) -> dict[str, Any]:
@@ -486,7 +497,7 @@ class DagWorkflow:
         answer = await _walk_chain(
             chain,
             label=self._label(node.id),
-            summary=kind.summary(step, defaults),
+            summary=self._summaries[node.id],
             timeout=timeout_of(step, defaults),
             policy=retry_of(step, defaults),
             defaults=defaults,

@@ -31,7 +31,14 @@ from interpreter.errors import OrchestratorError
 from llm_orchestrator.connect import connect
 from llm_orchestrator.exits import ExitCode, SetupError
 from llm_orchestrator.options import STATUS_NAMES, ConnectionOptions, ListOptions, RunRefOptions
-from llm_orchestrator.progress import Reporter, RunStatus, print_json, print_runs, print_status
+from llm_orchestrator.progress import (
+    Reporter,
+    RunStatus,
+    print_json,
+    print_runs,
+    print_status,
+    records_of,
+)
 from llm_orchestrator.runs import cli_command, follow, web_ui_url
 from llm_orchestrator.sdk.client import Orchestrator
 
@@ -113,7 +120,7 @@ async def _status(
             workflow=result.workflow,
             version=result.version,
             status="completed",
-            steps=result.steps,
+            steps=records_of(result),
             usage=result.usage,
         )
     elif progress is None:

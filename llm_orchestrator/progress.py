@@ -25,6 +25,7 @@ __all__ = [
     "print_outputs",
     "print_runs",
     "print_status",
+    "records_of",
     "run_summary",
     "step_line",
 ]
@@ -85,11 +86,21 @@ def step_line(record: StepRecord, *, width: int = 0, attempts: bool = False) -> 
     return text
 
 
+def records_of(result: RunResult) -> dict[str, StepRecord]:
+    """The step records a result carries: full ones if it has them, else the statuses alone
+    (the full records come from the ``progress`` query)."""
+    if result.steps:
+        return dict(result.steps)
+    return {
+        step_id: StepRecord(id=step_id, type="", status=s) for step_id, s in result.status.items()
+    }
+
+
 def run_summary(result: RunResult) -> str:
     """``sentiment-analysis v1.0 completed in 1.3 s · 3 steps · 130 tokens $0.0002``."""
     counts: dict[str, int] = {}
-    for record in result.steps.values():
-        counts[record.status] = counts.get(record.status, 0) + 1
+    for status in result.statuses().values():
+        counts[status] = counts.get(status, 0) + 1
     steps = ", ".join(f"{n} {status}" for status, n in counts.items())
     text = f"{result.workflow} v{result.version} completed in {_duration(result.duration_ms)}"
     text += f" · steps: {steps}" if steps else ""

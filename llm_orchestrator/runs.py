@@ -36,6 +36,7 @@ from llm_orchestrator.progress import (
     failure_text,
     print_json,
     print_outputs,
+    records_of,
     run_summary,
 )
 from llm_orchestrator.request import names_a_file, run_input
@@ -307,9 +308,14 @@ async def follow(
             return ExitCode.FAILED
     finally:
         result_task.cancel()
-    reporter.steps(Progress(steps=result.steps, status="completed"))
+    # the result carries each step's status; its full record comes from the query
+    final = None if result.steps else await _query(handle)
+    records = final.steps if final is not None and final.steps else records_of(result)
+    reporter.steps(Progress(steps=records, status="completed"))
     if json_output:
-        print_json(result.model_dump(mode="json"))
+        document = result.model_dump(mode="json")
+        document["steps"] = {k: r.model_dump(mode="json") for k, r in records.items()}
+        print_json(document)
     else:
         print_outputs(result.outputs)
     reporter.say(run_summary(result))
@@ -317,14 +323,21 @@ async def follow(
 
 
 async def _progress(handle: WorkflowHandle[Any, RunResult], reporter: Reporter) -> None:
+    progress = await _query(handle)
+    if progress is not None:
+        reporter.steps(progress)
+
+
+async def _query(handle: WorkflowHandle[Any, RunResult]) -> Progress | None:
+    """The ``progress`` query's answer, or ``None`` if no worker gave one in time."""
     try:
         # short: without a worker a query waits for one, and the result must not wait on it
-        progress = await handle.query(
+        progress: Progress = await handle.query(
             QUERY_PROGRESS, result_type=Progress, rpc_timeout=_QUERY_TIMEOUT
         )
     except Exception:  # the query can race the run's start or end; progress is best effort
-        return
-    reporter.steps(progress)
+        return None
+    return progress
 
 
 _QUERY_TIMEOUT = timedelta(seconds=2)

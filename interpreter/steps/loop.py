@@ -76,7 +76,8 @@ class _LoopKind(AsyncKind[LoopStep]):
             roots = {k: v for k, v in scope.roots.items() if k != _RESUME}
             result = await runtime.child(
                 _request(runtime, definition, [body, step.until],
-                         scope.model_copy(update={"roots": {**roots, "loop": loop}})),
+                         scope.model_copy(update={"roots": {**roots, "loop": loop}}),
+                         records=step.until is not None),  # `until` reads the body's steps
                 suffix=f"/{index}",
                 label=f"{runtime.label}#{index}",
             )  # fmt: skip
@@ -100,7 +101,9 @@ def _body(step: LoopStep) -> list[dict[str, Any]]:
     return [s.model_dump(mode="json", by_alias=True, exclude_none=True) for s in step.steps]
 
 
-def _request(runtime: Runtime, definition: dict[str, Any], sources: Any, scope: Scope) -> RunInput:
+def _request(
+    runtime: Runtime, definition: dict[str, Any], sources: Any, scope: Scope, *, records: bool
+) -> RunInput:
     facts = runtime.facts
     return RunInput(
         definition=definition,
@@ -108,6 +111,7 @@ def _request(runtime: Runtime, definition: dict[str, Any], sources: Any, scope: 
         offline=facts.offline,
         library={ref: dict(d) for ref, d in facts.library.items()},
         scope=scope,
+        records=records,
     )
 
 
@@ -152,7 +156,7 @@ async def _segments(step: LoopStep, runtime: Runtime) -> StepOutcome:
             labels={step.id: runtime.label},
         )
         result = await runtime.child(
-            _request(runtime, definition, sources, scope),
+            _request(runtime, definition, sources, scope, records=True),  # the loop step's output
             suffix=f"/segment-{done // SEGMENT}",
             label=f"{runtime.label}#{done}…",
         )

@@ -143,6 +143,7 @@ class _MapKind(AsyncKind[MapStep]):
                 offline=facts.offline,
                 library=library,
                 scope=scope,
+                records=True,  # each item's output and error: see _collect
             )
             requests.append((request, f"/batch-{start // BATCH}", f"{runtime.label}[{start}…]"))
         try:

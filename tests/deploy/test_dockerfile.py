@@ -192,3 +192,14 @@ def test_the_build_context_is_an_allow_list_of_what_the_build_copies() -> None:
         for source in words(args)[:-1]
     }
     assert allowed == copied
+
+
+def test_the_environment_is_compiled_to_bytecode_at_build_time() -> None:
+    """The runtime user cannot write .pyc files into /opt/venv: the image must carry them."""
+    build, runtime = stages()
+    compiles = [r for r in of(build, "RUN") if "compileall" in r]
+    assert compiles and "/opt/venv" in compiles[-1]
+    assert "checked-hash" in compiles[-1]  # valid whatever mtimes COPY --from keeps
+    runs = list(of(build, "RUN"))
+    assert runs.index(compiles[-1]) > max(i for i, r in enumerate(runs) if "pip install" in r)
+    assert not [r for r in of(runtime, "RUN") if "compileall" in r]

@@ -15,7 +15,7 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
-from interpreter.contract import WORKFLOW_TYPE, RunResult
+from interpreter.contract import WORKFLOW_TYPE, RunInput, RunResult
 
 __all__ = ["Run", "failure_of", "outcome", "run_to_end", "start_run"]
 
@@ -42,8 +42,14 @@ async def start_run(
     anything else a test wants the workflow to reject).
 
     The id defaults to the workflow's name plus a random suffix, so runs are
-    easy to find in the Web UI of a kept dev server.
+    easy to find in the Web UI of a kept dev server. Tests assert on every step's
+    record, so a well-formed start input asks for them in the result (``records``)
+    unless it says otherwise; tests of the compact default say ``"records": False``.
     """
+    if isinstance(payload, RunInput) and "records" not in payload.model_fields_set:
+        payload = payload.model_copy(update={"records": True})
+    elif isinstance(payload, Mapping) and ({"definition", "workflow"} & set(payload)):
+        payload = {"records": True, **payload}
     return await client.start_workflow(
         WORKFLOW_TYPE,
         payload,

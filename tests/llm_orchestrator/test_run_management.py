@@ -25,7 +25,7 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from activities import ActivitySettings
-from interpreter.contract import RunResult
+from interpreter.contract import QUERY_PROGRESS, Progress, RunResult
 from llm_orchestrator.devserver import port_open
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -337,11 +337,12 @@ async def test_ctrl_c_on_run_lets_the_step_in_flight_finish_and_says_how_to_reat
     # the attempt in flight finished during the grace period: a new worker completes the
     # run without a second POST and without a failed attempt
     async with worker_for():
-        result = await asyncio.wait_for(
-            client.get_workflow_handle(run_id, result_type=RunResult).result(), timeout=60
-        )
-    assert result.steps["post"].status == "completed"
-    assert result.steps["post"].attempts == 1
+        handle = client.get_workflow_handle(run_id, result_type=RunResult)
+        result = await asyncio.wait_for(handle.result(), timeout=60)
+        # the result has each step's status; its attempts come from the progress query
+        progress = await handle.query(QUERY_PROGRESS, result_type=Progress)
+    assert result.status["post"] == "completed"
+    assert progress.steps["post"].attempts == 1
     assert slow_hook.posts == ["/hook"]
 
 

@@ -72,8 +72,10 @@ async def test_approve_progress_and_result(
         answer = await orch.approve(run.id, "check", by="ana", comment="fine")
         assert answer == "step `check` approved"
         result = await orch.result(run.id)
+        records = (await run.progress()).steps  # the result has statuses; records: the query
     assert result.outputs == {"sent": "sent a draft"}
-    assert result.steps["check"].output["by"] == "ana"
+    assert result.status["check"] == "completed"
+    assert records["check"].output["by"] == "ana"
 
 
 async def test_cancel(client: Client, task_queue: str, worker_for: WorkerFactory) -> None:
