@@ -90,6 +90,8 @@ __all__ = ["DagWorkflow"]
 
 _PATCH_PURE_IN_WORKFLOW = "transforms-in-workflow"
 """Pure steps are computed in the workflow; runs recorded before scheduled an activity."""
+_COMPUTED_SHOWN = 20
+"""The run's current details list this many of the latest steps computed in the workflow."""
 
 
 class _StepFailed(Exception):
@@ -122,6 +124,7 @@ class DagWorkflow:
         self._diagram = ""
         self._pure_here: bool | None = None
         self._computed: list[str] = []
+        self._computed_shown = 0
 
     @workflow.query(name=QUERY_PROGRESS)
     def progress(self) -> Progress:
@@ -372,6 +375,8 @@ class DagWorkflow:
                     raise  # meant to end the run (a budget)
                 except Exception as exc:  # nothing may leave a run stuck: the step fails
                     queue.append(self._fail(node, _unexpected(exc)))
+        if len(self._computed) != self._computed_shown:  # once per batch, not per step
+            self._show_details()
 
     def _start(self, node: Node) -> Decision:
         step = node.step
@@ -562,10 +567,8 @@ class DagWorkflow:
             outcome = kind.compute(node.step, rendered)
         except StepFailure as exc:
             self._computed.append(f"{summary} ✗")
-            self._show_details()
             return self._fail(node, str(exc), attempts=1)
         self._computed.append(f"{summary} ✓")
-        self._show_details()
         return self._scheduler.complete(
             node.id,
             outcome.output,
@@ -597,7 +600,14 @@ class DagWorkflow:
             else:
                 lines.append(f"**`{waiting.step}` waits for signal `{waiting.name}`**")
         if self._computed:  # they have no activity in the timeline: list them here
-            lines.append("**Computed in the workflow:** " + " · ".join(self._computed))
+            shown = self._computed[-_COMPUTED_SHOWN:]
+            more = len(self._computed) - len(shown)
+            lines.append(
+                "**Computed in the workflow:** "
+                + (f"({more} earlier) … " if more else "")
+                + " · ".join(shown)
+            )
+            self._computed_shown = len(self._computed)
         workflow.set_current_details("\n\n".join([*lines, self._diagram]))
 
     def _finish_leaf(self, step_id: str, result: StepOutcome | _StepFailed) -> None:

@@ -71,11 +71,19 @@ PIPELINE: dict[str, Any] = {
             "step": {"type": "transform", "function": "upper", "inputs": "{{ person.name }}"},
             "depends_on": ["parse"],
         },
+        {
+            "id": "again",
+            "type": "loop",
+            "max_iterations": 5,
+            "until": "steps.count.output >= 3",
+            "steps": [{"id": "count", "type": "transform", "template": "{{ loop.index }}"}],
+        },
     ],
     "outputs": {
         "line": "{{ steps.line.output }}",
         "shouted": "{{ steps.each.output }}",
         "never": "{{ steps.never.status }}",
+        "loops": "{{ steps.again.output }}",
     },
 }
 RAW = '{"people": [{"name": "ada", "age": 36}, {"name": "alan", "age": 41}]}'
@@ -99,7 +107,7 @@ async def test_a_run_of_transforms_schedules_no_activity_and_gives_the_same_outp
         result, error = await outcome(handle)
         assert error is None and result is not None
         history = await handle.fetch_history()
-        # the map's items are child runs: their transforms run in their workflows too
+        # the map's items and loop iterations are child runs: transforms run in them too
         children = [
             e.child_workflow_execution_started_event_attributes.workflow_execution.workflow_id
             for e in history.events
@@ -107,7 +115,12 @@ async def test_a_run_of_transforms_schedules_no_activity_and_gives_the_same_outp
         ]
         child_histories = [await client.get_workflow_handle(c).fetch_history() for c in children]
     # the values the `step_transform` activity produced for this pipeline before
-    assert result.outputs == {"line": "ada, alan", "shouted": ["ADA", "ALAN"], "never": "skipped"}
+    assert result.outputs == {
+        "line": "ada, alan",
+        "shouted": ["ADA", "ALAN"],
+        "never": "skipped",
+        "loops": {"iterations": 4, "last": {"count": 3}},
+    }
     assert result.steps["names"].output == [{"name": "ada"}, {"name": "alan"}]
     assert children, "the map ran no child runs"
     for recorded in (history, *child_histories):
@@ -222,6 +235,7 @@ async def test_progress_status_and_details_show_the_computed_steps(
     definition = {
         "name": "pure-then-wait",
         "steps": [
+            *({"id": f"t{i}", "type": "transform", "template": "x"} for i in range(21)),
             {"id": "shout", "type": "transform", "function": "upper", "inputs": "hi"},
             {
                 "id": "bad",
@@ -248,7 +262,7 @@ async def test_progress_status_and_details_show_the_computed_steps(
     assert (shout.status, shout.output, shout.reason) == ("completed", "HI", "in workflow")
     assert "— in workflow" in step_line(shout)
     assert progress.steps["bad"].status == "failed"
-    assert "**Computed in the workflow:**" in details
+    assert "**Computed in the workflow:** (3 earlier) … `t3` transform template ✓" in details
     assert "`shout` transform upper ✓" in details
     assert "`bad` transform json_parse ✗" in details
 
