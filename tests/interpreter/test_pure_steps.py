@@ -304,14 +304,12 @@ def test_each_transform_bomb_fails_fast_with_a_reason(
 
 def test_ordinary_data_stays_well_inside_the_default_limits() -> None:
     rows = [{"id": i, "text": f"row {i}", "metadata": {"k": i % 7}} for i in range(20_000)]
-    started = time.monotonic()
     assert len(apply_function("pick", rows, {"fields": ["id", "text"]})) == 20_000
     assert len(apply_function("filter", rows, {"where": {"id": {"$lt": 100}}})) == 100
     assert len(apply_function("unique", [r["metadata"] for r in rows], {})) == 7
     assert apply_function("join", [r["text"] for r in rows[:3]], {"separator": "|"}) == (
         "row 0|row 1|row 2"
     )
-    assert time.monotonic() - started < 1.0
 
 
 def test_a_template_transform_whose_value_is_not_data_fails_its_step() -> None:
