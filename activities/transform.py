@@ -1,4 +1,9 @@
-"""The `transform` step activity: functions from the one table in :mod:`interpreter.transforms`."""
+"""The `step_transform` activity: functions from the one table in :mod:`interpreter.transforms`.
+
+New runs compute `transform` steps in the workflow (no activity). Runs recorded
+before that change schedule this activity, when they replay and while they are
+still running, so every worker keeps it registered.
+"""
 
 from __future__ import annotations
 

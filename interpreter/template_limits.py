@@ -10,6 +10,10 @@ render stalls every run on the worker. So every render gets a budget:
   ``'x' * 10**9``), and so do the text-padding methods and filters
   (``center``, ``ljust``, ``format`` widths ...), *before* computing them.
 
+The built-in transform functions (:mod:`interpreter.transforms`), which run in the
+workflow thread too, get a budget of their own: ``transform_work`` values visited or
+built per call, checked before the work is done, and ``transform_output``.
+
 The limits are the worker's (``LLM_ORCHESTRATOR_TEMPLATE_*``, see
 ``docs/configuration.md``): set them alike on every worker of a task queue, since a
 run replayed on a worker with lower limits could fail where it first passed.
@@ -54,6 +58,11 @@ class Limits:
     """Characters one render may produce (and any single string it builds)."""
     int_digits: int = 10_000
     """Decimal digits of an integer a template may compute."""
+    transform_work: int = 2_000_000
+    """Values one built-in transform function call may visit or build (rows x fields,
+    items x comparisons ...): keeps a call well under Temporal's 2 s deadlock limit."""
+    transform_output: int = 8_000_000
+    """Size of a transform's output: characters of its text plus one per value."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Limits:
@@ -66,6 +75,8 @@ class Limits:
             operations=read("MAX_OPERATIONS", defaults.operations),
             output_chars=read("MAX_OUTPUT", defaults.output_chars),
             int_digits=read("MAX_INT_DIGITS", defaults.int_digits),
+            transform_work=read("MAX_TRANSFORM_WORK", defaults.transform_work),
+            transform_output=read("MAX_TRANSFORM_OUTPUT", defaults.transform_output),
         )
 
 

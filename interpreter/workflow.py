@@ -80,6 +80,7 @@ with workflow.unsafe.imports_passed_through():
         AsyncKind,
         DecisionKind,
         GroupKind,
+        PureKind,
         RunFacts,
         StepFailure,
     )
@@ -87,6 +88,11 @@ with workflow.unsafe.imports_passed_through():
     from interpreter.templates import TemplateFailure, evaluate_condition, render_value
 
 __all__ = ["DagWorkflow"]
+
+_PATCH_PURE_IN_WORKFLOW = "transforms-in-workflow"
+"""Pure steps are computed in the workflow; runs recorded before scheduled an activity."""
+_COMPUTED_SHOWN = 20
+"""The run's current details list this many of the latest steps computed in the workflow."""
 
 
 class _StepFailed(Exception):
@@ -118,6 +124,9 @@ class DagWorkflow:
         self._details_header = ""
         self._diagram = ""
         self._summaries: Mapping[str, str] = {}
+        self._pure_here: bool | None = None
+        self._computed: list[str] = []
+        self._computed_shown = 0
 
     @workflow.query(name=QUERY_PROGRESS)
     def progress(self) -> Progress:
@@ -377,6 +386,8 @@ class DagWorkflow:
                     raise  # meant to end the run (a budget)
                 except Exception as exc:  # nothing may leave a run stuck: the step fails
                     queue.append(self._fail(node, _unexpected(exc)))
+        if len(self._computed) != self._computed_shown:  # once per batch, not per step
+            self._show_details()
 
     def _start(self, node: Node) -> Decision:
         step = node.step
@@ -414,6 +425,13 @@ class DagWorkflow:
                 self._run_step(node, self._in_workflow(node, kind))
             )
             return decision
+        if isinstance(kind, PureKind):
+            if kind.replays_with is not None and not self._pure_in_workflow():
+                self._tasks[node.id] = asyncio.create_task(
+                    self._run_step(node, self._execute(node, kind.replays_with))
+                )
+                return decision
+            return decision.merge(self._compute(node, kind, context))
         assert_never(kind)
 
     def _mocked(self, node: Node, kind: AnyKind) -> Decision:
@@ -446,10 +464,10 @@ class DagWorkflow:
                 non_retryable=True,
             )
 
-    def _fail(self, node: Node, message: str) -> Decision:
-        """A step failed before or without an activity (template, condition)."""
+    def _fail(self, node: Node, message: str, attempts: int = 0) -> Decision:
+        """A step failed before or without an activity (template, condition, pure step)."""
         assert self._scheduler is not None
-        self._events.append((node.id, _StepFailed(message)))
+        self._events.append((node.id, _StepFailed(message, attempts)))
         return self._scheduler.running(node.id)
 
     # --- activity steps ---------------------------------------------------------------
@@ -542,6 +560,35 @@ class DagWorkflow:
         )
         return await kind.run(node.step, rendered, runtime)
 
+    def _pure_in_workflow(self) -> bool:
+        """Compute pure steps here? Not while replaying a run recorded before they were."""
+        if self._pure_here is None:
+            self._pure_here = workflow.patched(_PATCH_PURE_IN_WORKFLOW)
+        return self._pure_here
+
+    def _compute(self, node: Node, kind: PureKind[Any], context: Mapping[str, Any]) -> Decision:
+        """A pure step, computed now: no activity, and no retry (it would fail alike)."""
+        assert self._scheduler is not None
+        try:
+            rendered = render_value(kind.template_sources(node.step), context)
+        except TemplateFailure as exc:
+            return self._fail(node, f"template error: {exc}")
+        summary = f"`{self._label(node.id)}` {kind.summary(node.step, self._facts.defaults)}"
+        try:
+            outcome = kind.compute(node.step, rendered)
+        except StepFailure as exc:
+            self._computed.append(f"{summary} ✗")
+            return self._fail(node, str(exc), attempts=1)
+        self._computed.append(f"{summary} ✓")
+        return self._scheduler.complete(
+            node.id,
+            outcome.output,
+            extras=outcome.extras,
+            usage=outcome.usage,
+            attempts=outcome.attempt,
+            note=outcome.note,
+        )
+
     def _snapshot(self, ref: str) -> dict[str, Any] | None:
         """``steps.<ref>`` as this run sees it now, for a body run's scope."""
         try:
@@ -563,6 +610,15 @@ class DagWorkflow:
                 )
             else:
                 lines.append(f"**`{waiting.step}` waits for signal `{waiting.name}`**")
+        if self._computed:  # they have no activity in the timeline: list them here
+            shown = self._computed[-_COMPUTED_SHOWN:]
+            more = len(self._computed) - len(shown)
+            lines.append(
+                "**Computed in the workflow:** "
+                + (f"({more} earlier) … " if more else "")
+                + " · ".join(shown)
+            )
+            self._computed_shown = len(self._computed)
         workflow.set_current_details("\n\n".join([*lines, self._diagram]))
 
     def _finish_leaf(self, step_id: str, result: StepOutcome | _StepFailed) -> None:

@@ -38,6 +38,7 @@ from interpreter.steps._kind import (
     GroupKind,
     Loc,
     Nested,
+    PureKind,
     Report,
     RunFacts,
     Runtime,
@@ -83,6 +84,7 @@ __all__ = [
     "McpStep",
     "Nested",
     "ParallelStep",
+    "PureKind",
     "Report",
     "RunFacts",
     "Runtime",
@@ -118,7 +120,7 @@ AnyStep = (
 Step = Annotated[AnyStep, Field(discriminator="type")]
 """Any step, discriminated on ``type``."""
 
-AnyKind = ActivityKind[Any] | GroupKind[Any] | DecisionKind[Any] | AsyncKind[Any]
+AnyKind = ActivityKind[Any] | GroupKind[Any] | DecisionKind[Any] | AsyncKind[Any] | PureKind[Any]
 """Every way a step can run; the workflow dispatches over these exhaustively."""
 
 

@@ -11,8 +11,11 @@ everything the rest of the interpreter needs to know about it:
 * ``nested`` — the steps it contains (groups, branch cases), for the DAG;
 * ``summary`` and ``shape`` — how the Web UI timeline and the diagrams show it;
 * how it runs — the entry's base class: :class:`ActivityKind` (one activity per
-  attempt chain), :class:`GroupKind` (children run inside it) or
-  :class:`DecisionKind` (chooses which of its cases run, in the workflow).
+  attempt chain), :class:`GroupKind` (children run inside it),
+  :class:`DecisionKind` (chooses which of its cases run, in the workflow),
+  :class:`AsyncKind` (runs in the workflow over timers, signals, child runs) or
+  :class:`PureKind` (computed in the workflow, synchronously, from its rendered
+  fields alone).
 
 Every abstract member must be implemented, so a kind that forgets one cannot be
 instantiated (mypy reports it where the module creates its ``KIND``).
@@ -55,6 +58,7 @@ __all__ = [
     "GroupKind",
     "Loc",
     "Nested",
+    "PureKind",
     "Report",
     "RunFacts",
     "Runtime",
@@ -374,3 +378,18 @@ class DecisionKind(StepKind[S]):
     @abstractmethod
     def case_for(self, step: S, value: Any) -> str:
         """The case a value selects (what ``decide`` does after evaluating; mocks use it)."""
+
+
+class PureKind(StepKind[S]):
+    """A step computed in the workflow, synchronously, from its rendered fields alone
+    (``transform``): deterministic, no I/O, bounded cost. It costs no activity round trip,
+    and it is never retried: a pure function given the same data fails the same way."""
+
+    replays_with: ActivityKind[S] | None = None
+    """The activity kind that runs recorded before this kind ran in the workflow used;
+    they replay with it (see ``docs/runtime.md``). ``None``: it always ran in the workflow."""
+
+    @abstractmethod
+    def compute(self, step: S, rendered: Mapping[str, Any]) -> StepOutcome:
+        """The step's outcome; raise :class:`StepFailure` when it fails (the message is the
+        step's error)."""

@@ -12,7 +12,15 @@ import pytest
 
 import interpreter.steps
 from interpreter.fields import Defaults
-from interpreter.steps import KINDS, ActivityKind, AsyncKind, DecisionKind, GroupKind, kind_of
+from interpreter.steps import (
+    KINDS,
+    ActivityKind,
+    AsyncKind,
+    DecisionKind,
+    GroupKind,
+    PureKind,
+    kind_of,
+)
 from interpreter.steps._kind import ActivityCall, RunFacts, Shape, StepBase
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,9 +44,9 @@ def test_kind_of_finds_each_kind_from_its_model() -> None:
         assert kind_of(kind.model.model_construct()) is kind  # type: ignore[arg-type]
 
 
-def test_every_kind_runs_one_of_the_four_ways() -> None:
+def test_every_kind_runs_one_of_the_five_ways() -> None:
     for kind in KINDS.values():
-        assert isinstance(kind, ActivityKind | GroupKind | DecisionKind | AsyncKind)
+        assert isinstance(kind, ActivityKind | GroupKind | DecisionKind | AsyncKind | PureKind)
         # every templated field exists on the model, so nothing is silently unrendered
         for name in (*kind.templated, *kind.conditions):
             assert name in kind.model.model_fields, (kind.model.__name__, name)

@@ -25,7 +25,8 @@ from tests.helpers.runs import start_run
 from tests.observability.conftest import ROOT, clean_env, cli_worker, wait_for
 
 PROMETHEUS = shutil.which("prometheus")
-ACTIVITY_STEP_TYPES = {"llm", "embed", "vector_search", "transform", "action"}
+ACTIVITY_STEP_TYPES = {"llm", "embed", "vector_search", "action"}
+"""Steps that run as activities (a `transform` is computed in the workflow: no series)."""
 
 pytestmark = pytest.mark.skipif(
     PROMETHEUS is None,

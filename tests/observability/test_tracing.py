@@ -127,14 +127,16 @@ async def test_one_trace_per_run_with_step_spans_and_genai_provider_spans(
     assert {s.context.trace_id for s in finished} == {root.context.trace_id}
     assert by_name(finished, "RunWorkflow:DagWorkflow")
 
-    # one span per step activity, under the SDK's RunActivity span
+    # one span per step activity, under the SDK's RunActivity span (the transform is
+    # computed in the workflow: it has no activity, so no span of its own)
     steps = {s.attributes["llm_orchestrator.step.id"]: s for s in by_name(finished, "step ")}
-    assert set(steps) == {"classify", "reply", "vectors", "shape"}
+    assert set(steps) == {"classify", "reply", "vectors"}
+    assert result.steps["shape"].reason == "in workflow"
     for step_id, span in steps.items():
         assert span.name == f"step {step_id}"
         assert parent_of(span, finished).name.startswith("RunActivity:step_")
         assert span.attributes["llm_orchestrator.step.attempt"] == 1
-    assert steps["shape"].attributes["llm_orchestrator.step.type"] == "transform"
+    assert steps["vectors"].attributes["llm_orchestrator.step.type"] == "embed"
 
     # a child span per provider call, with the GenAI attributes and the vendor's counts
     calls = [s for s in finished if "gen_ai.operation.name" in (s.attributes or {})]
