@@ -59,6 +59,7 @@ ALLOWED_IMPORTS = {
 THIRD_PARTY = {
     "temporalio": "the workflow API itself (workflow.now, timers, activities)",
     "pydantic": "the language's and the payloads' models: pure validation",
+    "pydantic_core": "pydantic's core: JSON conversion of a transform's output, pure",
     "jinja2": "templates, rendered in Jinja's ImmutableSandboxedEnvironment",
     "yaml": "the loader's YAML parsing (interpreter.source): pure, text in, objects out",
     "jsonschema": "checks a step's `schema` is a valid JSON Schema: pure",
