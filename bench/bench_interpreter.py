@@ -449,9 +449,10 @@ async def _waiting(
         waiting = _memory_mib(worker.pid)
 
         async def release(handle: WorkflowHandle[Any, Any]) -> Any:
+            # awaiting a result is a long poll: the server allows only so many at once
             async with gate:
                 await handle.signal("release", "go")
-            return _outputs(side, await asyncio.wait_for(handle.result(), RESULT_TIMEOUT))
+                return _outputs(side, await asyncio.wait_for(handle.result(), RESULT_TIMEOUT))
 
         started = time.perf_counter()
         cpu = _cpu_seconds(worker.pid)
@@ -549,10 +550,9 @@ def _table(summary: dict[str, Any]) -> str:
     for name, figures in summary["history"].items():
         a, b = figures[INTERPRETER], figures[HANDWRITTEN]
         lines.append(
-            f"| {name}: history events / activity tasks / workflow tasks per run | "
-            f"{a['events']} / {a['activity_tasks']} / {a['workflow_tasks']} | "
-            f"{b['events']} / {b['activity_tasks']} / {b['workflow_tasks']} | "
-            f"{a['events'] / b['events']:.2f}× events |"
+            f"| {name}: history events / activity tasks / local activities / workflow tasks; "
+            f"size | {_history_cell(a)} | {_history_cell(b)} | "
+            f"{a['events'] / b['events']:.2f}× events, {a['bytes'] / b['bytes']:.2f}× bytes |"
         )
     waiting = summary["waiting"]
     if not waiting:
@@ -568,6 +568,13 @@ def _table(summary: dict[str, Any]) -> str:
         f"{b['release_s']:,.1f} s | {a['release_s'] / b['release_s']:.2f}× |"
     )
     return "\n".join(lines)
+
+
+def _history_cell(h: dict[str, int]) -> str:
+    return (
+        f"{h['events']} / {h['activity_tasks']} / {h['markers']} / {h['workflow_tasks']}; "
+        f"{h['bytes'] / 1000:.1f} kB"
+    )
 
 
 async def _sample_load(samples: list[float]) -> None:
