@@ -23,11 +23,13 @@ scenario runs on one side, then the other (the order alternates per round):
   ``bench/transforms-pipeline.yaml`` (3 transforms between 2 model steps),
   ``--pipeline-runs`` sequential runs each.
 
-Last, for each side in a fresh worker process with ``--max-cached-workflows`` (1000):
-``--waiting`` runs started that wait for a signal (a `wait` step; the hand-written run waits
-on a signal handler), the worker's RSS once they all wait, then every run released and
-awaited. Figures are medians over the rounds; ratios are interpreter / hand-written. Prints
-a Markdown table and writes everything to ``--json``; docs/performance.md has the figures.
+Last, for each side in a fresh worker process with ``--cache`` as its
+``max_cached_workflows`` (full: 1000): ``--waiting`` runs started that wait for a signal (a
+`wait` step; the hand-written run waits on a signal handler), the worker's RSS once they all
+wait, then every run released and awaited. ``--only ab`` / ``--only waiting`` runs one part.
+Figures are medians over the rounds; ratios are interpreter / hand-written. Prints a
+Markdown table and writes everything, with the machine's load, to ``--json``;
+docs/performance.md has the figures.
 """
 
 from __future__ import annotations
