@@ -9,6 +9,7 @@
     steps.<id>.status       pending | running | completed | skipped | failed
     steps.<id>.answered_by  a model step: {provider, model, skipped: [{provider, model,
                             error, attempts}]} (null until it answered)
+    steps.<id>.transcript   an `agent` step's conversation (the fields its kind adds)
     outputs.<id>            a step's primary output (original format)
     outputs.<name>          the value of an output name, when no step has that id
     workflow.name/.version/.id/.run_id
@@ -43,14 +44,17 @@ class _StepsView(Mapping[str, dict[str, Any]]):
         state = self._scheduler.steps.get(step_id)
         if state is None:
             return dict(self._outer[step_id])
-        names = self._scheduler.dag.nodes[step_id].step.output
-        return {
-            **dict.fromkeys(names),
+        node = self._scheduler.dag.nodes[step_id]
+        view = {
+            **dict.fromkeys(node.step.output),
             **state.outputs,
             STEP_FIELDS[0]: state.output,
             STEP_FIELDS[1]: state.status.value,
             STEP_FIELDS[2]: state.answered_by.model_dump() if state.answered_by else None,
         }
+        if "transcript" in node.kind.record_fields:
+            view["transcript"] = state.transcript
+        return view
 
     def __iter__(self) -> Iterator[str]:
         yield from self._scheduler.steps

@@ -153,6 +153,8 @@ class StepRecord(Payload):
     """A model step: the provider/model that answered, and the fallbacks' story."""
     repairs: int = 0
     """An `llm` step: turns spent repairing replies that did not parse or match the schema."""
+    transcript: dict[str, Any] | None = None
+    """An `agent` step's conversation: ``messages`` and per-``turns`` tool calls and usage."""
 
 
 class RunResult(Payload):
@@ -229,3 +231,5 @@ class StepOutcome(Payload):
     """Repair turns the `llm` activity spent (their usage is in ``usage``)."""
     answered_by: AnsweredBy | None = None
     """Set by the workflow from the chain it walked, not by the activity."""
+    transcript: dict[str, Any] | None = None
+    """An `agent` step's conversation (kept on its record, ``steps.<id>.transcript``)."""

@@ -7,9 +7,44 @@ from typing import Any
 
 from interpreter.errors import InputError, Problem
 from interpreter.hints import nearest
-from interpreter.models import WorkflowDefinition
+from interpreter.models import InputType, WorkflowDefinition
 
-__all__ = ["resolve_inputs"]
+__all__ = ["input_schema", "resolve_inputs"]
+
+_JSON_TYPES = {
+    InputType.STRING: "string",
+    InputType.NUMBER: "number",
+    InputType.INTEGER: "integer",
+    InputType.BOOLEAN: "boolean",
+    InputType.OBJECT: "object",
+    InputType.ARRAY: "array",
+}
+
+
+def input_schema(definition: WorkflowDefinition) -> dict[str, Any]:
+    """The JSON Schema of a workflow's declared inputs (any object when it declares none):
+    what `mcp-server` lists for a workflow and what an agent's `workflow:` tool takes."""
+    if not definition.inputs:
+        return {"type": "object", "additionalProperties": True}
+    properties: dict[str, Any] = {}
+    for name, spec in definition.inputs.items():
+        prop: dict[str, Any] = {}
+        if spec.type in _JSON_TYPES:
+            prop["type"] = _JSON_TYPES[spec.type]
+        if spec.description:
+            prop["description"] = spec.description
+        if spec.default is not None:
+            prop["default"] = spec.default
+        properties[name] = prop
+    required = [name for name, spec in definition.inputs.items() if spec.required]
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    if required:
+        schema["required"] = required
+    return schema
 
 
 def resolve_inputs(definition: WorkflowDefinition, given: Mapping[str, Any]) -> dict[str, Any]:

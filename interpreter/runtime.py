@@ -13,11 +13,13 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy as TemporalRetryPolicy
 from temporalio.workflow import ParentClosePolicy
 
+from interpreter import defaults as code_defaults
 from interpreter.contract import (
     UPDATE_APPROVE,
     WORKFLOW_TYPE,
@@ -25,12 +27,25 @@ from interpreter.contract import (
     RunInput,
     RunResult,
     Scope,
+    Usage,
     Waiting,
 )
+from interpreter.errors import ERROR_CIRCUIT_OPEN
+from interpreter.fields import Defaults, RetryPolicy
 from interpreter.steps import RunFacts
+from interpreter.steps._kind import cause_message
 from interpreter.templates import Reads, is_template, reads
 
-__all__ = ["Mailbox", "StepRuntime", "inputs_read"]
+__all__ = [
+    "Mailbox",
+    "StepRuntime",
+    "cause_message",
+    "heartbeat_timeout",
+    "inputs_read",
+    "retry_policy",
+]
+
+Heartbeat = Literal["while_waiting", "per_chunk"] | None
 
 
 class Mailbox:
@@ -82,6 +97,7 @@ class StepRuntime:
         step_roots: Mapping[str, Any],
         mailbox: Mailbox,
         label: str,
+        over_budget: Callable[[Usage], str | None] = lambda _: None,
     ) -> None:
         self._step_id = step_id
         self._label = label
@@ -90,6 +106,7 @@ class StepRuntime:
         self._outer = outer
         self._step_roots = step_roots
         self._mailbox = mailbox
+        self._over_budget = over_budget
 
     @property
     def facts(self) -> RunFacts:
@@ -129,6 +146,7 @@ class StepRuntime:
 
     async def decision(self, message: str, timeout: float | None) -> Decision | None:
         box = self._mailbox
+        box.decisions.pop(self._step_id, None)  # a step may ask again (an agent's tool calls)
         waiting = Waiting(step=self._step_id, kind="approval", name=UPDATE_APPROVE, message=message)
         if not await self._wait(waiting, lambda: self._step_id in box.decisions, timeout):
             return None
@@ -148,6 +166,30 @@ class StepRuntime:
         finally:
             box.done_waiting(self._step_id)
         return True
+
+    def over_budget(self, spent: Usage) -> str | None:
+        return self._over_budget(spent)
+
+    async def activity(
+        self,
+        name: str,
+        payload: Any,
+        *,
+        summary: str,
+        timeout: float,
+        retry: RetryPolicy,
+        result_type: type | None = None,
+        heartbeat: Heartbeat = "while_waiting",
+    ) -> Any:
+        return await workflow.execute_activity(
+            name,
+            payload,
+            result_type=result_type,
+            start_to_close_timeout=timedelta(seconds=timeout),
+            retry_policy=retry_policy(retry),
+            heartbeat_timeout=heartbeat_timeout(heartbeat, self._facts.defaults, timeout),
+            summary=summary,
+        )
 
     async def child(self, request: RunInput, *, suffix: str, label: str) -> RunResult:
         info = workflow.info()
@@ -187,6 +229,34 @@ class StepRuntime:
             if task.done() and not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
         return [task.result() for task in tasks]
+
+
+def heartbeat_timeout(heartbeat: Heartbeat, defaults: Defaults, timeout: float) -> timedelta | None:
+    """How long an attempt may stay silent before Temporal presumes its worker dead."""
+    if heartbeat is None:
+        return None
+    if heartbeat == "per_chunk":
+        seconds = code_defaults.STREAM_HEARTBEAT_SECONDS
+    else:
+        seconds = defaults.heartbeat_timeout or code_defaults.HEARTBEAT_TIMEOUT_SECONDS
+    return timedelta(seconds=min(seconds, timeout / 2))
+
+
+def retry_policy(policy: RetryPolicy, *, fallback_next: bool = False) -> TemporalRetryPolicy:
+    """Temporal's policy for ``policy``. With a fallback after it, an open circuit breaker
+    ends the attempts at once: the next model is tried instead of waiting for a probe."""
+    non_retryable = list(policy.non_retryable_errors)
+    if fallback_next:
+        non_retryable.append(ERROR_CIRCUIT_OPEN)
+    return TemporalRetryPolicy(
+        initial_interval=timedelta(seconds=policy.initial_interval),
+        backoff_coefficient=policy.backoff_coefficient,
+        maximum_interval=(
+            timedelta(seconds=policy.max_interval) if policy.max_interval is not None else None
+        ),
+        maximum_attempts=policy.max_attempts,
+        non_retryable_error_types=non_retryable or None,
+    )
 
 
 def _reads(value: Any) -> Iterator[Reads]:

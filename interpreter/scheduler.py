@@ -61,6 +61,7 @@ class StepState:
     errors: list[dict[str, Any]] = field(default_factory=list)
     answered_by: AnsweredBy | None = None
     repairs: int = 0
+    transcript: dict[str, Any] | None = None
 
     def record(self, step_id: str, step_type: str) -> StepRecord:
         """The state as the ``progress`` query and the run's result show it."""
@@ -85,6 +86,7 @@ class StepState:
             errors=self.errors,
             answered_by=self.answered_by,
             repairs=self.repairs,
+            transcript=self.transcript,
         )
 
 
@@ -171,6 +173,7 @@ class Scheduler:
         errors: Sequence[dict[str, Any]] = (),
         answered_by: AnsweredBy | None = None,
         repairs: int = 0,
+        transcript: dict[str, Any] | None = None,
     ) -> Decision:
         """A leaf step succeeded with ``output`` (and extra positional outputs); ``note`` says
         how, when it did not run as usual (e.g. mocked); ``answered_by`` which model answered
@@ -183,6 +186,7 @@ class Scheduler:
         state.errors = list(errors)
         state.answered_by = answered_by
         state.repairs = repairs
+        state.transcript = transcript
         return self.finish(node_id, Status.COMPLETED, note)
 
     def fail(

@@ -261,7 +261,11 @@ class _Checker:
             read_node = dag.nodes.get(ref)
             if read_node is None:
                 continue  # an unknown (or outer) step is reported below
-            produced = {*read_node.step.output, *STEP_FIELDS}
+            produced = {
+                *read_node.step.output,
+                *STEP_FIELDS,
+                *kind_of(read_node.step).record_fields,
+            }
             if field not in produced:
                 self.report(
                     loc,

@@ -24,7 +24,6 @@ from temporalio.exceptions import (
     ApplicationError,
     CancelledError,
     ChildWorkflowError,
-    FailureError,
     RetryState,
     TimeoutError,
 )
@@ -57,7 +56,6 @@ with workflow.unsafe.imports_passed_through():
     from interpreter.dag import Dag, Node
     from interpreter.errors import (
         ERROR_BUDGET_EXCEEDED,
-        ERROR_CIRCUIT_OPEN,
         ERROR_INTERNAL,
         ERROR_INVALID_DEFINITION,
         ERROR_INVALID_INPUT,
@@ -70,7 +68,8 @@ with workflow.unsafe.imports_passed_through():
     from interpreter.hints import nearest
     from interpreter.inputs import resolve_inputs
     from interpreter.models import Defaults, RetryPolicy, WorkflowDefinition
-    from interpreter.runtime import Mailbox, StepRuntime
+    from interpreter.runtime import Mailbox, StepRuntime, heartbeat_timeout
+    from interpreter.runtime import retry_policy as _retry_policy
     from interpreter.scheduler import Decision, Scheduler, Status
     from interpreter.steps import (
         ActivityCall,
@@ -84,6 +83,7 @@ with workflow.unsafe.imports_passed_through():
         RunFacts,
         StepFailure,
     )
+    from interpreter.steps._kind import cause_message as _cause_message
     from interpreter.steps._kind import retry_of, timeout_of
     from interpreter.templates import TemplateFailure, evaluate_condition, render_value
 
@@ -444,25 +444,33 @@ class DagWorkflow:
 
     def _check_budget(self, step_id: str) -> None:
         """Refuse to start another model step once the run's `budget` is exceeded."""
-        assert self._definition_model is not None and self._scheduler is not None
+        assert self._scheduler is not None
+        over = self._over_budget()
+        if over:
+            spent = self._usage()
+            self._scheduler.mark(step_id, Status.SKIPPED, reason="budget exceeded")
+            raise ApplicationError(
+                f"budget exceeded before step `{step_id}`: {over}",
+                {"cost_usd": spent.cost_usd, "tokens": spent.input_tokens + spent.output_tokens},
+                type=ERROR_BUDGET_EXCEEDED,
+                non_retryable=True,
+            )
+
+    def _over_budget(self, pending: Usage | None = None) -> str | None:
+        """How the run's spending (plus ``pending``: a running agent's turns so far) is over
+        its `budget`, or ``None``; the one budget rule, for model steps and agent turns."""
+        assert self._definition_model is not None
         budget = self._definition_model.budget
         if budget is None:
-            return
-        spent = self._usage()
+            return None
+        spent = self._usage() + (pending or Usage())
         tokens = spent.input_tokens + spent.output_tokens
         over = []
         if budget.max_usd is not None and spent.cost_usd > budget.max_usd:
             over.append(f"spent ${spent.cost_usd:.6f} of budget.max_usd ${budget.max_usd:g}")
         if budget.max_tokens is not None and tokens > budget.max_tokens:
             over.append(f"used {tokens} tokens of budget.max_tokens {budget.max_tokens}")
-        if over:
-            self._scheduler.mark(step_id, Status.SKIPPED, reason="budget exceeded")
-            raise ApplicationError(
-                f"budget exceeded before step `{step_id}`: " + "; ".join(over),
-                {"cost_usd": spent.cost_usd, "tokens": tokens},
-                type=ERROR_BUDGET_EXCEEDED,
-                non_retryable=True,
-            )
+        return "; ".join(over) or None
 
     def _fail(self, node: Node, message: str, attempts: int = 0) -> Decision:
         """A step failed before or without an activity (template, condition, pure step)."""
@@ -557,6 +565,7 @@ class DagWorkflow:
             step_roots=self._scope.per_step.get(node.id, {}),
             mailbox=self._mailbox,
             label=self._label(node.id),
+            over_budget=self._over_budget,
         )
         return await kind.run(node.step, rendered, runtime)
 
@@ -651,6 +660,7 @@ class DagWorkflow:
                 note=result.note,
                 answered_by=result.answered_by,
                 repairs=result.repairs,
+                transcript=result.transcript,
             )
         )
 
@@ -704,7 +714,7 @@ async def _walk_chain(
                 result_type=result_type,
                 start_to_close_timeout=timedelta(seconds=seconds),
                 retry_policy=_retry_policy(retry, fallback_next=not last),
-                heartbeat_timeout=_heartbeat_timeout(call, defaults, seconds),
+                heartbeat_timeout=heartbeat_timeout(call.heartbeat, defaults, seconds),
                 summary=f"{label} · {call.summary or summary}",
             )
         except ActivityError as exc:
@@ -730,34 +740,6 @@ async def _walk_chain(
             ) from None
         return _Answer(result, call, skipped, spent)
     raise AssertionError("a chain has at least one call")
-
-
-def _heartbeat_timeout(call: ActivityCall, defaults: Defaults, timeout: float) -> timedelta | None:
-    """How long an attempt may stay silent before Temporal presumes its worker dead."""
-    if call.heartbeat is None:
-        return None
-    if call.heartbeat == "per_chunk":
-        seconds = code_defaults.STREAM_HEARTBEAT_SECONDS
-    else:
-        seconds = defaults.heartbeat_timeout or code_defaults.HEARTBEAT_TIMEOUT_SECONDS
-    return timedelta(seconds=min(seconds, timeout / 2))
-
-
-def _retry_policy(policy: RetryPolicy, *, fallback_next: bool = False) -> TemporalRetryPolicy:
-    """Temporal's policy for ``policy``. With a fallback after it, an open circuit breaker
-    ends the attempts at once: the next model is tried instead of waiting for a probe."""
-    non_retryable = list(policy.non_retryable_errors)
-    if fallback_next:
-        non_retryable.append(ERROR_CIRCUIT_OPEN)
-    return TemporalRetryPolicy(
-        initial_interval=timedelta(seconds=policy.initial_interval),
-        backoff_coefficient=policy.backoff_coefficient,
-        maximum_interval=(
-            timedelta(seconds=policy.max_interval) if policy.max_interval is not None else None
-        ),
-        maximum_attempts=policy.max_attempts,
-        non_retryable_error_types=non_retryable or None,
-    )
 
 
 def _activity_failure(exc: ActivityError, policy: RetryPolicy, timeout: float) -> _StepFailed:
@@ -799,18 +781,6 @@ def _unexpected(exc: Exception) -> str:
         f"the interpreter failed: {type(exc).__name__}: {exc} — please report this with the "
         "workflow file"
     )
-
-
-def _cause_message(exc: FailureError) -> str:
-    """The innermost failure's message: what the provider or our code actually said."""
-    cause: BaseException | None = exc
-    message = str(exc)
-    while isinstance(cause, FailureError):
-        message = cause.message or message
-        if isinstance(cause, ApplicationError) and cause.type:
-            message = f"{cause.message} [{cause.type}]"
-        cause = cause.cause
-    return message
 
 
 def _spent(exc: ActivityError) -> Usage | None:

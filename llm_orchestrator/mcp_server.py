@@ -36,47 +36,13 @@ from temporalio.exceptions import FailureError
 from activities.catalog import Catalog
 from interpreter.contract import WORKFLOW_TYPE, RunInput, RunResult
 from interpreter.errors import WorkflowDefinitionError
-from interpreter.inputs import resolve_inputs
+from interpreter.inputs import input_schema, resolve_inputs
 from interpreter.loader import load_file
-from interpreter.models import InputType, WorkflowDefinition
+from interpreter.models import WorkflowDefinition
 from llm_orchestrator.connect import connect
 from llm_orchestrator.worker_setup import activity_settings
 
 __all__ = ["build_server", "input_schema", "serve"]
-
-_JSON_TYPES = {
-    InputType.STRING: "string",
-    InputType.NUMBER: "number",
-    InputType.INTEGER: "integer",
-    InputType.BOOLEAN: "boolean",
-    InputType.OBJECT: "object",
-    InputType.ARRAY: "array",
-}
-
-
-def input_schema(definition: WorkflowDefinition) -> dict[str, Any]:
-    """The JSON Schema of a workflow's declared inputs (any object when it declares none)."""
-    if not definition.inputs:
-        return {"type": "object", "additionalProperties": True}
-    properties: dict[str, Any] = {}
-    for name, spec in definition.inputs.items():
-        prop: dict[str, Any] = {}
-        if spec.type in _JSON_TYPES:
-            prop["type"] = _JSON_TYPES[spec.type]
-        if spec.description:
-            prop["description"] = spec.description
-        if spec.default is not None:
-            prop["default"] = spec.default
-        properties[name] = prop
-    required = [name for name, spec in definition.inputs.items() if spec.required]
-    schema: dict[str, Any] = {
-        "type": "object",
-        "properties": properties,
-        "additionalProperties": False,
-    }
-    if required:
-        schema["required"] = required
-    return schema
 
 
 class _Workflows:

@@ -15,6 +15,7 @@ from pydantic import Field
 from interpreter.fields import Defaults
 from interpreter.steps import (
     action,
+    agent,
     approval,
     branch,
     embed,
@@ -49,6 +50,7 @@ from interpreter.steps._kind import (
     StepKind,
 )
 from interpreter.steps.action import ActionStep
+from interpreter.steps.agent import AgentStep
 from interpreter.steps.approval import ApprovalStep
 from interpreter.steps.branch import BranchStep
 from interpreter.steps.embed import EmbedStep
@@ -68,6 +70,7 @@ __all__ = [
     "ActivityCall",
     "ActivityChain",
     "ActivityKind",
+    "AgentStep",
     "AnyKind",
     "AnyStep",
     "ApprovalStep",
@@ -116,6 +119,7 @@ AnyStep = (
     | WaitStep
     | WorkflowStep
     | McpStep
+    | AgentStep
 )
 Step = Annotated[AnyStep, Field(discriminator="type")]
 """Any step, discriminated on ``type``."""
@@ -153,6 +157,8 @@ def kind_of(step: AnyStep) -> AnyKind:
             return workflow.KIND
         case McpStep():
             return mcp.KIND
+        case AgentStep():
+            return agent.KIND
         case _:
             assert_never(step)
 

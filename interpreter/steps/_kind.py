@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, Field, field_validator
+from temporalio.exceptions import ApplicationError, FailureError
 
 from interpreter import defaults as code_defaults
 from interpreter.durations import Duration
@@ -45,7 +46,7 @@ from interpreter.fields import (
 from interpreter.payload import Payload
 
 if TYPE_CHECKING:
-    from interpreter.contract import Decision, RunInput, RunResult, Scope, StepOutcome
+    from interpreter.contract import Decision, RunInput, RunResult, Scope, StepOutcome, Usage
     from interpreter.steps import AnyStep
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "StepCall",
     "StepFailure",
     "StepKind",
+    "cause_message",
     "fallback_chain",
     "retry_of",
     "timeout_of",
@@ -256,6 +258,10 @@ class StepKind(ABC, Generic[S]):
     conditions: tuple[str, ...] = ()
     """Fields that are Jinja expressions rather than text templates."""
 
+    record_fields: tuple[str, ...] = ()
+    """What ``steps.<id>`` has for this kind beyond ``output``, ``status`` and the bound
+    names (an agent's ``transcript``); validation lets templates read these."""
+
     free_keys_into: str | None = None
     """Original format: the field that collects keys this kind does not know."""
 
@@ -306,6 +312,18 @@ class GroupKind(StepKind[S]):
         return dict(children)
 
 
+def cause_message(exc: FailureError) -> str:
+    """The innermost failure's message: what the provider or our code actually said."""
+    cause: BaseException | None = exc
+    message = str(exc)
+    while isinstance(cause, FailureError):
+        message = cause.message or message
+        if isinstance(cause, ApplicationError) and cause.type:
+            message = f"{cause.message} [{cause.type}]"
+        cause = cause.cause
+    return message
+
+
 class StepFailure(Exception):
     """An in-workflow kind's step failed (the message says why); the workflow records it."""
 
@@ -345,6 +363,26 @@ class Runtime(Protocol):
 
     async def decision(self, message: str, timeout: float | None) -> Decision | None:
         """Wait for a person's decision on this step (``None``: the timeout passed)."""
+        ...
+
+    def over_budget(self, spent: Usage) -> str | None:
+        """How the run, with ``spent`` of this step's not yet recorded, is over its `budget`
+        (``None``: it is not): an agent checks it before every model turn."""
+        ...
+
+    async def activity(
+        self,
+        name: str,
+        payload: Any,
+        *,
+        summary: str,
+        timeout: float,
+        retry: RetryPolicy,
+        result_type: type | None = None,
+        heartbeat: Literal["while_waiting", "per_chunk"] | None = "while_waiting",
+    ) -> Any:
+        """Run one activity (an agent's model turn or tool call); its failure raises
+        ``ActivityError`` once ``retry`` is spent."""
         ...
 
     async def child(self, request: RunInput, *, suffix: str, label: str) -> RunResult:

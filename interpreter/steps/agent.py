@@ -1,0 +1,603 @@
+"""The `agent` step: a bounded tool-calling loop, durable turn by turn.
+
+Each model turn is one activity (``step_agent_turn``) that gets the conversation so
+far; each tool call it asks for is its own activity (an MCP tool, a custom
+activity) or child run (a workflow), several at once when one turn asks for
+several. So a worker that dies mid-conversation costs at most the turn or tool
+call in flight: on replay the finished ones come from history, not from the model.
+
+The loop lives here, over the :class:`~interpreter.steps.Runtime` primitives; the
+conversation crosses the activity boundary in the neutral shape of
+:mod:`interpreter.conversation`. Arguments are parsed and checked against the
+tool's JSON Schema in the workflow (``jsonschema`` is pure), and everything that
+goes wrong with a tool — unknown name, bad arguments, a failure, a person's
+rejection — is told to the model as that call's result, up to ``max_tool_errors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import jsonschema
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from temporalio.exceptions import FailureError
+
+from interpreter import defaults as code_defaults
+from interpreter.catalog import ResolvedWorkflow, ResolveRequest
+from interpreter.contract import (
+    ACTIVITY_AGENT_TURN,
+    ACTIVITY_MCP,
+    ACTIVITY_MCP_LIST_TOOLS,
+    ACTIVITY_RESOLVE_WORKFLOW,
+    RunInput,
+    StepOutcome,
+    Usage,
+)
+from interpreter.conversation import (
+    AgentMessage,
+    AgentTurn,
+    AgentTurnCall,
+    AgentTurnRequest,
+    MockTurn,
+    ToolCall,
+    ToolSpec,
+)
+from interpreter.fields import Defaults, JsonSchemaFormat, LanguageModel, Message
+from interpreter.inputs import input_schema
+from interpreter.models import WorkflowDefinition
+from interpreter.steps._kind import (
+    AsyncKind,
+    Loc,
+    Report,
+    Runtime,
+    Shape,
+    StepBase,
+    StepFailure,
+    cause_message,
+    retry_of,
+    timeout_of,
+)
+from interpreter.steps.llm import ResponseFormat, ResponseSchema
+from interpreter.steps.mcp import McpCall, McpRequest, McpTools, McpToolsRequest
+
+__all__ = [
+    "KIND",
+    "ActivityTool",
+    "AgentStep",
+    "McpTool",
+    "MockTurnSpec",
+    "WorkflowTool",
+    "tool_name",
+]
+
+_TOOL_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def tool_name(ref: str) -> str:
+    """The name a model calls a workflow tool by: the file's stem, in the characters
+    every vendor accepts (``./tools/lookup-order.yaml`` → ``lookup-order``)."""
+    stem = ref.rsplit("/", 1)[-1]
+    for suffix in (".yaml", ".yml", ".json"):
+        stem = stem.removesuffix(suffix)
+    return _TOOL_NAME.sub("_", stem)[:64] or "workflow"
+
+
+class _ToolBase(LanguageModel):
+    description: str | None = None
+    approval: Literal["required"] | None = Field(
+        default=None, description="`required`: each call waits for a person's decision."
+    )
+
+
+class WorkflowTool(_ToolBase):
+    """Another workflow as a tool: its declared inputs are the parameters, its outputs
+    the result (a child run)."""
+
+    workflow: str = Field(min_length=1, description="A catalog name or a ./relative path.")
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+    @property
+    def tool(self) -> str:
+        return self.name or tool_name(self.workflow)
+
+
+class McpTool(_ToolBase):
+    """The tools of an MCP server configured on the worker (``allow``: only these)."""
+
+    mcp: str = Field(min_length=1, description="A name under the worker's `mcp_servers:`.")
+    allow: list[str] | None = None
+
+
+class ActivityTool(_ToolBase):
+    """A custom activity registered on the worker, called with the arguments object."""
+
+    activity: str = Field(min_length=1)
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    parameters: JsonSchemaFormat | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _schema_in_place(cls, data: Any) -> Any:
+        # `parameters:` is the JSON Schema itself; checked as one (JsonSchemaFormat)
+        if isinstance(data, dict) and isinstance(data.get("parameters"), dict):
+            return {**data, "parameters": {"schema": data["parameters"]}}
+        return data
+
+    @property
+    def tool(self) -> str:
+        return self.name or self.activity
+
+
+def _tool_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        found = [key for key in ("workflow", "mcp", "activity") if key in value]
+        return found[0] if len(found) == 1 else None
+    for cls, tag in ((WorkflowTool, "workflow"), (McpTool, "mcp"), (ActivityTool, "activity")):
+        if isinstance(value, cls):
+            return tag
+    return None
+
+
+Tool = Annotated[
+    Annotated[WorkflowTool, Tag("workflow")]
+    | Annotated[McpTool, Tag("mcp")]
+    | Annotated[ActivityTool, Tag("activity")],
+    Discriminator(
+        _tool_kind,
+        custom_error_type="tool_kind",
+        custom_error_message=(
+            "a tool is exactly one of `workflow: NAME`, `mcp: SERVER` or `activity: NAME`"
+        ),
+    ),
+]
+
+
+class MockToolCallSpec(LanguageModel):
+    name: str = Field(min_length=1)
+    arguments: dict[str, Any] | str = Field(default_factory=dict)
+
+
+class MockTurnSpec(LanguageModel):
+    """A scripted assistant turn for offline runs: a final ``text``, or ``tool_calls``."""
+
+    text: str | dict[str, Any] | list[Any] | None = None
+    tool_calls: list[MockToolCallSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> MockTurnSpec:
+        if (self.text is None) == (not self.tool_calls):
+            raise ValueError("a mock turn is either `text: ...` or `tool_calls: [...]`")
+        return self
+
+
+class AgentStep(StepBase):
+    """A model that calls tools until it answers, at most ``max_turns`` model turns."""
+
+    type: Literal["agent"]
+    provider: str | None = None
+    model: str | None = None
+    system: str | None = None
+    prompt: str | None = None
+    messages: list[Message] = Field(default_factory=list)
+    tools: list[Tool] = Field(default_factory=list)
+    max_turns: int = Field(ge=1, description="Required bound on model turns.")
+    max_tool_errors: int = Field(default=3, ge=1)
+    on_max_turns: Literal["fail", "return_last"] = "fail"
+    response_format: ResponseFormat = "text"
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, gt=0)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    stream: bool = False
+    extra: dict[str, Any] = Field(default_factory=dict)
+    mock_turns: list[MockTurnSpec] = Field(
+        default_factory=list, description="Turns the offline provider plays, in order."
+    )
+
+    @model_validator(mode="after")
+    def _needs_prompt(self) -> AgentStep:
+        if self.prompt is None and not self.messages:
+            raise ValueError("an `agent` step needs `prompt` or `messages`")
+        return self
+
+    @field_validator("max_turns", mode="before")
+    @classmethod
+    def _bounded(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("`max_turns` bounds the model turns: give a number ≥ 1")
+        return value
+
+
+# --- the tools, resolved for one run -----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    """One tool as the loop knows it: what the model sees, and how to run it."""
+
+    spec: ToolSpec
+    how: WorkflowTool | McpTool | ActivityTool
+    definition: dict[str, Any] | None = None
+    """A workflow tool's definition, pinned (from the run's library or the catalog)."""
+    library: Mapping[str, Mapping[str, Any]] | None = None
+
+
+async def _resolve_tools(step: AgentStep, runtime: Runtime) -> dict[str, _Resolved]:
+    facts = runtime.facts
+    timeout = timeout_of(step, facts.defaults)
+    retry = retry_of(step, facts.defaults)
+    tools: dict[str, _Resolved] = {}
+
+    def add(tool: _Resolved) -> None:
+        if tool.spec.name in tools:
+            raise StepFailure(
+                f"two tools are named `{tool.spec.name}`: give one a `name:` (MCP: `allow:`)"
+            )
+        tools[tool.spec.name] = tool
+
+    for entry in step.tools:
+        if isinstance(entry, WorkflowTool):
+            pinned = facts.library.get(entry.workflow)
+            library: Mapping[str, Mapping[str, Any]] = facts.library
+            if pinned is None:
+                try:
+                    resolved: ResolvedWorkflow = await runtime.activity(
+                        ACTIVITY_RESOLVE_WORKFLOW,
+                        ResolveRequest(name=entry.workflow),
+                        summary=f"{runtime.label} · resolve tool {entry.tool}",
+                        timeout=timeout,
+                        retry=retry,
+                        result_type=ResolvedWorkflow,
+                    )
+                except FailureError as exc:
+                    raise StepFailure(
+                        f"workflow tool `{entry.workflow}`: {cause_message(exc)}"
+                    ) from None
+                pinned = resolved.definition.model_dump(mode="json", by_alias=True)
+                library = {**resolved.library, **facts.library}
+            definition = WorkflowDefinition.model_validate(pinned)
+            if not definition.inputs:
+                raise StepFailure(
+                    f"workflow tool `{entry.workflow}` declares no `inputs:`: a model needs "
+                    "them to know the tool's parameters"
+                )
+            description = entry.description or definition.description or f"Run {definition.name}"
+            spec = ToolSpec(
+                name=entry.tool, description=description, parameters=input_schema(definition)
+            )
+            add(_Resolved(spec, entry, dict(pinned), library))
+        elif isinstance(entry, McpTool):
+            try:
+                listed: McpTools = await runtime.activity(
+                    ACTIVITY_MCP_LIST_TOOLS,
+                    McpToolsRequest(server=entry.mcp),
+                    summary=f"{runtime.label} · mcp {entry.mcp} tools",
+                    timeout=timeout,
+                    retry=retry,
+                    result_type=McpTools,
+                )
+            except FailureError as exc:
+                raise StepFailure(f"MCP tools of `{entry.mcp}`: {cause_message(exc)}") from None
+            offered = {t.name: t for t in listed.tools}
+            missing = [name for name in entry.allow or () if name not in offered]
+            if missing:
+                raise StepFailure(
+                    f"MCP server `{entry.mcp}` has no tool "
+                    + ", ".join(f"`{n}`" for n in missing)
+                    + f" (its tools: {', '.join(sorted(offered)) or 'none'})"
+                )
+            for info in listed.tools:
+                if entry.allow is None or info.name in entry.allow:
+                    schema = info.input_schema or {"type": "object"}
+                    add(
+                        _Resolved(
+                            ToolSpec(
+                                name=info.name,
+                                description=info.description or entry.description or "",
+                                parameters=schema,
+                            ),
+                            entry,
+                        )
+                    )
+        else:
+            parameters = entry.parameters.json_schema if entry.parameters else {"type": "object"}
+            spec = ToolSpec(
+                name=entry.tool, description=entry.description or "", parameters=parameters
+            )
+            add(_Resolved(spec, entry))
+    return tools
+
+
+# --- the loop ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Result:
+    """One tool call's outcome: what the model is told, and what the transcript keeps."""
+
+    call: ToolCall
+    arguments: Any
+    value: Any
+    is_error: bool = False
+    counts: bool = True
+    """An error that counts toward ``max_tool_errors`` (a person's rejection does not)."""
+
+    @property
+    def content(self) -> str:
+        if isinstance(self.value, str):
+            return self.value
+        return json.dumps(self.value, ensure_ascii=False, default=str)
+
+
+class _Loop:
+    """One run of an agent step."""
+
+    def __init__(
+        self,
+        step: AgentStep,
+        rendered: Mapping[str, Any],
+        runtime: Runtime,
+        tools: dict[str, _Resolved],
+    ) -> None:
+        self.step = step
+        self.runtime = runtime
+        self.tools = tools
+        self.defaults = runtime.facts.defaults
+        self.timeout = timeout_of(step, self.defaults)
+        self.retry = retry_of(step, self.defaults)
+        self.usage = Usage()
+        self.turns: list[dict[str, Any]] = []
+        self.errors = 0
+        self.last_error = ""
+        self._approvals = asyncio.Lock()  # one person-facing question at a time per step
+        system_parts = [rendered["system"]] if rendered.get("system") else []
+        self.messages: list[AgentMessage] = []
+        for message in rendered.get("messages") or []:
+            if message["role"] == "system":
+                system_parts.append(message["content"])
+            else:
+                self.messages.append(AgentMessage(role=message["role"], content=message["content"]))
+        if rendered.get("prompt") is not None:
+            self.messages.append(AgentMessage(role="user", content=str(rendered["prompt"])))
+        self.system = "\n\n".join(system_parts) or None
+
+    def _request(self, turn: int) -> AgentTurnRequest:
+        step, d = self.step, self.defaults
+        fmt = step.response_format
+        call = AgentTurnCall(
+            id=step.id,
+            jitter=self.retry.jitter,
+            provider=step.provider or d.provider or code_defaults.LLM_PROVIDER,
+            model=step.model or d.model or code_defaults.LLM_MODEL,
+            turn=turn,
+            system=self.system,
+            messages=list(self.messages),
+            tools=[t.spec for t in self.tools.values()],
+            temperature=step.temperature if step.temperature is not None else d.temperature,
+            max_tokens=step.max_tokens if step.max_tokens is not None else d.max_tokens,
+            top_p=step.top_p,
+            stream=step.stream,
+            response_format=(
+                ResponseSchema(name=fmt.name, json_schema=fmt.json_schema).model_dump()
+                if isinstance(fmt, JsonSchemaFormat)
+                else fmt
+            ),
+            extra=dict(step.extra),
+            mock_turns=[MockTurn.model_validate(t.model_dump()) for t in step.mock_turns],
+        )
+        return AgentTurnRequest(step=call, offline=self.runtime.facts.offline)
+
+    async def run(self) -> StepOutcome:
+        step, runtime = self.step, self.runtime
+        last_text = ""
+        for turn in range(1, step.max_turns + 1):
+            over = runtime.over_budget(self.usage)
+            if over:
+                raise StepFailure(f"budget exceeded before agent turn {turn}: {over}")
+            answer: AgentTurn = await runtime.activity(
+                ACTIVITY_AGENT_TURN,
+                self._request(turn),
+                summary=f"{runtime.label} · agent turn {turn}",
+                timeout=self.timeout,
+                retry=self.retry,
+                result_type=AgentTurn,
+                heartbeat="per_chunk" if step.stream else "while_waiting",
+            )
+            self.usage = self.usage + answer.usage
+            self.messages.append(
+                AgentMessage(role="assistant", content=answer.text, tool_calls=answer.tool_calls)
+            )
+            record: dict[str, Any] = {
+                "turn": turn,
+                "model": answer.model,
+                "finish_reason": answer.finish_reason,
+                "usage": answer.usage.model_dump(),
+                "text": answer.text,
+                "tool_calls": [],
+            }
+            self.turns.append(record)
+            if answer.text:
+                last_text = answer.text
+            if not answer.tool_calls:
+                return self._finish(answer.text)
+            results = await asyncio.gather(*(self._call(c, turn) for c in answer.tool_calls))
+            for result in results:
+                record["tool_calls"].append(
+                    {
+                        "id": result.call.id,
+                        "name": result.call.name,
+                        "arguments": result.arguments,
+                        "result": result.value,
+                        "is_error": result.is_error,
+                    }
+                )
+                self.messages.append(
+                    AgentMessage(
+                        role="tool",
+                        content=result.content,
+                        tool_call_id=result.call.id,
+                        name=result.call.name,
+                        is_error=result.is_error,
+                    )
+                )
+                if result.is_error and result.counts:
+                    self.errors += 1
+                    self.last_error = f"`{result.call.name}`: {result.content}"
+            if self.errors >= step.max_tool_errors:
+                raise StepFailure(
+                    f"{self.errors} tool errors reached max_tool_errors ({step.max_tool_errors});"
+                    f" the last: {self.last_error}"
+                )
+        if step.on_max_turns == "return_last":
+            return self._finish(last_text, note=f"max_turns ({step.max_turns}) reached")
+        raise StepFailure(
+            f"no final answer after max_turns ({step.max_turns}): the model was still calling "
+            "tools; raise `max_turns` or set `on_max_turns: return_last`"
+        )
+
+    def _finish(self, text: str, note: str = "") -> StepOutcome:
+        output: Any = text
+        if self.step.response_format != "text" and not note:
+            try:
+                output = json.loads(text)
+            except ValueError as exc:
+                raise StepFailure(f"the final answer is not JSON ({exc}): {text[:200]!r}") from None
+        transcript: dict[str, Any] = {
+            "messages": [m.model_dump(exclude_defaults=True) for m in self.messages],
+            "turns": self.turns,
+        }
+        if self.system:
+            transcript["system"] = self.system
+        return StepOutcome(
+            output=output, usage=self.usage, attempt=0, transcript=transcript, note=note
+        )
+
+    async def _call(self, call: ToolCall, turn: int) -> _Result:
+        tool = self.tools.get(call.name)
+        if tool is None:
+            known = ", ".join(f"`{n}`" for n in self.tools) or "none"
+            return _Result(
+                call, call.arguments, f"unknown tool `{call.name}`; the tools: {known}", True
+            )
+        try:
+            arguments = json.loads(call.arguments) if call.arguments.strip() else {}
+        except ValueError as exc:
+            return _Result(call, call.arguments, f"the arguments are not valid JSON: {exc}", True)
+        if not isinstance(arguments, dict):
+            return _Result(call, arguments, "the arguments must be a JSON object", True)
+        problem = _schema_problem(arguments, tool.spec.parameters)
+        if problem:
+            return _Result(call, arguments, f"invalid arguments: {problem}", True)
+        if tool.how.approval == "required":
+            async with self._approvals:
+                shown = json.dumps(arguments, ensure_ascii=False)
+                decision = await self.runtime.decision(
+                    f"tool `{call.name}` with {shown} (turn {turn})", None
+                )
+            assert decision is not None  # no timeout: it waits for a person
+            if not decision.approved:
+                said = f"rejected by {decision.by or 'a person'}: {decision.comment or ''}"
+                return _Result(call, arguments, said.rstrip(": "), True, counts=False)
+        label = f"{self.runtime.label} · tool {call.name} (turn {turn})"
+        try:
+            value = await self._run_tool(tool, call, arguments, turn, label)
+        except FailureError as exc:
+            return _Result(call, arguments, f"the tool failed: {cause_message(exc)}", True)
+        return _Result(call, arguments, value)
+
+    async def _run_tool(
+        self, tool: _Resolved, call: ToolCall, arguments: dict[str, Any], turn: int, label: str
+    ) -> Any:
+        how, runtime = tool.how, self.runtime
+        if isinstance(how, WorkflowTool):
+            assert tool.definition is not None
+            request = RunInput(
+                definition=tool.definition,
+                inputs=arguments,
+                offline=runtime.facts.offline,
+                library={ref: dict(d) for ref, d in (tool.library or {}).items()},
+            )
+            suffix = f"/turn{turn}/{_safe_id(call.id)}"
+            result = await runtime.child(request, suffix=suffix, label=label)
+            self.usage = self.usage + result.usage
+            return result.outputs
+        if isinstance(how, McpTool):
+            mcp = McpCall(
+                id=self.step.id,
+                jitter=self.retry.jitter,
+                server=how.mcp,
+                tool=call.name,
+                arguments=arguments,
+            )
+            facts = runtime.facts
+            outcome: StepOutcome = await runtime.activity(
+                ACTIVITY_MCP,
+                McpRequest(step=mcp, workflow_id=facts.workflow_id, run_id=facts.run_id),
+                summary=label,
+                timeout=self.timeout,
+                retry=self.retry,
+                result_type=StepOutcome,
+            )
+            return outcome.output
+        # a custom activity: its argument is the arguments object, its result its own
+        return await runtime.activity(
+            how.activity,
+            arguments,
+            summary=label,
+            timeout=self.timeout,
+            retry=self.retry,
+            heartbeat=None,
+        )
+
+
+def _schema_problem(arguments: dict[str, Any], schema: Mapping[str, Any]) -> str | None:
+    """The first way ``arguments`` fail ``schema`` (where, and what), or ``None``."""
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(arguments)
+    )
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path)
+    return f"{error.message}" + (f" (at `{where}`)" if where else "")
+
+
+def _safe_id(call_id: str) -> str:
+    return _TOOL_NAME.sub("_", call_id)[:64] or "call"
+
+
+class _AgentKind(AsyncKind[AgentStep]):
+    model = AgentStep
+    templated = ("prompt", "system", "messages")
+    shape: Shape = "task"
+    record_fields = ("transcript",)
+
+    def summary(self, step: AgentStep, defaults: Defaults) -> str:
+        provider = step.provider or defaults.provider or "default"
+        return f"agent {provider}/{step.model or defaults.model or 'default'}"
+
+    def check(self, step: AgentStep, loc: Loc, report: Report) -> None:
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(step.tools):
+            if isinstance(entry, McpTool):
+                continue  # its names come from the server, at run time
+            name = entry.tool
+            if name in seen:
+                report(
+                    (*loc, "tools", i),
+                    f"step `{step.id}`: two tools are named `{name}` (tools {seen[name]} and {i})",
+                    hint="give one of them another `name:`",
+                )
+            seen.setdefault(name, i)
+
+    async def run(
+        self, step: AgentStep, rendered: Mapping[str, Any], runtime: Runtime
+    ) -> StepOutcome:
+        tools = await _resolve_tools(step, runtime)
+        return await _Loop(step, rendered, runtime, tools).run()
+
+
+KIND = _AgentKind()
