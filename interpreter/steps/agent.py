@@ -28,7 +28,6 @@ from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 from temporalio.exceptions import FailureError
 
 from interpreter import defaults as code_defaults
-from interpreter.catalog import ResolvedWorkflow, ResolveRequest
 from interpreter.contract import (
     ACTIVITY_AGENT_TURN,
     ACTIVITY_MCP,
@@ -48,8 +47,6 @@ from interpreter.conversation import (
     ToolSpec,
 )
 from interpreter.fields import Defaults, JsonSchemaFormat, LanguageModel, Message
-from interpreter.inputs import input_schema
-from interpreter.models import WorkflowDefinition
 from interpreter.steps._kind import (
     AsyncKind,
     Loc,
@@ -227,6 +224,11 @@ class _Resolved:
 
 
 async def _resolve_tools(step: AgentStep, runtime: Runtime) -> dict[str, _Resolved]:
+    # the workflow language's models import the step kinds: import them when running
+    from interpreter.catalog import ResolvedWorkflow, ResolveRequest
+    from interpreter.inputs import input_schema
+    from interpreter.models import WorkflowDefinition
+
     facts = runtime.facts
     timeout = timeout_of(step, facts.defaults)
     retry = retry_of(step, facts.defaults)
