@@ -160,15 +160,16 @@ class MockToolCallSpec(LanguageModel):
 
 
 class MockTurnSpec(LanguageModel):
-    """A scripted assistant turn for offline runs: a final ``text``, or ``tool_calls``."""
+    """A scripted assistant turn for offline runs: a final ``text``, or ``tool_calls``
+    (with ``text`` too, as models sometimes say something while calling tools)."""
 
     text: str | dict[str, Any] | list[Any] | None = None
     tool_calls: list[MockToolCallSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _one_of(self) -> MockTurnSpec:
-        if (self.text is None) == (not self.tool_calls):
-            raise ValueError("a mock turn is either `text: ...` or `tool_calls: [...]`")
+    def _says_something(self) -> MockTurnSpec:
+        if self.text is None and not self.tool_calls:
+            raise ValueError("a mock turn is `text: ...` (an answer) or `tool_calls: [...]`")
         return self
 
 

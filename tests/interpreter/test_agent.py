@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from activities import WorkerConfig
 from activities.providers.config import McpServerSettings
-from interpreter.contract import QUERY_PROGRESS, UPDATE_APPROVE, Decision, Progress, RunResult
+from interpreter.contract import QUERY_PROGRESS, UPDATE_APPROVE, Decision, Progress
 from tests.conftest import WorkerFactory
 from tests.helpers.runs import failure_of, outcome, run_to_end, start_run
 
@@ -113,7 +113,11 @@ async def test_tools_of_every_kind_in_parallel_then_an_answer(
             },
             {"text": "Order A-17 has shipped; I refunded 5."},
         ],
-        tools=[{"workflow": "lookup-order"}, {"mcp": "clock", "allow": ["get_current_time"]}, REFUND_TOOL],
+        tools=[
+            {"workflow": "lookup-order"},
+            {"mcp": "clock", "allow": ["get_current_time"]},
+            REFUND_TOOL,
+        ],
     )
     config = WorkerConfig(mcp_servers={"clock": TIME_SERVER})
     async with worker_for(config=config, custom=[refund_customer]):
@@ -185,3 +189,128 @@ async def _scheduled_together(handle: Any, count: int) -> bool:
         elif event.event_type != EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
             run = 0
     return best >= count
+
+
+async def test_tool_errors_go_back_to_the_model(
+    client: Client, task_queue: str, worker_for: WorkerFactory
+) -> None:
+    CALLS.clear()
+    step = agent(
+        [
+            {
+                "tool_calls": [
+                    {"name": "lookup_invoice", "arguments": {"order": "A-17"}},
+                    {"name": "refund_customer", "arguments": '{"order": "A-17"'},
+                    {"name": "refund_customer", "arguments": {"amount": 5}},
+                    {"name": "broken_tool", "arguments": {}},
+                ]
+            },
+            {"text": "Sorry, I could not do it."},
+        ],
+        tools=[
+            {"workflow": "lookup-order"},
+            REFUND_TOOL,
+            {"activity": "broken_tool", "description": "Always fails"},
+        ],
+        max_tool_errors=5,
+    )
+    async with worker_for(custom=[refund_customer, broken_tool]):
+        result = await run_to_end(client, task_queue, run_input(step))
+    assert result.outputs["answer"] == "Sorry, I could not do it."
+    transcript = result.steps["support"].transcript
+    assert transcript is not None
+    unknown, not_json, bad_schema, raised = transcript["turns"][0]["tool_calls"]
+    assert all(c["is_error"] for c in (unknown, not_json, bad_schema, raised))
+    assert unknown["result"] == (
+        "unknown tool `lookup_invoice`; the tools: `lookup-order`, `refund_customer`, `broken_tool`"
+    )
+    assert not_json["result"].startswith("the arguments are not valid JSON")
+    assert bad_schema["result"] == "invalid arguments: 'order' is a required property"
+    assert "the ledger is closed" in raised["result"]
+    assert CALLS == []  # nothing ran with bad arguments
+    told = [m for m in transcript["messages"] if m["role"] == "tool"]
+    assert [m["is_error"] for m in told] == [True] * 4
+
+
+async def test_max_tool_errors_fails_the_step(
+    client: Client, task_queue: str, worker_for: WorkerFactory
+) -> None:
+    failing = {"tool_calls": [{"name": "broken_tool", "arguments": {}}]}
+    step = agent(
+        [failing, failing, failing, {"text": "never"}],
+        tools=[{"activity": "broken_tool", "description": "Always fails"}],
+        max_tool_errors=2,
+    )
+    async with worker_for(custom=[broken_tool]):
+        error = await failure_of(client, task_queue, run_input(step))
+    assert "step `support` failed: 2 tool errors reached max_tool_errors (2)" in error
+    assert "the ledger is closed" in error
+
+
+async def test_max_turns_fails_or_returns_the_last_text(
+    client: Client, task_queue: str, worker_for: WorkerFactory
+) -> None:
+    again = {"tool_calls": [{"name": "lookup-order", "arguments": {"order": "A-17"}}]}
+    turns = [again, again, again]
+    async with worker_for():
+        error = await failure_of(client, task_queue, run_input(agent(turns, max_turns=2)))
+        assert "no final answer after max_turns (2)" in error
+        assert "on_max_turns: return_last" in error
+        talking = [{"text": "Looking it up.", "tool_calls": again["tool_calls"]}, again]
+        step = agent(talking, max_turns=2, on_max_turns="return_last")
+        result = await run_to_end(client, task_queue, run_input(step))
+    assert result.outputs["answer"] == "Looking it up."
+    assert result.steps["support"].reason == "max_turns (2) reached"
+
+
+async def test_approval_required_waits_for_a_person(
+    client: Client, task_queue: str, worker_for: WorkerFactory
+) -> None:
+    CALLS.clear()
+    refund = {**REFUND_TOOL, "approval": "required"}
+    step = agent(
+        [
+            {"tool_calls": [{"name": "refund_customer", "arguments": {"order": "A-17"}}]},
+            {"tool_calls": [{"name": "refund_customer", "arguments": {"order": "B-2"}}]},
+            {"text": "Refunded A-17; B-2 was refused."},
+        ],
+        tools=[refund],
+    )
+    async with worker_for(custom=[refund_customer]):
+        handle = await start_run(client, task_queue, run_input(step))
+        for order, approved in (("A-17", True), ("B-2", False)):
+            waiting = await _waiting(handle)
+            assert waiting.kind == "approval" and waiting.step == "support"
+            assert f'tool `refund_customer` with {{"order": "{order}"}}' in (waiting.message or "")
+            await handle.execute_update(
+                UPDATE_APPROVE,
+                Decision(step="support", approved=approved, by="dana", comment="too large"),
+            )
+        result, error = await outcome(handle)
+    assert error is None, error
+    assert result is not None
+    assert CALLS == [{"order": "A-17"}]  # the rejected call never ran
+    transcript = result.steps["support"].transcript
+    assert transcript is not None
+    second = transcript["turns"][1]["tool_calls"][0]
+    assert second["result"] == "rejected by dana: too large" and second["is_error"]
+
+
+async def _waiting(handle: Any) -> Any:
+    for _ in range(200):
+        progress = await handle.query(QUERY_PROGRESS, result_type=Progress)
+        if progress.waiting:
+            return progress.waiting[0]
+        await asyncio.sleep(0.05)
+    pytest.fail("the run never waited for a decision")
+
+
+async def test_budget_is_checked_before_every_turn(
+    client: Client, task_queue: str, worker_for: WorkerFactory
+) -> None:
+    lookup = {"tool_calls": [{"name": "lookup-order", "arguments": {"order": "A-17"}}]}
+    step = agent([lookup, lookup, {"text": "done"}])
+    async with worker_for():
+        error = await failure_of(client, task_queue, run_input(step, budget={"max_tokens": 5}))
+    assert "budget exceeded before agent turn 2" in error
+    assert "of budget.max_tokens 5" in error
