@@ -1,17 +1,20 @@
-"""The workflows a file's `workflow` steps name, loaded and checked with it, and pinned.
+"""The workflows a file names, loaded and checked with it, and pinned.
 
-A ``workflow:`` that is a path (it has a ``/`` or a ``.yaml``/``.yml``/``.json``
-suffix) is read relative to the file that names it; a bare name is looked for next
-to that file (``NAME.yaml`` ...), and otherwise left to the worker's catalog. Every
-file found is validated, its declared inputs are compared with the step's
-``inputs``, and a cycle (``a → b → a``) is an error; all are located at the step.
-The loaded definitions travel with the run (``RunInput.library``), so editing a
-referenced file never changes a run in flight.
+A `workflow` step or an agent's ``workflow:`` tool names another workflow. A name
+that is a path (it has a ``/`` or a ``.yaml``/``.yml``/``.json`` suffix) is read
+relative to the file that names it; a bare name is looked for next to that file
+(``NAME.yaml`` ...), and otherwise left to the worker's catalog. Every file found
+is validated, its declared inputs are compared with the step's ``inputs`` (a tool
+must declare some: they are its parameters), and a cycle (``a → b → a``) is an
+error; all are located where the name is written. The loaded definitions travel
+with the run (``RunInput.library``), so editing a referenced file never changes a
+run in flight.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,8 @@ from interpreter.errors import Problem, WorkflowDefinitionError
 from interpreter.loader import load_file
 from interpreter.models import WorkflowDefinition
 from interpreter.source import parse, position
-from interpreter.steps import AnyStep, Loc, WorkflowStep, kind_of
+from interpreter.steps import AgentStep, AnyStep, Loc, WorkflowStep, kind_of
+from interpreter.steps.agent import WorkflowTool
 
 __all__ = ["load_with_library"]
 
@@ -41,17 +45,18 @@ def _load(
     definition = load_file(path)
     raw: Any = None
     problems: list[Problem] = []
-    for loc, step in _workflow_steps(definition):
-        target = _find(path.parent, step.workflow)
+    for ref in _references(definition):
+        where = (*ref.loc, "workflow")
+        target = _find(path.parent, ref.workflow)
         if target is None:
-            if _is_path(step.workflow):
+            if _is_path(ref.workflow):
                 raw = raw if raw is not None else parse(path.read_text(), str(path))
                 problems.append(
                     _problem(
                         raw,
                         path,
-                        (*loc, "workflow"),
-                        f"step `{step.id}`: no file `{step.workflow}` next to this one",
+                        where,
+                        f"{ref.what}: no file `{ref.workflow}` next to this one",
                         "paths are relative to this file",
                     )
                 )
@@ -64,8 +69,8 @@ def _load(
                 _problem(
                     raw,
                     path,
-                    (*loc, "workflow"),
-                    f"step `{step.id}`: workflows call each other in a cycle: {cycle}",
+                    where,
+                    f"{ref.what}: workflows call each other in a cycle: {cycle}",
                     "break the cycle",
                 )
             )
@@ -78,26 +83,61 @@ def _load(
                 _problem(
                     raw,
                     path,
-                    (*loc, "workflow"),
-                    f"step `{step.id}`: workflow `{step.workflow}` is invalid: {first}",
+                    where,
+                    f"{ref.what}: workflow `{ref.workflow}` is invalid: {first}",
                     None,
                 )
             )
             continue
-        problems.extend(_check_inputs(raw, path, loc, step, child))
-        library[step.workflow] = child.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if isinstance(ref.user, WorkflowStep):
+            problems.extend(_check_inputs(raw, path, ref.loc, ref.user, child))
+        elif not child.inputs:
+            problems.append(
+                _problem(
+                    raw,
+                    path,
+                    where,
+                    f"{ref.what}: workflow `{ref.workflow}` declares no `inputs:`",
+                    "a model calls a tool with the workflow's declared inputs as its "
+                    "parameters: declare them (with `description:`s)",
+                )
+            )
+        library[ref.workflow] = child.model_dump(mode="json", by_alias=True, exclude_none=True)
     if problems:
         raise WorkflowDefinitionError(problems)
     return definition
 
 
-def _workflow_steps(definition: WorkflowDefinition) -> Iterator[tuple[Loc, WorkflowStep]]:
-    """Every `workflow` step, nested ones and those in map/loop bodies included."""
+@dataclass(frozen=True, slots=True)
+class _Reference:
+    """A workflow another one names: a `workflow` step, or an agent's `workflow:` tool."""
+
+    loc: Loc
+    """Where the step (or the tool entry) is written."""
+    workflow: str
+    user: WorkflowStep | AgentStep
+    what: str
+    """How messages name the user, e.g. ``step `support`, tool 2``."""
+
+
+def _references(definition: WorkflowDefinition) -> Iterator[_Reference]:
+    """Every workflow the file names, in nested steps and map/loop bodies too."""
+    for loc, step in _all_steps(definition):
+        if isinstance(step, WorkflowStep):
+            yield _Reference(loc, step.workflow, step, f"step `{step.id}`")
+        elif isinstance(step, AgentStep):
+            for i, tool in enumerate(step.tools):
+                if isinstance(tool, WorkflowTool):
+                    yield _Reference(
+                        (*loc, "tools", i), tool.workflow, step, f"step `{step.id}` tool {i + 1}"
+                    )
+
+
+def _all_steps(definition: WorkflowDefinition) -> Iterator[tuple[Loc, AnyStep]]:
     stack: list[tuple[Loc, AnyStep]] = [(("steps", i), s) for i, s in enumerate(definition.steps)]
     while stack:
         loc, step = stack.pop()
-        if isinstance(step, WorkflowStep):
-            yield loc, step
+        yield loc, step
         kind = kind_of(step)
         for nested in kind.nested(step):
             if not isinstance(nested.item, str):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import jsonschema
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 from temporalio.exceptions import FailureError
 
 from interpreter import defaults as code_defaults
@@ -183,7 +183,11 @@ class AgentStep(StepBase):
     prompt: str | None = None
     messages: list[Message] = Field(default_factory=list)
     tools: list[Tool] = Field(default_factory=list)
-    max_turns: int = Field(ge=1, description="Required bound on model turns.")
+    max_turns: int | None = Field(
+        default=None,
+        description="Required: at most this many model turns (checked with a hint, not here).",
+        json_schema_extra={"minimum": 1},
+    )
     max_tool_errors: int = Field(default=3, ge=1)
     on_max_turns: Literal["fail", "return_last"] = "fail"
     response_format: ResponseFormat = "text"
@@ -201,13 +205,6 @@ class AgentStep(StepBase):
         if self.prompt is None and not self.messages:
             raise ValueError("an `agent` step needs `prompt` or `messages`")
         return self
-
-    @field_validator("max_turns", mode="before")
-    @classmethod
-    def _bounded(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("`max_turns` bounds the model turns: give a number ≥ 1")
-        return value
 
 
 # --- the tools, resolved for one run -----------------------------------------------
@@ -397,7 +394,8 @@ class _Loop:
     async def run(self) -> StepOutcome:
         step, runtime = self.step, self.runtime
         last_text = ""
-        for turn in range(1, step.max_turns + 1):
+        limit = step.max_turns or 1  # validation requires it, ≥ 1
+        for turn in range(1, limit + 1):
             over = runtime.over_budget(self.usage)
             if over:
                 raise StepFailure(f"budget exceeded before agent turn {turn}: {over}")
@@ -583,6 +581,18 @@ class _AgentKind(AsyncKind[AgentStep]):
         return f"agent {provider}/{step.model or defaults.model or 'default'}"
 
     def check(self, step: AgentStep, loc: Loc, report: Report) -> None:
+        if step.max_turns is None:
+            report(
+                loc,
+                f"step `{step.id}`: `max_turns` is required",
+                hint="bound the conversation, e.g. `max_turns: 8` (model turns)",
+            )
+        elif step.max_turns < 1:
+            report(
+                (*loc, "max_turns"),
+                f"step `{step.id}`: `max_turns` must be at least 1 (got {step.max_turns})",
+                hint="an agent needs one model turn to answer, more to use its tools",
+            )
         seen: dict[str, int] = {}
         for i, entry in enumerate(step.tools):
             if isinstance(entry, McpTool):
@@ -591,7 +601,8 @@ class _AgentKind(AsyncKind[AgentStep]):
             if name in seen:
                 report(
                     (*loc, "tools", i),
-                    f"step `{step.id}`: two tools are named `{name}` (tools {seen[name]} and {i})",
+                    f"step `{step.id}`: two tools are named `{name}`"
+                    f" (tools {seen[name] + 1} and {i + 1})",
                     hint="give one of them another `name:`",
                 )
             seen.setdefault(name, i)
