@@ -159,6 +159,9 @@ class Steps:
     def mcp(self, id: str, /, **fields: Any) -> Self:
         return self.step("mcp", id, **fields)
 
+    def agent(self, id: str, /, **fields: Any) -> Self:
+        return self.step("agent", id, **fields)
+
 
 class Workflow(Steps):
     """A whole workflow: its name and top-level fields, inputs, steps and outputs."""
