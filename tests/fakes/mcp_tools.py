@@ -32,6 +32,10 @@ def build(state: Path) -> MCPServer:
     def echo(text: str) -> dict[str, object]:
         return {"text": text, "pid": os.getpid()}
 
+    @server.tool(description="Count a call under `key` (across processes); the count so far.")
+    def tally(key: str) -> dict[str, object]:
+        return {"key": key, "count": _count(f"tally-{key}")}
+
     @server.tool(description="Exit the server process at once, without answering.")
     def exit_now() -> str:
         os._exit(3)
