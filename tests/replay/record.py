@@ -1,9 +1,10 @@
 """Record histories for the replay tests: the examples, and the control-flow runs in ``flows/``.
 
 Run on demand after a *deliberate* change to the command sequence (and guard the
-change with ``workflow.patched``): ``python -m tests.replay.record [examples|flows]``
-(both by default). The replay test then keeps old histories replaying against the
-current interpreter.
+change with ``workflow.patched``):
+``python -m tests.replay.record [examples|flows] [EXAMPLE ...]`` (both by default;
+naming examples records only those). The replay test then keeps old histories
+replaying against the current interpreter.
 
 Each example runs twice (by definition and by catalog name). Each file in ``flows/``
 runs once by definition, with the workflows it names pinned (``library``) and the
@@ -84,8 +85,10 @@ async def _answer(handle: WorkflowHandle[Any, RunResult]) -> None:
     await result
 
 
-async def _examples(client: Client, task_queue: str) -> None:
+async def _examples(client: Client, task_queue: str, only: set[str]) -> None:
     for path in sorted((ROOT / "examples").glob("*.yaml")):
+        if only and path.stem not in only:
+            continue
         inputs = json.loads(path.with_suffix(".input.json").read_text())
         for mode, payload in (
             ("definition", {"definition": yaml.safe_load(path.read_text())}),
@@ -94,7 +97,7 @@ async def _examples(client: Client, task_queue: str) -> None:
             handle = await client.start_workflow(
                 WORKFLOW_TYPE,
                 {**payload, "inputs": inputs, "offline": True},
-                id=f"{path.stem}-{mode}",
+                id=f"{path.stem}.{mode}",  # the replay takes the id from the file name
                 task_queue=task_queue,
                 result_type=RunResult,
             )
@@ -126,7 +129,7 @@ async def _flows(client: Client, task_queue: str) -> None:
             pending += await _save(client.get_workflow_handle(child), child)
 
 
-async def record(which: set[str]) -> None:
+async def record(which: set[str], only: frozenset[str] = frozenset()) -> None:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_binary(),
         data_converter=pydantic_data_converter,
@@ -137,7 +140,7 @@ async def record(which: set[str]) -> None:
         task_queue = f"record-{uuid.uuid4().hex[:8]}"
         async with build_worker(env.client, activities, task_queue=task_queue):
             if "examples" in which:
-                await _examples(env.client, task_queue)
+                await _examples(env.client, task_queue, set(only))
             if "flows" in which:
                 await _flows(env.client, task_queue)
         await activities.aclose()
@@ -146,4 +149,6 @@ async def record(which: set[str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(record(set(sys.argv[1:]) or {"examples", "flows"}))
+    args = set(sys.argv[1:])
+    kinds = args & {"examples", "flows"}
+    asyncio.run(record(kinds or {"examples", "flows"}, frozenset(args - kinds)))
