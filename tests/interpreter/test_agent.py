@@ -314,3 +314,15 @@ async def test_budget_is_checked_before_every_turn(
         error = await failure_of(client, task_queue, run_input(step, budget={"max_tokens": 5}))
     assert "budget exceeded before agent turn 2" in error
     assert "of budget.max_tokens 5" in error
+
+
+async def test_an_unknown_mcp_server_is_named_with_the_configured_ones(
+    client: Client, task_queue: str, worker_for: WorkerFactory
+) -> None:
+    step = agent([{"text": "never"}], tools=[{"mcp": "billing"}])
+    config = WorkerConfig(mcp_servers={"clock": TIME_SERVER})
+    async with worker_for(config=config):
+        error = await failure_of(client, task_queue, run_input(step))
+    assert "step `support` failed: MCP tools of `billing`:" in error
+    # the worker says which servers it has
+    assert "no MCP server `billing` is configured on this worker (configured: `clock`" in error
