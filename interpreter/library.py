@@ -23,7 +23,7 @@ from interpreter.loader import load_file
 from interpreter.models import WorkflowDefinition
 from interpreter.source import parse, position
 from interpreter.steps import AgentStep, AnyStep, Loc, WorkflowStep, kind_of
-from interpreter.steps.agent import WorkflowTool
+from interpreter.steps._agent_tools import WorkflowTool
 
 __all__ = ["load_with_library"]
 

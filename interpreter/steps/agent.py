@@ -21,18 +21,16 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import jsonschema
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Field, model_validator
 from temporalio.exceptions import FailureError
 
 from interpreter import defaults as code_defaults
 from interpreter.contract import (
     ACTIVITY_AGENT_TURN,
     ACTIVITY_MCP,
-    ACTIVITY_MCP_LIST_TOOLS,
-    ACTIVITY_RESOLVE_WORKFLOW,
     RunInput,
     StepOutcome,
     Usage,
@@ -44,9 +42,17 @@ from interpreter.conversation import (
     AgentTurnRequest,
     MockTurn,
     ToolCall,
-    ToolSpec,
 )
 from interpreter.fields import Defaults, JsonSchemaFormat, LanguageModel, Message
+from interpreter.steps._agent_tools import (
+    ActivityTool,
+    McpTool,
+    Resolved,
+    Tool,
+    WorkflowTool,
+    resolve_tools,
+    tool_name,
+)
 from interpreter.steps._kind import (
     AsyncKind,
     Loc,
@@ -60,7 +66,7 @@ from interpreter.steps._kind import (
     timeout_of,
 )
 from interpreter.steps.llm import ResponseFormat, ResponseSchema
-from interpreter.steps.mcp import McpCall, McpRequest, McpTools, McpToolsRequest
+from interpreter.steps.mcp import McpCall, McpRequest
 
 __all__ = [
     "KIND",
@@ -70,87 +76,6 @@ __all__ = [
     "MockTurnSpec",
     "WorkflowTool",
     "tool_name",
-]
-
-_TOOL_NAME = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def tool_name(ref: str) -> str:
-    """The name a model calls a workflow tool by: the file's stem, in the characters
-    every vendor accepts (``./tools/lookup-order.yaml`` → ``lookup-order``)."""
-    stem = ref.rsplit("/", 1)[-1]
-    for suffix in (".yaml", ".yml", ".json"):
-        stem = stem.removesuffix(suffix)
-    return _TOOL_NAME.sub("_", stem)[:64] or "workflow"
-
-
-class _ToolBase(LanguageModel):
-    description: str | None = None
-    approval: Literal["required"] | None = Field(
-        default=None, description="`required`: each call waits for a person's decision."
-    )
-
-
-class WorkflowTool(_ToolBase):
-    """Another workflow as a tool: its declared inputs are the parameters, its outputs
-    the result (a child run)."""
-
-    workflow: str = Field(min_length=1, description="A catalog name or a ./relative path.")
-    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
-
-    @property
-    def tool(self) -> str:
-        return self.name or tool_name(self.workflow)
-
-
-class McpTool(_ToolBase):
-    """The tools of an MCP server configured on the worker (``allow``: only these)."""
-
-    mcp: str = Field(min_length=1, description="A name under the worker's `mcp_servers:`.")
-    allow: list[str] | None = None
-
-
-class ActivityTool(_ToolBase):
-    """A custom activity registered on the worker, called with the arguments object."""
-
-    activity: str = Field(min_length=1)
-    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    parameters: JsonSchemaFormat | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _schema_in_place(cls, data: Any) -> Any:
-        # `parameters:` is the JSON Schema itself; checked as one (JsonSchemaFormat)
-        if isinstance(data, dict) and isinstance(data.get("parameters"), dict):
-            return {**data, "parameters": {"schema": data["parameters"]}}
-        return data
-
-    @property
-    def tool(self) -> str:
-        return self.name or self.activity
-
-
-def _tool_kind(value: Any) -> str | None:
-    if isinstance(value, dict):
-        found = [key for key in ("workflow", "mcp", "activity") if key in value]
-        return found[0] if len(found) == 1 else None
-    for cls, tag in ((WorkflowTool, "workflow"), (McpTool, "mcp"), (ActivityTool, "activity")):
-        if isinstance(value, cls):
-            return tag
-    return None
-
-
-Tool = Annotated[
-    Annotated[WorkflowTool, Tag("workflow")]
-    | Annotated[McpTool, Tag("mcp")]
-    | Annotated[ActivityTool, Tag("activity")],
-    Discriminator(
-        _tool_kind,
-        custom_error_type="tool_kind",
-        custom_error_message=(
-            "a tool is exactly one of `workflow: NAME`, `mcp: SERVER` or `activity: NAME`"
-        ),
-    ),
 ]
 
 
@@ -207,111 +132,6 @@ class AgentStep(StepBase):
         return self
 
 
-# --- the tools, resolved for one run -----------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Resolved:
-    """One tool as the loop knows it: what the model sees, and how to run it."""
-
-    spec: ToolSpec
-    how: WorkflowTool | McpTool | ActivityTool
-    definition: dict[str, Any] | None = None
-    """A workflow tool's definition, pinned (from the run's library or the catalog)."""
-    library: Mapping[str, Mapping[str, Any]] | None = None
-
-
-async def _resolve_tools(step: AgentStep, runtime: Runtime) -> dict[str, _Resolved]:
-    # the workflow language's models import the step kinds: import them when running
-    from interpreter.catalog import ResolvedWorkflow, ResolveRequest
-    from interpreter.inputs import input_schema
-    from interpreter.models import WorkflowDefinition
-
-    facts = runtime.facts
-    timeout = timeout_of(step, facts.defaults)
-    retry = retry_of(step, facts.defaults)
-    tools: dict[str, _Resolved] = {}
-
-    def add(tool: _Resolved) -> None:
-        if tool.spec.name in tools:
-            raise StepFailure(
-                f"two tools are named `{tool.spec.name}`: give one a `name:` (MCP: `allow:`)"
-            )
-        tools[tool.spec.name] = tool
-
-    for entry in step.tools:
-        if isinstance(entry, WorkflowTool):
-            pinned = facts.library.get(entry.workflow)
-            library: Mapping[str, Mapping[str, Any]] = facts.library
-            if pinned is None:
-                try:
-                    resolved: ResolvedWorkflow = await runtime.activity(
-                        ACTIVITY_RESOLVE_WORKFLOW,
-                        ResolveRequest(name=entry.workflow),
-                        summary=f"{runtime.label} · resolve tool {entry.tool}",
-                        timeout=timeout,
-                        retry=retry,
-                        result_type=ResolvedWorkflow,
-                    )
-                except FailureError as exc:
-                    raise StepFailure(
-                        f"workflow tool `{entry.workflow}`: {cause_message(exc)}"
-                    ) from None
-                pinned = resolved.definition.model_dump(mode="json", by_alias=True)
-                library = {**resolved.library, **facts.library}
-            definition = WorkflowDefinition.model_validate(pinned)
-            if not definition.inputs:
-                raise StepFailure(
-                    f"workflow tool `{entry.workflow}` declares no `inputs:`: a model needs "
-                    "them to know the tool's parameters"
-                )
-            description = entry.description or definition.description or f"Run {definition.name}"
-            spec = ToolSpec(
-                name=entry.tool, description=description, parameters=input_schema(definition)
-            )
-            add(_Resolved(spec, entry, dict(pinned), library))
-        elif isinstance(entry, McpTool):
-            try:
-                listed: McpTools = await runtime.activity(
-                    ACTIVITY_MCP_LIST_TOOLS,
-                    McpToolsRequest(server=entry.mcp),
-                    summary=f"{runtime.label} · mcp {entry.mcp} tools",
-                    timeout=timeout,
-                    retry=retry,
-                    result_type=McpTools,
-                )
-            except FailureError as exc:
-                raise StepFailure(f"MCP tools of `{entry.mcp}`: {cause_message(exc)}") from None
-            offered = {t.name: t for t in listed.tools}
-            missing = [name for name in entry.allow or () if name not in offered]
-            if missing:
-                raise StepFailure(
-                    f"MCP server `{entry.mcp}` has no tool "
-                    + ", ".join(f"`{n}`" for n in missing)
-                    + f" (its tools: {', '.join(sorted(offered)) or 'none'})"
-                )
-            for info in listed.tools:
-                if entry.allow is None or info.name in entry.allow:
-                    schema = info.input_schema or {"type": "object"}
-                    add(
-                        _Resolved(
-                            ToolSpec(
-                                name=info.name,
-                                description=info.description or entry.description or "",
-                                parameters=schema,
-                            ),
-                            entry,
-                        )
-                    )
-        else:
-            parameters = entry.parameters.json_schema if entry.parameters else {"type": "object"}
-            spec = ToolSpec(
-                name=entry.tool, description=entry.description or "", parameters=parameters
-            )
-            add(_Resolved(spec, entry))
-    return tools
-
-
 # --- the loop ------------------------------------------------------------------------
 
 
@@ -341,7 +161,7 @@ class _Loop:
         step: AgentStep,
         rendered: Mapping[str, Any],
         runtime: Runtime,
-        tools: dict[str, _Resolved],
+        tools: dict[str, Resolved],
     ) -> None:
         self.step = step
         self.runtime = runtime
@@ -511,7 +331,7 @@ class _Loop:
         return _Result(call, arguments, value)
 
     async def _run_tool(
-        self, tool: _Resolved, call: ToolCall, arguments: dict[str, Any], turn: int, label: str
+        self, tool: Resolved, call: ToolCall, arguments: dict[str, Any], turn: int, label: str
     ) -> Any:
         how, runtime = tool.how, self.runtime
         if isinstance(how, WorkflowTool):
@@ -566,8 +386,11 @@ def _schema_problem(arguments: dict[str, Any], schema: Mapping[str, Any]) -> str
     return f"{error.message}" + (f" (at `{where}`)" if where else "")
 
 
+_SAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
 def _safe_id(call_id: str) -> str:
-    return _TOOL_NAME.sub("_", call_id)[:64] or "call"
+    return _SAFE.sub("_", call_id)[:64] or "call"
 
 
 class _AgentKind(AsyncKind[AgentStep]):
@@ -610,7 +433,13 @@ class _AgentKind(AsyncKind[AgentStep]):
     async def run(
         self, step: AgentStep, rendered: Mapping[str, Any], runtime: Runtime
     ) -> StepOutcome:
-        tools = await _resolve_tools(step, runtime)
+        defaults = runtime.facts.defaults
+        tools = await resolve_tools(
+            step.tools,
+            runtime,
+            timeout=timeout_of(step, defaults),
+            retry=retry_of(step, defaults),
+        )
         return await _Loop(step, rendered, runtime, tools).run()
 
 

@@ -1,0 +1,218 @@
+"""An `agent` step's tools: what users write (``workflow:``, ``mcp:``, ``activity:``
+entries) and how one run turns them into the tools a model sees.
+
+Resolving happens when the step starts, through activities, so what the tools were
+is pinned in the run's history: a catalog workflow's definition (``resolve_workflow``)
+and an MCP server's tool list (``mcp_list_tools``). A workflow named by path, or
+found next to the file, was pinned with the run already (``interpreter.library``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, Tag, model_validator
+from temporalio.exceptions import FailureError
+
+from interpreter.contract import ACTIVITY_MCP_LIST_TOOLS, ACTIVITY_RESOLVE_WORKFLOW
+from interpreter.conversation import ToolSpec
+from interpreter.fields import JsonSchemaFormat, LanguageModel, RetryPolicy
+from interpreter.steps._kind import Runtime, StepFailure, cause_message
+from interpreter.steps.mcp import McpTools, McpToolsRequest
+
+__all__ = [
+    "ActivityTool",
+    "McpTool",
+    "Resolved",
+    "Tool",
+    "WorkflowTool",
+    "resolve_tools",
+    "tool_name",
+]
+
+_TOOL_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def tool_name(ref: str) -> str:
+    """The name a model calls a workflow tool by: the file's stem, in the characters
+    every vendor accepts (``./tools/lookup-order.yaml`` → ``lookup-order``)."""
+    stem = ref.rsplit("/", 1)[-1]
+    for suffix in (".yaml", ".yml", ".json"):
+        stem = stem.removesuffix(suffix)
+    return _TOOL_NAME.sub("_", stem)[:64] or "workflow"
+
+
+class _ToolBase(LanguageModel):
+    description: str | None = None
+    approval: Literal["required"] | None = Field(
+        default=None, description="`required`: each call waits for a person's decision."
+    )
+
+
+class WorkflowTool(_ToolBase):
+    """Another workflow as a tool: its declared inputs are the parameters, its outputs
+    the result (a child run)."""
+
+    workflow: str = Field(min_length=1, description="A catalog name or a ./relative path.")
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+    @property
+    def tool(self) -> str:
+        return self.name or tool_name(self.workflow)
+
+
+class McpTool(_ToolBase):
+    """The tools of an MCP server configured on the worker (``allow``: only these)."""
+
+    mcp: str = Field(min_length=1, description="A name under the worker's `mcp_servers:`.")
+    allow: list[str] | None = None
+
+
+class ActivityTool(_ToolBase):
+    """A custom activity registered on the worker, called with the arguments object."""
+
+    activity: str = Field(min_length=1)
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    parameters: JsonSchemaFormat | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _schema_in_place(cls, data: Any) -> Any:
+        # `parameters:` is the JSON Schema itself; checked as one (JsonSchemaFormat)
+        if isinstance(data, dict) and isinstance(data.get("parameters"), dict):
+            return {**data, "parameters": {"schema": data["parameters"]}}
+        return data
+
+    @property
+    def tool(self) -> str:
+        return self.name or self.activity
+
+
+def _tool_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        found = [key for key in ("workflow", "mcp", "activity") if key in value]
+        return found[0] if len(found) == 1 else None
+    for cls, tag in ((WorkflowTool, "workflow"), (McpTool, "mcp"), (ActivityTool, "activity")):
+        if isinstance(value, cls):
+            return tag
+    return None
+
+
+Tool = Annotated[
+    Annotated[WorkflowTool, Tag("workflow")]
+    | Annotated[McpTool, Tag("mcp")]
+    | Annotated[ActivityTool, Tag("activity")],
+    Discriminator(
+        _tool_kind,
+        custom_error_type="tool_kind",
+        custom_error_message=(
+            "a tool is exactly one of `workflow: NAME`, `mcp: SERVER` or `activity: NAME`"
+        ),
+    ),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """One tool as the loop knows it: what the model sees, and how to run it."""
+
+    spec: ToolSpec
+    how: WorkflowTool | McpTool | ActivityTool
+    definition: dict[str, Any] | None = None
+    """A workflow tool's definition, pinned (from the run's library or the catalog)."""
+    library: Mapping[str, Mapping[str, Any]] | None = None
+
+
+async def resolve_tools(
+    entries: Sequence[Tool], runtime: Runtime, *, timeout: float, retry: RetryPolicy
+) -> dict[str, Resolved]:
+    """The tools of one run by name: workflow definitions pinned, MCP tools listed."""
+    # the workflow language's models import the step kinds: import them when running
+    from interpreter.catalog import ResolvedWorkflow, ResolveRequest
+    from interpreter.inputs import input_schema
+    from interpreter.models import WorkflowDefinition
+
+    facts = runtime.facts
+    tools: dict[str, Resolved] = {}
+
+    def add(tool: Resolved) -> None:
+        if tool.spec.name in tools:
+            raise StepFailure(
+                f"two tools are named `{tool.spec.name}`: give one a `name:` (MCP: `allow:`)"
+            )
+        tools[tool.spec.name] = tool
+
+    for entry in entries:
+        if isinstance(entry, WorkflowTool):
+            pinned = facts.library.get(entry.workflow)
+            library: Mapping[str, Mapping[str, Any]] = facts.library
+            if pinned is None:
+                try:
+                    resolved: ResolvedWorkflow = await runtime.activity(
+                        ACTIVITY_RESOLVE_WORKFLOW,
+                        ResolveRequest(name=entry.workflow),
+                        summary=f"{runtime.label} · resolve tool {entry.tool}",
+                        timeout=timeout,
+                        retry=retry,
+                        result_type=ResolvedWorkflow,
+                    )
+                except FailureError as exc:
+                    raise StepFailure(
+                        f"workflow tool `{entry.workflow}`: {cause_message(exc)}"
+                    ) from None
+                pinned = resolved.definition.model_dump(mode="json", by_alias=True)
+                library = {**resolved.library, **facts.library}
+            definition = WorkflowDefinition.model_validate(pinned)
+            if not definition.inputs:
+                raise StepFailure(
+                    f"workflow tool `{entry.workflow}` declares no `inputs:`: a model needs "
+                    "them to know the tool's parameters"
+                )
+            description = entry.description or definition.description or f"Run {definition.name}"
+            spec = ToolSpec(
+                name=entry.tool, description=description, parameters=input_schema(definition)
+            )
+            add(Resolved(spec, entry, dict(pinned), library))
+        elif isinstance(entry, McpTool):
+            try:
+                listed: McpTools = await runtime.activity(
+                    ACTIVITY_MCP_LIST_TOOLS,
+                    McpToolsRequest(server=entry.mcp),
+                    summary=f"{runtime.label} · mcp {entry.mcp} tools",
+                    timeout=timeout,
+                    retry=retry,
+                    result_type=McpTools,
+                )
+            except FailureError as exc:
+                raise StepFailure(f"MCP tools of `{entry.mcp}`: {cause_message(exc)}") from None
+            offered = {t.name: t for t in listed.tools}
+            missing = [name for name in entry.allow or () if name not in offered]
+            if missing:
+                raise StepFailure(
+                    f"MCP server `{entry.mcp}` has no tool "
+                    + ", ".join(f"`{n}`" for n in missing)
+                    + f" (its tools: {', '.join(sorted(offered)) or 'none'})"
+                )
+            for info in listed.tools:
+                if entry.allow is None or info.name in entry.allow:
+                    schema = info.input_schema or {"type": "object"}
+                    add(
+                        Resolved(
+                            ToolSpec(
+                                name=info.name,
+                                description=info.description or entry.description or "",
+                                parameters=schema,
+                            ),
+                            entry,
+                        )
+                    )
+        else:
+            parameters = entry.parameters.json_schema if entry.parameters else {"type": "object"}
+            spec = ToolSpec(
+                name=entry.tool, description=entry.description or "", parameters=parameters
+            )
+            add(Resolved(spec, entry))
+    return tools
