@@ -17,8 +17,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, Tag, model_validator
 from temporalio.exceptions import FailureError
 
+# the module, not its names: `interpreter.conversation` imports `interpreter.steps`
+# (StepCall), so whichever of the two is imported first, the other is half-done then
+from interpreter import conversation
 from interpreter.contract import ACTIVITY_MCP_LIST_TOOLS, ACTIVITY_RESOLVE_WORKFLOW
-from interpreter.conversation import ToolSpec
 from interpreter.fields import JsonSchemaFormat, LanguageModel, RetryPolicy
 from interpreter.steps._kind import Runtime, StepFailure, cause_message
 from interpreter.steps.mcp import McpTools, McpToolsRequest
@@ -119,7 +121,7 @@ Tool = Annotated[
 class Resolved:
     """One tool as the loop knows it: what the model sees, and how to run it."""
 
-    spec: ToolSpec
+    spec: conversation.ToolSpec
     how: WorkflowTool | McpTool | ActivityTool
     definition: dict[str, Any] | None = None
     """A workflow tool's definition, pinned (from the run's library or the catalog)."""
@@ -172,7 +174,7 @@ async def resolve_tools(
                     "them to know the tool's parameters"
                 )
             description = entry.description or definition.description or f"Run {definition.name}"
-            spec = ToolSpec(
+            spec = conversation.ToolSpec(
                 name=entry.tool, description=description, parameters=input_schema(definition)
             )
             add(Resolved(spec, entry, dict(pinned), library))
@@ -201,7 +203,7 @@ async def resolve_tools(
                     schema = info.input_schema or {"type": "object"}
                     add(
                         Resolved(
-                            ToolSpec(
+                            conversation.ToolSpec(
                                 name=info.name,
                                 description=info.description or entry.description or "",
                                 parameters=schema,
@@ -211,7 +213,7 @@ async def resolve_tools(
                     )
         else:
             parameters = entry.parameters.json_schema if entry.parameters else {"type": "object"}
-            spec = ToolSpec(
+            spec = conversation.ToolSpec(
                 name=entry.tool, description=entry.description or "", parameters=parameters
             )
             add(Resolved(spec, entry))

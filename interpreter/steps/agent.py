@@ -27,6 +27,9 @@ import jsonschema
 from pydantic import Field, model_validator
 from temporalio.exceptions import FailureError
 
+# the module, not its names: `interpreter.conversation` imports `interpreter.steps`
+# (StepCall), so whichever of the two is imported first, the other is half-done then
+from interpreter import conversation
 from interpreter import defaults as code_defaults
 from interpreter.contract import (
     ACTIVITY_AGENT_TURN,
@@ -34,14 +37,6 @@ from interpreter.contract import (
     RunInput,
     StepOutcome,
     Usage,
-)
-from interpreter.conversation import (
-    AgentMessage,
-    AgentTurn,
-    AgentTurnCall,
-    AgentTurnRequest,
-    MockTurn,
-    ToolCall,
 )
 from interpreter.fields import Defaults, JsonSchemaFormat, LanguageModel, Message
 from interpreter.steps._agent_tools import (
@@ -108,9 +103,10 @@ class AgentStep(StepBase):
     prompt: str | None = None
     messages: list[Message] = Field(default_factory=list)
     tools: list[Tool] = Field(default_factory=list)
+    # optional to pydantic so that a missing one is reported by `check`, with a hint
     max_turns: int | None = Field(
         default=None,
-        description="Required: at most this many model turns (checked with a hint, not here).",
+        description="Required, ≥ 1: at most this many model turns.",
         json_schema_extra={"minimum": 1},
     )
     max_tool_errors: int = Field(default=3, ge=1)
@@ -139,7 +135,7 @@ class AgentStep(StepBase):
 class _Result:
     """One tool call's outcome: what the model is told, and what the transcript keeps."""
 
-    call: ToolCall
+    call: conversation.ToolCall
     arguments: Any
     value: Any
     is_error: bool = False
@@ -175,20 +171,24 @@ class _Loop:
         self.last_error = ""
         self._approvals = asyncio.Lock()  # one person-facing question at a time per step
         system_parts = [rendered["system"]] if rendered.get("system") else []
-        self.messages: list[AgentMessage] = []
+        self.messages: list[conversation.AgentMessage] = []
         for message in rendered.get("messages") or []:
             if message["role"] == "system":
                 system_parts.append(message["content"])
             else:
-                self.messages.append(AgentMessage(role=message["role"], content=message["content"]))
+                self.messages.append(
+                    conversation.AgentMessage(role=message["role"], content=message["content"])
+                )
         if rendered.get("prompt") is not None:
-            self.messages.append(AgentMessage(role="user", content=str(rendered["prompt"])))
+            self.messages.append(
+                conversation.AgentMessage(role="user", content=str(rendered["prompt"]))
+            )
         self.system = "\n\n".join(system_parts) or None
 
-    def _request(self, turn: int) -> AgentTurnRequest:
+    def _request(self, turn: int) -> conversation.AgentTurnRequest:
         step, d = self.step, self.defaults
         fmt = step.response_format
-        call = AgentTurnCall(
+        call = conversation.AgentTurnCall(
             id=step.id,
             jitter=self.retry.jitter,
             provider=step.provider or d.provider or code_defaults.LLM_PROVIDER,
@@ -207,9 +207,11 @@ class _Loop:
                 else fmt
             ),
             extra=dict(step.extra),
-            mock_turns=[MockTurn.model_validate(t.model_dump()) for t in step.mock_turns],
+            mock_turns=[
+                conversation.MockTurn.model_validate(t.model_dump()) for t in step.mock_turns
+            ],
         )
-        return AgentTurnRequest(step=call, offline=self.runtime.facts.offline)
+        return conversation.AgentTurnRequest(step=call, offline=self.runtime.facts.offline)
 
     async def run(self) -> StepOutcome:
         step, runtime = self.step, self.runtime
@@ -219,18 +221,20 @@ class _Loop:
             over = runtime.over_budget(self.usage)
             if over:
                 raise StepFailure(f"budget exceeded before agent turn {turn}: {over}")
-            answer: AgentTurn = await runtime.activity(
+            answer: conversation.AgentTurn = await runtime.activity(
                 ACTIVITY_AGENT_TURN,
                 self._request(turn),
                 summary=f"{runtime.label} · agent turn {turn}",
                 timeout=self.timeout,
                 retry=self.retry,
-                result_type=AgentTurn,
+                result_type=conversation.AgentTurn,
                 heartbeat="per_chunk" if step.stream else "while_waiting",
             )
             self.usage = self.usage + answer.usage
             self.messages.append(
-                AgentMessage(role="assistant", content=answer.text, tool_calls=answer.tool_calls)
+                conversation.AgentMessage(
+                    role="assistant", content=answer.text, tool_calls=answer.tool_calls
+                )
             )
             record: dict[str, Any] = {
                 "turn": turn,
@@ -257,7 +261,7 @@ class _Loop:
                     }
                 )
                 self.messages.append(
-                    AgentMessage(
+                    conversation.AgentMessage(
                         role="tool",
                         content=result.content,
                         tool_call_id=result.call.id,
@@ -297,7 +301,7 @@ class _Loop:
             output=output, usage=self.usage, attempt=0, transcript=transcript, note=note
         )
 
-    async def _call(self, call: ToolCall, turn: int) -> _Result:
+    async def _call(self, call: conversation.ToolCall, turn: int) -> _Result:
         tool = self.tools.get(call.name)
         if tool is None:
             known = ", ".join(f"`{n}`" for n in self.tools) or "none"
@@ -331,7 +335,12 @@ class _Loop:
         return _Result(call, arguments, value)
 
     async def _run_tool(
-        self, tool: Resolved, call: ToolCall, arguments: dict[str, Any], turn: int, label: str
+        self,
+        tool: Resolved,
+        call: conversation.ToolCall,
+        arguments: dict[str, Any],
+        turn: int,
+        label: str,
     ) -> Any:
         how, runtime = tool.how, self.runtime
         if isinstance(how, WorkflowTool):
