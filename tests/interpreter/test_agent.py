@@ -5,7 +5,9 @@ parallel tool calls, and everything that can go wrong with a tool call."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from activities import WorkerConfig
 from activities.providers.config import McpServerSettings
 from interpreter.contract import QUERY_PROGRESS, UPDATE_APPROVE, Decision, Progress
 from tests.conftest import WorkerFactory
+from tests.fakes.mcp_tools import serve_http
 from tests.helpers.runs import failure_of, outcome, run_to_end, start_run
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -326,3 +329,29 @@ async def test_an_unknown_mcp_server_is_named_with_the_configured_ones(
     assert "step `support` failed: MCP tools of `billing`:" in error
     # the worker says which servers it has
     assert "no MCP server `billing` is configured on this worker (configured: `clock`" in error
+
+
+async def test_an_mcp_tool_over_streamable_http(
+    client: Client, task_queue: str, worker_for: WorkerFactory, tmp_path: Path
+) -> None:
+    """An agent's `mcp:` tool on a server reached over Streamable HTTP on loopback (the
+    official SDK's server, tests/fakes/mcp_tools.py): listed, called, result fed back."""
+    async with serve_http(tmp_path) as url:
+        config = WorkerConfig(mcp_servers={"billing": McpServerSettings(url=url)})
+        step = agent(
+            [
+                {"tool_calls": [{"name": "echo", "arguments": {"text": "invoice A-17"}}]},
+                {"text": "echoed"},
+            ],
+            tools=[{"mcp": "billing", "allow": ["echo"]}],
+        )
+        async with worker_for(config=config):
+            result = await run_to_end(client, task_queue, run_input(step))
+    transcript = result.steps["support"].transcript
+    assert transcript is not None
+    call = transcript["turns"][0]["tool_calls"][0]
+    assert call["name"] == "echo" and not call["is_error"]
+    assert call["result"]["text"] == "invoice A-17"
+    assert call["result"]["pid"] == os.getpid()  # served by the loopback server in this process
+    tool_message = next(m for m in transcript["messages"] if m["role"] == "tool")
+    assert "invoice A-17" in tool_message["content"]
