@@ -126,9 +126,7 @@ class PgVectorStore:
         """Per pooled connection: vector types, and ef_search for the whole session (one
         statement per connection rather than one more round trip per query)."""
         await register_vector_async(conn)
-        await conn.execute(
-            sql.SQL("SET hnsw.ef_search = {}").format(sql.Literal(self._ef_search))
-        )
+        await conn.execute(sql.SQL("SET hnsw.ef_search = {}").format(sql.Literal(self._ef_search)))
         await conn.commit()  # the pool wants its connections idle, not in a transaction
 
     def _catalog(self) -> sql.Composed:
