@@ -84,8 +84,8 @@ class AnnSettings:
     """Rows in a table (all namespaces) from which ``optimize`` builds the index;
     below it a flat scan costs ~1.2 µs per vector and is exact."""
     nprobes: int = 20
-    """IVF partitions searched per query (the index has one per ~1M rows, so this
-    matters only for very large tables)."""
+    """IVF partitions searched per query (LanceDB's documented default target is ~1M
+    rows per partition, so this matters only for very large tables)."""
     refine_factor: int = 10
     """Candidates re-ranked by exact distance: ``top_k * refine_factor``. The graph
     ranks by 8-bit quantised vectors; re-ranking restores exact order."""
@@ -303,7 +303,7 @@ class LanceStore:
             return
         await table.optimize()
         if not await self.has_ann_index(index) and await table.count_rows() >= self.ann.threshold:
-            # one partition per ~1M rows: each is its own HNSW graph over 8-bit vectors
+            # IVF partitions by LanceDB's default; each is an HNSW graph over 8-bit vectors
             await table.create_index("vector", config=HnswSq(distance_type="cosine"), replace=True)
 
     async def has_ann_index(self, index: str) -> bool:
