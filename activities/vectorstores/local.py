@@ -5,9 +5,17 @@ state directory, see :func:`activities.settings.default_vectors_dir`).
 Columns: ``namespace``, ``id``, ``vector`` (float32, fixed size), ``text`` and
 ``metadata`` (JSON).
 The dimension and the embedder an index was built with are kept in the table's
-schema metadata. Search is exact (flat) cosine with the filter applied before
-ranking, so results equal brute force; a bitmap index on ``namespace`` keeps
-per-namespace queries cheap. Upserts are ``merge_insert`` on (namespace, id).
+schema metadata. A bitmap index on ``namespace`` keeps per-namespace queries
+cheap. Upserts are ``merge_insert`` on (namespace, id).
+
+Small tables are searched exactly (a flat cosine scan with the filter applied
+before ranking, so results equal brute force). :meth:`LanceStore.optimize`, which
+ingestion runs when it has written, builds an approximate index (IVF-HNSW-SQ,
+cosine) once a table holds :attr:`AnnSettings.threshold` rows; from then on
+queries search the graph with the filter applied first and re-rank
+``top_k * refine_factor`` candidates by their exact vectors. Rows written after
+the build are searched exactly until the next ``optimize`` folds them into the
+index. The settings come from the store URI (see :func:`from_uri`).
 """
 
 from __future__ import annotations
@@ -16,13 +24,15 @@ import asyncio
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import lancedb
 import pyarrow as pa
-from lancedb.index import Bitmap
+from lancedb.index import Bitmap, HnswSq
 
 from activities.settings import default_vectors_dir
 from activities.vectorstores.base import (
@@ -36,7 +46,7 @@ from activities.vectorstores.base import (
 )
 from activities.vectorstores.filters import parse, to_lance_sql
 
-__all__ = ["LanceStore", "from_uri"]
+__all__ = ["AnnSettings", "LanceStore", "from_uri"]
 
 _DIMENSION_KEY = b"llm_orchestrator.dimension"
 _EMBEDDER_KEY = b"llm_orchestrator.embedder"
@@ -62,11 +72,57 @@ def _schema(info: IndexInfo) -> pa.Schema:
     )
 
 
+@dataclass(frozen=True)
+class AnnSettings:
+    """When the embedded store builds its approximate (ANN) index, and how queries use it.
+
+    The defaults reach recall@5 ≥ 0.99 on clustered 384-d vectors at 100,000 rows,
+    ~4.5 ms per query on a quiet 2-core machine (docs/performance.md, "Vector stores").
+    """
+
+    threshold: int = 20_000
+    """Rows in a table (all namespaces) from which ``optimize`` builds the index;
+    below it a flat scan costs ~1.2 µs per vector and is exact."""
+    nprobes: int = 20
+    """IVF partitions searched per query (LanceDB's documented default target is ~1M
+    rows per partition, so this matters only for very large tables)."""
+    refine_factor: int = 10
+    """Candidates re-ranked by exact distance: ``top_k * refine_factor``. The graph
+    ranks by 8-bit quantised vectors; re-ranking restores exact order."""
+    ef: int | None = None
+    """HNSW candidate list per query (``None``: LanceDB's 1.5 × the candidates)."""
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, str]) -> AnnSettings:
+        """From URI query options ``ann_threshold``, ``nprobes``, ``refine_factor``, ``ef``."""
+        known = {"ann_threshold", "nprobes", "refine_factor", "ef"}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown local store option(s) {', '.join(unknown)}: "
+                f"use {', '.join(sorted(known))}"
+            )
+        try:
+            values = {key: int(value) for key, value in options.items()}
+        except ValueError:
+            raise ValueError(f"local store options take integers: {dict(options)}") from None
+        if any(v < 1 for v in values.values()):
+            raise ValueError(f"local store options must be positive: {dict(options)}")
+        default = cls()
+        return cls(
+            threshold=values.get("ann_threshold", default.threshold),
+            nprobes=values.get("nprobes", default.nprobes),
+            refine_factor=values.get("refine_factor", default.refine_factor),
+            ef=values.get("ef", default.ef),
+        )
+
+
 class LanceStore:
     """Indexes as LanceDB tables in one directory."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, ann: AnnSettings | None = None) -> None:
         self.path = Path(path)
+        self.ann = ann or AnnSettings()
         self._db: lancedb.AsyncConnection | None = None
         self._tables: dict[str, Any] = {}
         self._lock = asyncio.Lock()
@@ -181,13 +237,18 @@ class LanceStore:
         if top_k <= 0:
             return []
         table = await self._existing(index)
-        rows = (
-            await table.vector_search([float(x) for x in vector])
+        search = (
+            table.vector_search([float(x) for x in vector])
             .distance_type("cosine")
             .where(where)
             .limit(top_k)
-            .to_list()
+            # ignored by the flat scan of a table without an ANN index
+            .nprobes(self.ann.nprobes)
+            .refine_factor(self.ann.refine_factor)
         )
+        if self.ann.ef is not None:
+            search = search.ef(self.ann.ef)
+        rows = await search.to_list()
         hits = []
         for row in rows:
             distance = row["_distance"]
@@ -235,10 +296,22 @@ class LanceStore:
         return int(await table.count_rows(where))
 
     async def optimize(self, index: str) -> None:
-        """Compact the many small fragments that batch upserts leave behind."""
+        """Compact the many small fragments that batch upserts leave behind, fold new rows
+        into the ANN index, and build that index once the table reaches the threshold."""
         table = await self._table(index)
-        if table is not None:
-            await table.optimize()
+        if table is None:
+            return
+        await table.optimize()
+        if not await self.has_ann_index(index) and await table.count_rows() >= self.ann.threshold:
+            # IVF partitions by LanceDB's default; each is an HNSW graph over 8-bit vectors
+            await table.create_index("vector", config=HnswSq(distance_type="cosine"), replace=True)
+
+    async def has_ann_index(self, index: str) -> bool:
+        """Whether ``index``'s table has an approximate index on its vectors."""
+        table = await self._table(index)
+        if table is None:
+            return False
+        return any("vector" in config.columns for config in await table.list_indices())
 
     async def aclose(self) -> None:
         self._tables.clear()
@@ -248,10 +321,13 @@ class LanceStore:
 
 
 def from_uri(uri: str, *, env: Mapping[str, str] | None = None) -> LanceStore:
-    """``local`` (the default directory) or ``local:PATH``."""
+    """``local`` (the default directory) or ``local:PATH``, each optionally followed by
+    ``?ann_threshold=N&nprobes=N&refine_factor=N&ef=N`` (see :class:`AnnSettings`)."""
 
-    scheme, _, path = uri.partition(":")
+    location, _, query = uri.partition("?")
+    scheme, _, path = location.partition(":")
     if scheme != "local":
         raise ValueError(f"not a local store URI (local or local:PATH): {uri!r}")
     path = path.removeprefix("//")
-    return LanceStore(Path(path).expanduser() if path else default_vectors_dir(env))
+    ann = AnnSettings.from_options(dict(parse_qsl(query, keep_blank_values=True)))
+    return LanceStore(Path(path).expanduser() if path else default_vectors_dir(env), ann=ann)

@@ -49,7 +49,7 @@ _EMBEDDED = ("local", *_MEMORY_NAMES)
 def _scheme(uri: str) -> str | None:
     if "://" in uri:
         return uri.split("://", 1)[0].lower()
-    if uri.startswith("local:") or uri == "local":
+    if uri.startswith(("local:", "local?")) or uri == "local":
         return "local"
     if uri == "memory":
         return "memory"
