@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -33,7 +33,7 @@ from interpreter.contract import (
 from interpreter.errors import ERROR_CIRCUIT_OPEN
 from interpreter.fields import Defaults, RetryPolicy
 from interpreter.steps import RunFacts
-from interpreter.steps._kind import cause_message
+from interpreter.steps._kind import ActivityChain, ChainAnswer, cause_message
 from interpreter.templates import Reads, is_template, reads
 
 __all__ = [
@@ -98,6 +98,7 @@ class StepRuntime:
         mailbox: Mailbox,
         label: str,
         over_budget: Callable[[Usage], str | None] = lambda _: None,
+        walk: Callable[..., Awaitable[ChainAnswer]] | None = None,
     ) -> None:
         self._step_id = step_id
         self._label = label
@@ -107,6 +108,7 @@ class StepRuntime:
         self._step_roots = step_roots
         self._mailbox = mailbox
         self._over_budget = over_budget
+        self._walk = walk
 
     @property
     def facts(self) -> RunFacts:
@@ -189,6 +191,20 @@ class StepRuntime:
             retry_policy=retry_policy(retry),
             heartbeat_timeout=heartbeat_timeout(heartbeat, self._facts.defaults, timeout),
             summary=summary,
+        )
+
+    async def walk(
+        self,
+        chain: ActivityChain,
+        *,
+        summary: str,
+        timeout: float,
+        retry: RetryPolicy,
+        result_type: type | None = None,
+    ) -> ChainAnswer:
+        assert self._walk is not None, "the workflow lends its chain walker"
+        return await self._walk(
+            chain, summary=summary, timeout=timeout, policy=retry, result_type=result_type
         )
 
     async def child(self, request: RunInput, *, suffix: str, label: str) -> RunResult:

@@ -10,9 +10,9 @@ so activities receive fully resolved payloads and hold all the I/O.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, assert_never
 
@@ -72,11 +72,11 @@ with workflow.unsafe.imports_passed_through():
     from interpreter.runtime import retry_policy as _retry_policy
     from interpreter.scheduler import Decision, Scheduler, Status
     from interpreter.steps import (
-        ActivityCall,
         ActivityChain,
         ActivityKind,
         AnyKind,
         AsyncKind,
+        ChainAnswer,
         DecisionKind,
         GroupKind,
         PureKind,
@@ -566,6 +566,9 @@ class DagWorkflow:
             mailbox=self._mailbox,
             label=self._label(node.id),
             over_budget=self._over_budget,
+            walk=functools.partial(
+                _walk_chain, label=self._label(node.id), defaults=self._facts.defaults
+            ),
         )
         return await kind.run(node.step, rendered, runtime)
 
@@ -675,17 +678,6 @@ class DagWorkflow:
             self._scheduler.abort(why)
 
 
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    """What a walked chain ended with: the answering call's result, and what came before."""
-
-    result: Any
-    call: ActivityCall
-    skipped: list[SkippedModel]
-    spent: Usage
-    """Usage that failed entries reported (replies a model got wrong)."""
-
-
 async def _walk_chain(
     chain: ActivityChain,
     *,
@@ -695,7 +687,7 @@ async def _walk_chain(
     policy: RetryPolicy,
     defaults: Defaults,
     result_type: type[Any] | None,
-) -> _Answer:
+) -> ChainAnswer:
     """Run a chain's calls one at a time until one answers. Each is its own activity (its
     own timeout, retry policy and summary, else ``timeout``/``policy``/``summary``); the
     next runs only when one failed in a way ``chain.fallback_on`` moves on from. A chain of
@@ -738,7 +730,7 @@ async def _walk_chain(
                 sum(s.attempts for s in skipped),
                 spent if spent != Usage() else None,
             ) from None
-        return _Answer(result, call, skipped, spent)
+        return ChainAnswer(result, call, skipped, spent)
     raise AssertionError("a chain has at least one call")
 
 

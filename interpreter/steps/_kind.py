@@ -46,7 +46,15 @@ from interpreter.fields import (
 from interpreter.payload import Payload
 
 if TYPE_CHECKING:
-    from interpreter.contract import Decision, RunInput, RunResult, Scope, StepOutcome, Usage
+    from interpreter.contract import (
+        Decision,
+        RunInput,
+        RunResult,
+        Scope,
+        SkippedModel,
+        StepOutcome,
+        Usage,
+    )
     from interpreter.steps import AnyStep
 
 __all__ = [
@@ -55,6 +63,7 @@ __all__ = [
     "ActivityKind",
     "AsyncKind",
     "Body",
+    "ChainAnswer",
     "DecisionKind",
     "GroupKind",
     "Loc",
@@ -187,6 +196,17 @@ class ActivityChain:
 
     calls: tuple[ActivityCall, ...]
     fallback_on: FallbackOn = "transient"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainAnswer:
+    """What a walked chain ended with: the answering call's result, and what came before."""
+
+    result: Any
+    call: ActivityCall
+    skipped: list[SkippedModel]
+    spent: Usage
+    """Usage that failed entries reported (replies a model got wrong)."""
 
 
 def fallback_chain(
@@ -383,6 +403,21 @@ class Runtime(Protocol):
     ) -> Any:
         """Run one activity (an agent's model turn or tool call); its failure raises
         ``ActivityError`` once ``retry`` is spent."""
+        ...
+
+    async def walk(
+        self,
+        chain: ActivityChain,
+        *,
+        summary: str,
+        timeout: float,
+        retry: RetryPolicy,
+        result_type: type | None = None,
+    ) -> ChainAnswer:
+        """Run a fallback chain as `llm` steps do: one activity per entry, the next only when
+        the one before failed in a way the chain moves on from (an agent's model turn).
+        A chain of one raises its ``ActivityError``; a longer one fails the step naming
+        each model tried."""
         ...
 
     async def child(self, request: RunInput, *, suffix: str, label: str) -> RunResult:

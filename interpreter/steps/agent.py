@@ -38,7 +38,14 @@ from interpreter.contract import (
     StepOutcome,
     Usage,
 )
-from interpreter.fields import Defaults, JsonSchemaFormat, LanguageModel, Message
+from interpreter.fields import (
+    Defaults,
+    FallbackEntry,
+    FallbackOn,
+    JsonSchemaFormat,
+    LanguageModel,
+    Message,
+)
 from interpreter.steps._agent_tools import (
     ActivityTool,
     McpTool,
@@ -49,6 +56,7 @@ from interpreter.steps._agent_tools import (
     tool_name,
 )
 from interpreter.steps._kind import (
+    ActivityCall,
     AsyncKind,
     Loc,
     Report,
@@ -57,6 +65,7 @@ from interpreter.steps._kind import (
     StepBase,
     StepFailure,
     cause_message,
+    fallback_chain,
     retry_of,
     timeout_of,
 )
@@ -120,6 +129,12 @@ class AgentStep(StepBase):
     mock_turns: list[MockTurnSpec] = Field(
         default_factory=list, description="Turns the offline provider plays, in order."
     )
+    fallback: list[FallbackEntry] | None = Field(
+        default=None,
+        description="Models to try for a turn, in order, when the ones before failed; "
+        "`defaults.fallback` when not given (`[]`: none).",
+    )
+    fallback_on: FallbackOn | None = None
 
     @model_validator(mode="after")
     def _needs_prompt(self) -> AgentStep:
@@ -221,15 +236,7 @@ class _Loop:
             over = runtime.over_budget(self.usage)
             if over:
                 raise StepFailure(f"budget exceeded before agent turn {turn}: {over}")
-            answer: conversation.AgentTurn = await runtime.activity(
-                ACTIVITY_AGENT_TURN,
-                self._request(turn),
-                summary=f"{runtime.label} · agent turn {turn}",
-                timeout=self.timeout,
-                retry=self.retry,
-                result_type=conversation.AgentTurn,
-                heartbeat="per_chunk" if step.stream else "while_waiting",
-            )
+            answer, answered = await self._turn(turn)
             self.usage = self.usage + answer.usage
             self.messages.append(
                 conversation.AgentMessage(
@@ -238,6 +245,7 @@ class _Loop:
             )
             record: dict[str, Any] = {
                 "turn": turn,
+                "answered_by": answered,
                 "model": answer.model,
                 "finish_reason": answer.finish_reason,
                 "usage": answer.usage.model_dump(),
@@ -283,6 +291,48 @@ class _Loop:
             f"no final answer after max_turns ({step.max_turns}): the model was still calling "
             "tools; raise `max_turns` or set `on_max_turns: return_last`"
         )
+
+    async def _turn(self, turn: int) -> tuple[conversation.AgentTurn, dict[str, Any]]:
+        """One model turn, down the step's fallback chain: the answer, and who gave it
+        (the models left before it, and why). Usage of failed entries is counted."""
+        step, d = self.step, self.defaults
+        request = self._request(turn)
+        primary = ActivityCall(
+            ACTIVITY_AGENT_TURN,
+            request,
+            heartbeat="per_chunk" if step.stream else "while_waiting",
+            provider=request.step.provider,
+            model=request.step.model,
+            summary=f"agent turn {turn}",
+        )
+
+        def payload_for(provider: str, model: str, jitter: bool) -> Any:
+            update = {"provider": provider, "model": model, "jitter": jitter}
+            return request.model_copy(update={"step": request.step.model_copy(update=update)})
+
+        chain = fallback_chain(
+            primary,
+            step.fallback if step.fallback is not None else d.fallback or [],
+            step.fallback_on or d.fallback_on or code_defaults.FALLBACK_ON,
+            payload_for=payload_for,
+            word=f"agent turn {turn}",
+            retry=self.retry,
+        )
+        walked = await self.runtime.walk(
+            chain,
+            summary=f"agent turn {turn}",
+            timeout=self.timeout,
+            retry=self.retry,
+            result_type=conversation.AgentTurn,
+        )
+        self.usage = self.usage + walked.spent
+        answered = {
+            "provider": walked.call.provider,
+            "model": walked.call.model,
+            "skipped": [s.model_dump() for s in walked.skipped],
+        }
+        answer: conversation.AgentTurn = walked.result
+        return answer, answered
 
     def _finish(self, text: str, note: str = "") -> StepOutcome:
         output: Any = text

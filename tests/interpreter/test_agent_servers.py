@@ -18,7 +18,7 @@ from temporalio.client import Client
 from tests.conftest import WorkerFactory
 from tests.examples.test_real_servers_usage import AIMOCK_CLI
 from tests.helpers.providers import ANTHROPIC_KEY, OPENAI_KEY, config_for
-from tests.helpers.runs import run_to_end
+from tests.helpers.runs import run_to_end, start_run
 from tests.interpreter.test_agent import LOOKUP_ORDER
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -170,3 +170,44 @@ async def test_parallel_tool_calls_against_aimock(
     assert [c["result"]["order"] for c in calls] == ["A-1001", "A-1002"]
     told = [m for m in transcript["messages"] if m["role"] == "tool"]
     assert [m["tool_call_id"] for m in told] == [c["id"] for c in calls]
+
+
+async def test_an_agent_turn_falls_back_to_the_next_model(
+    client: Client, task_queue: str, worker_for: WorkerFactory, llmock: LLMock
+) -> None:
+    """OpenAI is down (HTTP 500): each turn moves on to Anthropic, which calls the tool and
+    then answers; the transcript names who answered each turn and why OpenAI was left."""
+    llmock.tool_mode("off")
+    llmock.fail(500, times=None, provider="openai", message="the primary is down")
+    llmock.call_tool("lookup-order", {"order": "A-1001"}, provider="anthropic")
+    llmock.reply("Order A-1001 has shipped.", provider="anthropic")
+    payload = _run("openai", "Where is A-1001?")
+    step = payload["definition"]["steps"][0]
+    step["fallback"] = [{"provider": "anthropic", "model": MODELS["anthropic"]}]
+    async with worker_for(config=config_for(llmock)):
+        handle = await start_run(client, task_queue, payload)
+        result = await handle.result()
+    assert result.outputs["answer"] == "Order A-1001 has shipped."
+    record = result.steps["support"]
+    assert record.transcript is not None
+    for turn in record.transcript["turns"]:
+        answered = turn["answered_by"]
+        assert (answered["provider"], answered["model"]) == ("anthropic", MODELS["anthropic"])
+        (left,) = answered["skipped"]
+        assert left["provider"] == "openai" and "the primary is down" in left["error"]
+    served = [(r.provider, r.status) for r in llmock.requests]
+    assert served == [("openai", 500), ("anthropic", 200), ("openai", 500), ("anthropic", 200)]
+    summaries = await _summaries(handle)
+    assert "support · agent turn 1" in summaries
+    assert f"support · agent turn 2 anthropic/{MODELS['anthropic']} (fallback 1)" in summaries
+
+
+async def _summaries(handle: Any) -> set[str]:
+    from temporalio.converter import DataConverter
+
+    found = set()
+    for event in (await handle.fetch_history()).events:
+        summary = event.user_metadata.summary
+        if summary.data:
+            found.add(DataConverter.default.payload_converter.from_payload(summary, str))
+    return found
