@@ -11,8 +11,6 @@ message of ``tool_result`` blocks (Anthropic).
 from __future__ import annotations
 
 import json
-import re
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,7 +37,7 @@ from interpreter.conversation import (
     ToolCall,
     ToolSpec,
 )
-from tests.examples.test_real_servers_usage import AIMOCK_CLI
+from tests.helpers.aimock import aimock_server
 from tests.helpers.providers import ANTHROPIC_KEY, OPENAI_KEY, Vendor, config_for
 
 MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-latest"}
@@ -346,30 +344,8 @@ class _Aimock:
 
 @pytest.fixture(scope="module")
 def aimock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Aimock]:
-    if not AIMOCK_CLI.is_file():
-        pytest.skip(f"aimock is not installed at {AIMOCK_CLI} (see .ci/run)")
-    fixtures = tmp_path_factory.mktemp("aimock") / "tools.json"
-    fixtures.write_text(json.dumps(AIMOCK_FIXTURES))
-    process = subprocess.Popen(
-        ["node", str(AIMOCK_CLI), "--port", "0", "--host", "127.0.0.1", "-f", str(fixtures)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        for line in process.stdout:  # "[aimock] aimock server listening on http://..."
-            found = re.search(r"listening on (http://\S+)", line)
-            if found:
-                yield _Aimock(found.group(1).rstrip("/"))
-                break
-        else:
-            pytest.fail("aimock exited before listening")
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        assert process.stdout is not None
-        process.stdout.close()
+    with aimock_server(AIMOCK_FIXTURES["fixtures"], tmp_path_factory.mktemp("aimock")) as url:
+        yield _Aimock(url)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])

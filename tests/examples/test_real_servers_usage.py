@@ -14,10 +14,6 @@ without Node or that install its cases are skipped, saying so.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,42 +23,21 @@ from temporalio.client import Client, WorkflowFailureError
 
 from activities.providers.config import ProviderSettings, load_worker_config
 from interpreter.contract import QUERY_PROGRESS, Progress
+from tests.helpers.aimock import aimock_server
 from tests.helpers.runs import start_run
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 ROOT = Path(__file__).resolve().parents[2]
-AIMOCK_CLI = Path(
-    os.environ.get("AIMOCK_CLI") or ROOT / ".ci/node/node_modules/@copilotkit/aimock/dist/cli.js"
-)
 
 
 @pytest.fixture(scope="module")
 def aimock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not AIMOCK_CLI.is_file():
-        pytest.skip(f"aimock is not installed at {AIMOCK_CLI} (see .ci/run)")
-    fixtures = tmp_path_factory.mktemp("aimock") / "all.json"
     reply = "a reply from aimock, a server we did not write"
-    fixtures.write_text(json.dumps({"fixtures": [{"match": {}, "response": {"content": reply}}]}))
-    process = subprocess.Popen(
-        ["node", str(AIMOCK_CLI), "--port", "0", "--host", "127.0.0.1", "-f", str(fixtures)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        for line in process.stdout:  # "[aimock] aimock server listening on http://..."
-            found = re.search(r"listening on (http://\S+)", line)
-            if found:
-                yield found.group(1).rstrip("/")
-                break
-        else:
-            pytest.fail("aimock exited before listening")
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        process.stdout.close()
+    with aimock_server(
+        [{"match": {}, "response": {"content": reply}}], tmp_path_factory.mktemp("aimock")
+    ) as url:
+        yield url
 
 
 def _config(base: str, provider: str) -> Any:

@@ -6,8 +6,6 @@ model's final answer is the step's output."""
 from __future__ import annotations
 
 import json
-import re
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +14,7 @@ from llmock.pytest_plugin import LLMock
 from temporalio.client import Client
 
 from tests.conftest import WorkerFactory
-from tests.examples.test_real_servers_usage import AIMOCK_CLI
+from tests.helpers.aimock import aimock_server
 from tests.helpers.providers import ANTHROPIC_KEY, OPENAI_KEY, config_for
 from tests.helpers.runs import run_to_end, start_run
 from tests.interpreter.test_agent import LOOKUP_ORDER
@@ -111,9 +109,6 @@ async def test_an_agent_against_llmock(
 @pytest.fixture(scope="module")
 def aimock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """aimock with a two-turn script: two lookups at once, then (tool results in) an answer."""
-    if not AIMOCK_CLI.is_file():
-        pytest.skip(f"aimock is not installed at {AIMOCK_CLI} (see .ci/run)")
-    fixtures = tmp_path_factory.mktemp("aimock") / "agent.json"
     calls = [
         {"name": "lookup-order", "arguments": {"order": "A-1001"}},
         {"name": "lookup-order", "arguments": {"order": "A-1002"}},
@@ -122,26 +117,8 @@ def aimock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         {"match": {"hasToolResult": True}, "response": {"content": "Both orders have shipped."}},
         {"match": {"userMessage": "A-1001 and A-1002"}, "response": {"toolCalls": calls}},
     ]
-    fixtures.write_text(json.dumps({"fixtures": script}))
-    process = subprocess.Popen(
-        ["node", str(AIMOCK_CLI), "--port", "0", "--host", "127.0.0.1", "-f", str(fixtures)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            found = re.search(r"listening on (http://\S+)", line)
-            if found:
-                yield found.group(1).rstrip("/")
-                break
-        else:
-            pytest.fail("aimock exited before listening")
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        process.stdout.close()
+    with aimock_server(script, tmp_path_factory.mktemp("aimock")) as url:
+        yield url
 
 
 class _Aimock:
