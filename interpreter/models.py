@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from interpreter.budgets import Budget
 from interpreter.durations import Duration
 from interpreter.fields import (
     Defaults,
@@ -115,13 +116,6 @@ class InputSpec(LanguageModel):
         if self.default is not None and self.required and "required" not in self.model_fields_set:
             return self.model_copy(update={"required": False})
         return self
-
-
-class Budget(LanguageModel):
-    """A per-run spending cap; model steps do not start once it is exceeded."""
-
-    max_usd: float | None = Field(default=None, gt=0)
-    max_tokens: int | None = Field(default=None, gt=0)
 
 
 class WorkflowDefinition(LanguageModel):

@@ -39,6 +39,7 @@ from interpreter.templates import Reads, is_template, reads
 __all__ = [
     "Mailbox",
     "StepRuntime",
+    "budget_decision",
     "cause_message",
     "heartbeat_timeout",
     "inputs_read",
@@ -55,6 +56,8 @@ class Mailbox:
         self.signals: dict[str, deque[Any]] = {}
         self.decisions: dict[str, Decision] = {}
         self.waiting: dict[str, Waiting] = {}
+        self.checks: dict[str, Callable[[Decision], str | None]] = {}
+        """Extra checks of a decision, by step (a budget pause: the raised limit)."""
         self._on_change = on_change
 
     def deliver_signal(self, name: str, payload: Any) -> None:
@@ -70,7 +73,8 @@ class Mailbox:
             return f"step `{decision.step}` is not waiting for an approval" + (
                 f" (waiting: {', '.join(asked)})" if asked else " (no step is waiting)"
             )
-        return None
+        check = self.checks.get(decision.step)
+        return check(decision) if check is not None else None
 
     def decide(self, decision: Decision) -> None:
         self.decisions[decision.step] = decision
@@ -97,7 +101,8 @@ class StepRuntime:
         step_roots: Mapping[str, Any],
         mailbox: Mailbox,
         label: str,
-        over_budget: Callable[[Usage], str | None] = lambda _: None,
+        within_budget: Callable[[Usage, str], Awaitable[None]] | None = None,
+        before_child: Callable[[Usage], Awaitable[None]] | None = None,
         walk: Callable[..., Awaitable[ChainAnswer]] | None = None,
     ) -> None:
         self._step_id = step_id
@@ -107,7 +112,10 @@ class StepRuntime:
         self._outer = outer
         self._step_roots = step_roots
         self._mailbox = mailbox
-        self._over_budget = over_budget
+        self._within_budget = within_budget
+        self._before_child = before_child
+        self._spent = Usage()
+        """What this step's finished body runs spent (its budget counts it)."""
         self._walk = walk
 
     @property
@@ -169,8 +177,9 @@ class StepRuntime:
             box.done_waiting(self._step_id)
         return True
 
-    def over_budget(self, spent: Usage) -> str | None:
-        return self._over_budget(spent)
+    async def within_budget(self, spent: Usage, *, before: str) -> None:
+        if self._within_budget is not None:
+            await self._within_budget(spent, before)
 
     async def activity(
         self,
@@ -208,6 +217,8 @@ class StepRuntime:
         )
 
     async def child(self, request: RunInput, *, suffix: str, label: str) -> RunResult:
+        if self._before_child is not None:
+            await self._before_child(self._spent)
         info = workflow.info()
         result: RunResult = await workflow.execute_child_workflow(
             WORKFLOW_TYPE,
@@ -221,6 +232,7 @@ class StepRuntime:
             run_timeout=None,
             task_timeout=timedelta(seconds=10),
         )
+        self._spent = self._spent + result.usage
         return result
 
     async def children(
@@ -273,6 +285,30 @@ def retry_policy(policy: RetryPolicy, *, fallback_next: bool = False) -> Tempora
         maximum_attempts=policy.max_attempts,
         non_retryable_error_types=non_retryable or None,
     )
+
+
+async def budget_decision(
+    box: Mailbox, step_id: str, message: str, check: Callable[[Decision], str | None]
+) -> Decision:
+    """Wait, shown in ``waiting`` with ``message``, for a person's decision on ``step_id``
+    over an exceeded budget; the ``approve`` Update's validator also runs ``check``."""
+    box.decisions.pop(step_id, None)  # a step may pause more than once
+    box.checks[step_id] = check
+    box.wait_for(
+        Waiting(
+            step=step_id,
+            kind="approval",
+            name=UPDATE_APPROVE,
+            message=message,
+            since=workflow.now().isoformat(),
+        )
+    )
+    try:
+        await workflow.wait_condition(lambda: step_id in box.decisions)
+    finally:
+        box.checks.pop(step_id, None)
+        box.done_waiting(step_id)
+    return box.decisions.pop(step_id)
 
 
 def _reads(value: Any) -> Iterator[Reads]:

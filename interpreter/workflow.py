@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from collections import deque
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, assert_never
+from typing import Any, Literal, assert_never
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -35,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
 
     from interpreter import defaults as code_defaults
     from interpreter import definition_cache
+    from interpreter.budgets import Budget, Budgeted, overrun, raised_limit, suggested_limit
     from interpreter.catalog import ResolvedWorkflow, ResolveRequest
     from interpreter.context import TemplateContext
     from interpreter.contract import (
@@ -68,7 +70,7 @@ with workflow.unsafe.imports_passed_through():
     from interpreter.hints import nearest
     from interpreter.inputs import resolve_inputs
     from interpreter.models import Defaults, RetryPolicy, WorkflowDefinition
-    from interpreter.runtime import Mailbox, StepRuntime, heartbeat_timeout
+    from interpreter.runtime import Mailbox, StepRuntime, budget_decision, heartbeat_timeout
     from interpreter.runtime import retry_policy as _retry_policy
     from interpreter.scheduler import Decision, Scheduler, Status
     from interpreter.steps import (
@@ -93,6 +95,16 @@ _PATCH_PURE_IN_WORKFLOW = "transforms-in-workflow"
 """Pure steps are computed in the workflow; runs recorded before scheduled an activity."""
 _COMPUTED_SHOWN = 20
 """The run's current details list this many of the latest steps computed in the workflow."""
+_RUN = ""
+"""Key of the run's budget among raised limits (step ids key steps' budgets)."""
+_BUDGET_PER_CALL = "budget-per-call"
+"""Patch: the run's budget is also checked before a fallback entry (older runs: only
+before a step starts)."""
+_RunCheck = Literal["always", "patched", "never"]
+"""Whether :meth:`DagWorkflow._within_budget` checks the run's budget: always (agent
+turns, checked since agents exist), with ``fail`` only in runs that have the
+:data:`_BUDGET_PER_CALL` patch (a model step's calls: before, only its start was
+checked, by ``_check_budget``), or never (body runs: the run's budget is its own steps')."""
 
 
 class _StepFailed(Exception):
@@ -127,6 +139,10 @@ class DagWorkflow:
         self._pure_here: bool | None = None
         self._computed: list[str] = []
         self._computed_shown = 0
+        self._limits: dict[str, Budget] = {}
+        """Budgets a person raised while paused: the run's (key ``_RUN``), a step's (its id)."""
+        self._run_paused_by: str | None = None
+        """The step whose approval carries the run's budget pause (others wait on it)."""
 
     @workflow.query(name=QUERY_PROGRESS)
     def progress(self) -> Progress:
@@ -443,34 +459,117 @@ class DagWorkflow:
         return self._scheduler.complete(node.id, value, note="mocked by the start input")
 
     def _check_budget(self, step_id: str) -> None:
-        """Refuse to start another model step once the run's `budget` is exceeded."""
+        """Refuse to start another model step once the run's `budget` is exceeded
+        (``on_exceed: fail``); with ``pause`` the step's own task waits (:meth:`_within_budget`)."""
         assert self._scheduler is not None
-        over = self._over_budget()
-        if over:
-            spent = self._usage()
-            self._scheduler.mark(step_id, Status.SKIPPED, reason="budget exceeded")
-            raise ApplicationError(
-                f"budget exceeded before step `{step_id}`: {over}",
-                {"cost_usd": spent.cost_usd, "tokens": spent.input_tokens + spent.output_tokens},
-                type=ERROR_BUDGET_EXCEEDED,
-                non_retryable=True,
-            )
+        budget = self._run_budget()
+        spent = self._usage()
+        over = overrun(budget, spent)
+        if over is None or budget is None or budget.on_exceed == "pause":
+            return
+        self._scheduler.mark(step_id, Status.SKIPPED, reason="budget exceeded")
+        raise ApplicationError(
+            f"budget exceeded before step `{step_id}`: {over}",
+            {"cost_usd": spent.cost_usd, "tokens": spent.input_tokens + spent.output_tokens},
+            type=ERROR_BUDGET_EXCEEDED,
+            non_retryable=True,
+        )
 
-    def _over_budget(self, pending: Usage | None = None) -> str | None:
-        """How the run's spending (plus ``pending``: a running agent's turns so far) is over
-        its `budget`, or ``None``; the one budget rule, for model steps and agent turns."""
+    def _run_budget(self) -> Budget | None:
         assert self._definition_model is not None
-        budget = self._definition_model.budget
-        if budget is None:
-            return None
-        spent = self._usage() + (pending or Usage())
-        tokens = spent.input_tokens + spent.output_tokens
-        over = []
-        if budget.max_usd is not None and spent.cost_usd > budget.max_usd:
-            over.append(f"spent ${spent.cost_usd:.6f} of budget.max_usd ${budget.max_usd:g}")
-        if budget.max_tokens is not None and tokens > budget.max_tokens:
-            over.append(f"used {tokens} tokens of budget.max_tokens {budget.max_tokens}")
-        return "; ".join(over) or None
+        return self._limits.get(_RUN, self._definition_model.budget)
+
+    async def _within_budget(
+        self,
+        step_id: str,
+        own: Budget | None,
+        spent: Usage,
+        *,
+        run: _RunCheck,
+        before: str = "its next model call",
+    ) -> None:
+        """Return once the next model call (or body run) of ``step_id`` may start: the
+        run's budget (``run``, see :data:`_RunCheck`), with ``spent`` — the step's usage so
+        far, not yet in the run's totals — and then the step's own budget ``own`` against
+        ``spent``. The one budget rule for run and step budgets, before every call a step
+        makes (``before`` names it in a failure)."""
+        while True:
+            budget = self._run_budget()
+            over = overrun(budget, self._usage() + spent) if run != "never" else None
+            if (
+                over is not None
+                and budget is not None
+                and (
+                    budget.on_exceed == "pause"
+                    or run == "always"
+                    or workflow.patched(_BUDGET_PER_CALL)
+                )
+            ):
+                await self._exceeded(
+                    step_id, _RUN, budget, over, spent, lambda: self._usage() + spent, before
+                )
+                continue
+            budget = self._limits.get(step_id, own)
+            over = overrun(budget, spent, name="step budget")
+            if over is not None and budget is not None:
+                await self._exceeded(step_id, step_id, budget, over, spent, lambda: spent, before)
+                continue
+            return
+
+    async def _exceeded(
+        self,
+        step_id: str,
+        key: str,
+        budget: Budget,
+        over: str,
+        spent: Usage,
+        counted: Callable[[], Usage],
+        before: str,
+    ) -> None:
+        """A budget (the run's: ``key`` ``_RUN``, else the step's) is exceeded before a
+        call of ``step_id``. ``fail``: the step fails. ``pause``: wait for a person's
+        decision on ``step_id``; approved with a raised limit (``data``, checked by the
+        Update's validator against ``counted()``, what the budget counts), return."""
+        whose = "the run's budget" if key == _RUN else "the step's budget"
+        failed_usage = spent if spent != Usage() else None
+        if budget.on_exceed == "fail":
+            raise _StepFailed(
+                f"{whose} exceeded before {before}: {over} (on_exceed: fail)",
+                usage=failed_usage,
+            )
+        if key == _RUN and self._run_paused_by not in (None, step_id):
+            # one person decides the run's pause once, not once per step reaching it
+            await workflow.wait_condition(lambda: self._run_paused_by is None)
+            return
+        example = json.dumps(suggested_limit(budget, counted()))
+        message = (
+            f"budget exceeded ({whose}: {over}); approve with a new limit: "
+            f"`llm-orchestrator approve {workflow.info().workflow_id} {step_id} "
+            f"--data '{example}'`, or reject to fail the step"
+        )
+
+        def check(decision: Approval) -> str | None:
+            if not decision.approved:
+                return None
+            raised = raised_limit(budget, counted(), decision.data)
+            return raised if isinstance(raised, str) else None
+
+        if key == _RUN:
+            self._run_paused_by = step_id
+        try:
+            decision = await budget_decision(self._mailbox, step_id, message, check)
+        finally:
+            if key == _RUN:
+                self._run_paused_by = None
+        raised = raised_limit(budget, counted(), decision.data)
+        if not decision.approved or isinstance(raised, str):
+            who = f" by {decision.by}" if decision.by else ""
+            why = f": {decision.comment}" if decision.comment else ""
+            raise _StepFailed(
+                f"{whose} exceeded: {over}; a raised limit was rejected{who}{why}",
+                usage=failed_usage,
+            )
+        self._limits[key] = raised
 
     def _fail(self, node: Node, message: str, attempts: int = 0) -> Decision:
         """A step failed before or without an activity (template, condition, pure step)."""
@@ -520,8 +619,15 @@ class DagWorkflow:
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
             )
             raise _StepFailed(f"after rendering templates: {problems}") from None
+        own = step.budget if isinstance(step, Budgeted) else None
+
+        async def within_budget(spent: Usage) -> None:
+            if kind.metered:  # a step that spends no tokens is never held back
+                await self._within_budget(node.id, own, spent, run="patched")
+
         answer = await _walk_chain(
             chain,
+            before=within_budget,
             label=self._label(node.id),
             summary=self._summaries[node.id],
             timeout=timeout_of(step, defaults),
@@ -557,6 +663,17 @@ class DagWorkflow:
             rendered = render_value(kind.template_sources(node.step), context)
         except TemplateFailure as exc:
             raise _StepFailed(f"template error: {exc}") from None
+        own = node.step.budget if isinstance(node.step, Budgeted) else None
+
+        async def within_budget(spent: Usage, before: str, run: _RunCheck = "always") -> None:
+            try:
+                await self._within_budget(node.id, own, spent, run=run, before=before)
+            except _StepFailed as exc:
+                raise StepFailure(str(exc)) from None
+
+        async def before_body_run(spent: Usage) -> None:
+            await within_budget(spent, "its next body run", "never")
+
         runtime = StepRuntime(
             step_id=node.id,
             facts=self._facts,
@@ -565,9 +682,16 @@ class DagWorkflow:
             step_roots=self._scope.per_step.get(node.id, {}),
             mailbox=self._mailbox,
             label=self._label(node.id),
-            over_budget=self._over_budget,
+            within_budget=within_budget,
+            # body runs count against the step's own budget (the run's is checked by
+            # the model steps themselves)
+            before_child=before_body_run if own is not None else None,
+            # an agent's turns are checked by the agent, before each turn
             walk=functools.partial(
-                _walk_chain, label=self._label(node.id), defaults=self._facts.defaults
+                _walk_chain,
+                before=_unmetered,
+                label=self._label(node.id),
+                defaults=self._facts.defaults,
             ),
         )
         return await kind.run(node.step, rendered, runtime)
@@ -615,7 +739,9 @@ class DagWorkflow:
         """The run's current details in the Web UI: what it waits for, then its graph."""
         lines = [self._details_header]
         for waiting in self._mailbox.waiting.values():
-            if waiting.kind == "approval":
+            if waiting.step in self._mailbox.checks:  # a budget pause: its message says how
+                lines.append(f"**`{waiting.step}` is paused:** {waiting.message}")
+            elif waiting.kind == "approval":
                 lines.append(
                     f"**Waiting for approval of `{waiting.step}`:** {waiting.message or ''}"
                     f"  \n`llm-orchestrator approve {workflow.info().workflow_id} {waiting.step}`"
@@ -678,9 +804,14 @@ class DagWorkflow:
             self._scheduler.abort(why)
 
 
+async def _unmetered(spent: Usage) -> None:
+    """No budget check between a chain's calls (a caller that checks on its own)."""
+
+
 async def _walk_chain(
     chain: ActivityChain,
     *,
+    before: Callable[[Usage], Awaitable[None]],
     label: str,
     summary: str,
     timeout: float,
@@ -692,10 +823,11 @@ async def _walk_chain(
     own timeout, retry policy and summary, else ``timeout``/``policy``/``summary``); the
     next runs only when one failed in a way ``chain.fallback_on`` moves on from. A chain of
     one raises its ``ActivityError`` as is; a longer one raises ``_StepFailed`` naming every
-    model tried and its error."""
+    model tried and its error. ``before(spent)`` runs before each call (the budgets)."""
     skipped: list[SkippedModel] = []
     spent = Usage()
     for number, call in enumerate(chain.calls):
+        await before(spent)
         last = number == len(chain.calls) - 1
         seconds = call.timeout or timeout
         retry = call.retry or policy

@@ -22,6 +22,7 @@ from llm_orchestrator.options import (
     GRACEFUL_SHUTDOWN,
     STATUS_NAMES,
     ApproveOptions,
+    EstimateOptions,
     ListOptions,
     RunOptions,
     RunRefOptions,
@@ -52,7 +53,21 @@ def _language(sub: Sub) -> None:
     p = sub.add_parser("validate", help="check workflow files; exit 1 if any is invalid")
     p.add_argument("files", nargs="+", metavar="FILE", help="workflow files (YAML or JSON)")
     p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    p.add_argument(
+        "--estimate",
+        action="store_true",
+        help="also print each valid file's worst-case tokens and dollars (see `estimate`)",
+    )
+    _estimate_flags(p)
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser(
+        "estimate", help="worst-case tokens and dollars of a run, per step, before it runs"
+    )
+    p.add_argument("file", metavar="FILE", help="a workflow file")
+    p.add_argument("--json", action="store_true", help="machine-readable estimate on stdout")
+    _estimate_flags(p)
+    p.set_defaults(func=_cmd_estimate)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the workflow language")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
@@ -64,6 +79,23 @@ def _language(sub: Sub) -> None:
         "--format", choices=["mermaid", "dot"], default="mermaid", help="default mermaid"
     )
     p.set_defaults(func=_cmd_graph)
+
+
+def _estimate_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-i",
+        "--input",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an input, as for `run` (prompts are rendered with it); repeatable",
+    )
+    p.add_argument("--offline", action="store_true", help="price as an --offline run ($0)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="worker config file whose `prices` apply; default LLM_ORCHESTRATOR_CONFIG",
+    )
 
 
 def _connection_flags(p: argparse.ArgumentParser, *, task_queue: bool, ui: bool) -> None:
@@ -373,7 +405,17 @@ def _mcp_server(sub: Sub) -> None:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from llm_orchestrator import language
 
-    return language.validate(args.files, json_output=args.json)
+    return language.validate(
+        args.files,
+        json_output=args.json,
+        estimate=EstimateOptions.from_args(args) if args.estimate else None,
+    )
+
+
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    from llm_orchestrator import language
+
+    return language.estimate(args.file, EstimateOptions.from_args(args))
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:

@@ -1,28 +1,35 @@
-"""The commands about workflow files, which need no server: validate, schema, graph."""
+"""The commands about workflow files, which need no server: validate, estimate, schema, graph."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from interpreter.dag import Dag
 from interpreter.diagram import to_dot, to_mermaid
-from interpreter.errors import WorkflowDefinitionError
+from interpreter.errors import InputError, WorkflowDefinitionError
+from interpreter.inputs import resolve_inputs
 from interpreter.library import load_with_library
 from interpreter.lint import lint
 from interpreter.loader import load_file
+from interpreter.models import WorkflowDefinition
 from interpreter.schema import json_schema
 from interpreter.source import parse
 from llm_orchestrator.exits import ExitCode
+from llm_orchestrator.options import EstimateOptions
 
-__all__ = ["graph", "schema", "validate"]
+__all__ = ["estimate", "graph", "schema", "validate"]
 
 
-def validate(files: Sequence[str], *, json_output: bool) -> int:
+def validate(
+    files: Sequence[str], *, json_output: bool, estimate: EstimateOptions | None = None
+) -> int:
     """Check every file and the workflows it names, report every problem; exit 1 if any
-    file is invalid. Warnings (``interpreter.lint``) follow a file's `ok` and keep exit 0."""
+    file is invalid. Warnings (``interpreter.lint``) follow a file's `ok` and keep exit 0.
+    With ``estimate``, each valid file's worst case follows (see :func:`estimate`)."""
     results = []
     failed = False
     for name in files:
@@ -52,9 +59,54 @@ def validate(files: Sequence[str], *, json_output: bool) -> int:
                 print(f"{name}: ok ({definition.name} v{definition.version}, {steps} steps)")
                 for warning in warnings:
                     print(f"warning: {warning.format()}", file=sys.stderr)
+            if estimate is not None:
+                worst = _estimate(definition, _library, estimate)
+                if json_output:
+                    results[-1]["estimate"] = worst
+                else:
+                    print(worst, end="")
     if json_output:
         print(json.dumps({"valid": not failed, "files": results}, indent=2))
     return ExitCode.FAILED if failed else ExitCode.OK
+
+
+def estimate(file: str, opts: EstimateOptions) -> int:
+    """Print a run's worst-case tokens and dollars per step, and the total, as a table
+    (or JSON); nothing runs. ``llm_orchestrator.estimate`` says what is assumed."""
+    definition, library = load_with_library(file)
+    worst = _estimate(definition, library, opts)
+    print(json.dumps(worst, indent=2) if opts.json else worst, end="\n" if opts.json else "")
+    return ExitCode.OK
+
+
+def _estimate(
+    definition: WorkflowDefinition,
+    library: Mapping[str, Mapping[str, Any]],
+    opts: EstimateOptions,
+) -> Any:
+    """The estimate as a table (text) or, with ``opts.json``, as data."""
+    # imported here: the price table and the token rule live with the activities, which
+    # other commands do not need to load
+    from activities.providers.config import load_worker_config
+    from llm_orchestrator import estimate as estimator
+    from llm_orchestrator.request import parse_inputs
+
+    given = parse_inputs(opts.inputs, definition.inputs)
+    try:
+        inputs = resolve_inputs(definition, given)
+    except InputError as exc:  # still worth an estimate: templates reading them count as text
+        print(f"note: inputs incomplete ({exc}); prompts that read them are counted as text",
+              file=sys.stderr)  # fmt: skip
+        defaults = {k: s.default for k, s in definition.inputs.items() if s.default is not None}
+        inputs = {**defaults, **given}
+    result = estimator.estimate(
+        definition,
+        inputs,
+        price=load_worker_config(opts.config).price,
+        library=library,
+        offline=opts.offline,
+    )
+    return result.as_dict() if opts.json else estimator.format_table(result)
 
 
 def schema(output: str | None) -> int:

@@ -19,6 +19,7 @@ __all__ = [
     "STATUS_NAMES",
     "ApproveOptions",
     "ConnectionOptions",
+    "EstimateOptions",
     "ListOptions",
     "LogOptions",
     "RunOptions",
@@ -107,6 +108,26 @@ class ConnectionOptions:
             config_file=getattr(args, "config_file", None),
             task_queue=getattr(args, "task_queue", None) or DEFAULT_TASK_QUEUE,
             ui_url=getattr(args, "ui_url", None) or None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EstimateOptions:
+    """`estimate` (and `validate --estimate`): the inputs to price a run with, and where
+    the prices are (the worker config's ``prices`` over the built-in table)."""
+
+    inputs: tuple[str, ...]
+    offline: bool
+    config: str | None
+    json: bool
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> EstimateOptions:
+        return cls(
+            inputs=tuple(args.input),
+            offline=args.offline,
+            config=args.config,
+            json=args.json,
         )
 
 

@@ -385,9 +385,11 @@ class Runtime(Protocol):
         """Wait for a person's decision on this step (``None``: the timeout passed)."""
         ...
 
-    def over_budget(self, spent: Usage) -> str | None:
-        """How the run, with ``spent`` of this step's not yet recorded, is over its `budget`
-        (``None``: it is not): an agent checks it before every model turn."""
+    async def within_budget(self, spent: Usage, *, before: str) -> None:
+        """Return once the run's `budget` (with ``spent``, this step's usage not yet
+        recorded) and the step's own allow its next model call (``before`` names it, e.g.
+        ``agent turn 3``): at once, or after a person raised the limit (``pause``). Raises
+        :class:`StepFailure` naming spent and limit (``fail``, or a pause rejected)."""
         ...
 
     async def activity(

@@ -27,10 +27,12 @@ import jsonschema
 from pydantic import Field, model_validator
 from temporalio.exceptions import FailureError
 
-# the module, not its names: `interpreter.conversation` imports `interpreter.steps`
-# (StepCall), so whichever of the two is imported first, the other is half-done then
 from interpreter import conversation
 from interpreter import defaults as code_defaults
+
+# the module, not its names: `interpreter.conversation` imports `interpreter.steps`
+# (StepCall), so whichever of the two is imported first, the other is half-done then
+from interpreter.budgets import Budgeted
 from interpreter.contract import (
     ACTIVITY_AGENT_TURN,
     ACTIVITY_MCP,
@@ -102,7 +104,7 @@ class MockTurnSpec(LanguageModel):
         return self
 
 
-class AgentStep(StepBase):
+class AgentStep(StepBase, Budgeted):
     """A model that calls tools until it answers, at most ``max_turns`` model turns."""
 
     type: Literal["agent"]
@@ -233,9 +235,7 @@ class _Loop:
         last_text = ""
         limit = step.max_turns or 1  # validation requires it, ≥ 1
         for turn in range(1, limit + 1):
-            over = runtime.over_budget(self.usage)
-            if over:
-                raise StepFailure(f"budget exceeded before agent turn {turn}: {over}")
+            await runtime.within_budget(self.usage, before=f"agent turn {turn}")
             answer, answered = await self._turn(turn)
             self.usage = self.usage + answer.usage
             self.messages.append(

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from interpreter import defaults as code_defaults
+from interpreter.budgets import Budgeted
 from interpreter.contract import ACTIVITY_EMBED
 from interpreter.fields import Defaults, FallbackEntry, FallbackOn
 from interpreter.payload import Payload
@@ -26,7 +27,7 @@ from interpreter.steps._kind import (
 __all__ = ["KIND", "EmbedCall", "EmbedRequest", "EmbedStep"]
 
 
-class EmbedStep(StepBase):
+class EmbedStep(StepBase, Budgeted):
     """Turn text (or a list of texts) into vectors."""
 
     type: Literal["embed"]

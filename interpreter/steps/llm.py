@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from interpreter import defaults as code_defaults
+from interpreter.budgets import Budgeted
 from interpreter.contract import ACTIVITY_LLM
 from interpreter.fields import (
     Defaults,
@@ -45,7 +46,7 @@ ResponseFormat = Annotated[
 the user meant."""
 
 
-class LlmStep(StepBase):
+class LlmStep(StepBase, Budgeted):
     """A chat/completion call to a language model."""
 
     type: Literal["llm"]
@@ -142,7 +143,14 @@ class _LlmKind(ActivityKind[LlmStep]):
         call = LlmCall.model_validate(
             {
                 **step.model_dump(
-                    exclude={"response_format", "messages", "retry", "fallback", "fallback_on"}
+                    exclude={
+                        "response_format",
+                        "messages",
+                        "retry",
+                        "fallback",
+                        "fallback_on",
+                        "budget",
+                    }
                 ),
                 **rendered,
                 "jitter": retry_of(step, run.defaults).jitter,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from interpreter.budgets import Budgeted
 from interpreter.contract import RunInput, RunResult, Scope, StepOutcome, Usage
 from interpreter.fields import Defaults
 from interpreter.steps._kind import AsyncKind, Body, Runtime, Shape, StepBase, StepFailure
@@ -30,7 +31,7 @@ _RESUME = "__loop_resume"
 """Where a segment child learns its first index and the previous iteration's outputs."""
 
 
-class LoopStep(StepBase):
+class LoopStep(StepBase, Budgeted):
     """Run ``steps`` up to ``max_iterations`` times, until ``until`` holds after one."""
 
     type: Literal["loop"]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
+from interpreter.budgets import Budgeted
 from interpreter.contract import RunInput, RunResult, Scope, StepOutcome, Usage
 from interpreter.fields import Defaults
 from interpreter.steps._kind import AsyncKind, Body, Runtime, Shape, StepBase, StepFailure
@@ -27,7 +28,7 @@ BATCH = 50
 """Items per child run."""
 
 
-class MapStep(StepBase):
+class MapStep(StepBase, Budgeted):
     """Run ``step`` (or the sub-DAG ``steps``) once per item of ``items``."""
 
     type: Literal["map"]
