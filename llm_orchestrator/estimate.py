@@ -18,6 +18,8 @@ Each model step is priced as if everything that may be billed were billed:
   (rendered for the longest item); otherwise once, marked "per item".
 * **loop** — the body ``max_iterations`` times; **workflow** — the child file's steps;
   **branch** — every case (only one runs).
+* **agent** — ``max_turns`` turns; turn *t* resends the prompt plus *t−1* replies and
+  *t−1* tool results (:data:`TOOL_RESULT_TOKENS` each).
 * **embed** — input tokens of every text, no output.
 
 Dollars come from the same lookup the worker uses (the price table and the worker
@@ -40,13 +42,22 @@ from interpreter.contract import Usage
 from interpreter.dag import Dag
 from interpreter.fields import Defaults, FallbackEntry, JsonSchemaFormat
 from interpreter.models import WorkflowDefinition
-from interpreter.steps import AnyStep, EmbedStep, LlmStep, LoopStep, MapStep, WorkflowStep
+from interpreter.steps import (
+    AgentStep,
+    AnyStep,
+    EmbedStep,
+    LlmStep,
+    LoopStep,
+    MapStep,
+    WorkflowStep,
+)
 from interpreter.steps._kind import retry_of
 from interpreter.templates import TemplateFailure, render_value
 
 __all__ = [
     "DEFAULT_MAX_OUTPUT",
     "REPAIR_ASK_TOKENS",
+    "TOOL_RESULT_TOKENS",
     "Estimate",
     "Row",
     "estimate",
@@ -58,6 +69,8 @@ DEFAULT_MAX_OUTPUT = 4096
 for the models in the price table is at least this; set ``max_tokens`` for a real bound)."""
 REPAIR_ASK_TOKENS = 100
 """Tokens assumed for one repair ask (the validation errors are known only at run time)."""
+TOOL_RESULT_TOKENS = 100
+"""Tokens assumed for the tool results an agent turn adds (known only at run time)."""
 
 PriceOf = Callable[[str], Price | None]
 
@@ -113,6 +126,7 @@ class Estimate:
                 "chars_per_token": 4,
                 "default_max_output": DEFAULT_MAX_OUTPUT,
                 "repair_ask_tokens": REPAIR_ASK_TOKENS,
+                "tool_result_tokens": TOOL_RESULT_TOKENS,
             },
         }
 
@@ -197,6 +211,8 @@ class _Walker:
             yield from self.llm(step, defaults, context, name, repeat, notes)
         elif isinstance(step, EmbedStep):
             yield from self.embed(step, defaults, context, name, repeat, notes)
+        elif isinstance(step, AgentStep):
+            yield from self.agent(step, defaults, context, name, repeat, notes)
         elif isinstance(step, MapStep):
             yield from self.map(step, defaults, context, name, repeat, notes)
         elif isinstance(step, LoopStep):
@@ -261,6 +277,39 @@ class _Walker:
             output_tokens=turns * output,
             repeat=repeat,
             notes=base,
+        )
+
+    def agent(
+        self,
+        step: AgentStep,
+        d: Defaults,
+        context: dict[str, Any],
+        name: str,
+        repeat: int,
+        notes: tuple[str, ...],
+    ) -> Iterator[Row]:
+        sources = {"system": step.system, "prompt": step.prompt}
+        sources["messages"] = [m.content for m in step.messages]  # type: ignore[assignment]
+        text, text_notes = _text(sources, context)
+        prompt = estimate_tokens(text)
+        limit = step.max_tokens if step.max_tokens is not None else d.max_tokens
+        output = limit if limit is not None else DEFAULT_MAX_OUTPUT
+        out_notes = () if limit is not None else (f"no max_tokens: {DEFAULT_MAX_OUTPUT} assumed",)
+        turns = step.max_turns or 1
+        # turn t (1-based) resends the prompt and the t-1 replies and tool results before it
+        turn_input = turns * prompt + (output + TOOL_RESULT_TOKENS) * turns * (turns - 1) // 2
+        yield from self.chain(
+            "agent",
+            name,
+            step.provider or d.provider or code_defaults.LLM_PROVIDER,
+            step.model or d.model or code_defaults.LLM_MODEL,
+            [],
+            retry_of(step, d).max_attempts,
+            turns=turns,
+            input_tokens=turn_input,
+            output_tokens=turns * output,
+            repeat=repeat,
+            notes=(*notes, *text_notes, *out_notes, f"{turns} turns"),
         )
 
     def embed(

@@ -17,6 +17,7 @@ from interpreter.contract import QUERY_PROGRESS, UPDATE_APPROVE, Decision, Progr
 from tests.fakes.vendors import FakeVendor
 from tests.helpers.providers import CHAT, MESSAGES, config_for
 from tests.helpers.runs import outcome, start_run
+from tests.interpreter.test_agent import agent, run_input
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.usefixtures("keys")]
 
@@ -221,3 +222,25 @@ steps:
         "used 850 tokens of step budget.max_tokens 800"
     ) in error
     assert len(fake.requests(CHAT)) == 50
+
+
+async def test_an_agent_step_budget_pauses_before_its_next_turn(
+    client: Client, task_queue: str, worker_for: Any
+) -> None:
+    lookup = {"tool_calls": [{"name": "lookup-order", "arguments": {"order": "A-17"}}]}
+    step = agent([lookup, lookup, {"text": "done"}], budget={"max_tokens": 5, "on_exceed": "pause"})
+    async with worker_for():
+        handle = await start_run(client, task_queue, run_input(step))
+        progress = await _paused(handle)
+        (waiting,) = progress.waiting
+        assert waiting.step == "support"
+        assert waiting.message is not None
+        assert "budget exceeded (the step's budget: used " in waiting.message
+        spent = progress.steps["support"].usage
+        assert spent is None  # a running step's turns are not recorded yet
+        await handle.execute_update(
+            UPDATE_APPROVE, Decision(step="support", approved=True, data={"max_tokens": 10**6})
+        )
+        result, error = await outcome(handle)
+    assert error is None and result is not None
+    assert result.outputs == {"answer": "done", "turns": 3}

@@ -54,12 +54,15 @@ def test_estimate_prints_a_table_for_every_example(
     assert code == 0
     lines = out.splitlines()
     assert lines[1].split()[:4] == ["step", "type", "model", "calls"]
+    rows = lines[3 : lines.index(next(x for x in lines if x.startswith("total"))) - 1]
     total = next(line for line in lines if line.startswith("total"))
-    assert re_dollars(total) > 0  # every example calls a priced model
+    # the total is the sum of the rows (each shown to 6 decimals)
+    assert re_dollars(total) == pytest.approx(sum(re_dollars(r) for r in rows), abs=1e-5)
+    assert int(total.split()[1]) == sum(int(r.split()[3]) for r in rows)
 
 
 def re_dollars(line: str) -> float:
-    return float(line.rsplit("$", 1)[1].split()[0])
+    return float(line.split("$", 1)[1].split()[0])
 
 
 def test_content_moderation_total_recomputed_by_hand(capsys: pytest.CaptureFixture[str]) -> None:
@@ -173,3 +176,28 @@ def test_validate_estimate_adds_the_table_after_ok(capsys: pytest.CaptureFixture
     assert "worst case of `research-brief`" in out
     total = next(line for line in out.splitlines() if line.startswith("total"))
     assert total.endswith("$0.000000")  # offline: nothing is priced
+
+
+def test_an_agent_step_is_priced_turn_by_turn(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "agent.yaml").write_text(
+        """
+name: agentic
+steps:
+  - id: helper
+    type: agent
+    model: gpt-4o-mini
+    prompt: abcdefgh
+    max_turns: 3
+    max_tokens: 10
+    retry: {max_attempts: 1}
+"""
+    )
+    code, out, err = _estimate(capsys, str(tmp_path / "agent.yaml"), "--json")
+    assert code == 0, err
+    (row,) = json.loads(out)["steps"]
+    # turn t reads the 2-token prompt, t-1 replies of 10 and t-1 tool results of 100
+    assert row["input_tokens"] == 2 + (2 + 110) + (2 + 220)
+    assert (row["calls"], row["output_tokens"]) == (3, 30)
+    assert row["usd"] == pytest.approx(_usd("gpt-4o-mini", 336, 30))
