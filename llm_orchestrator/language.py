@@ -6,20 +6,21 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interpreter.dag import Dag
 from interpreter.diagram import to_dot, to_mermaid
-from interpreter.errors import InputError, WorkflowDefinitionError
-from interpreter.inputs import resolve_inputs
+from interpreter.errors import WorkflowDefinitionError
 from interpreter.library import load_with_library
 from interpreter.lint import lint
 from interpreter.loader import load_file
-from interpreter.models import WorkflowDefinition
 from interpreter.schema import json_schema
 from interpreter.source import parse
 from llm_orchestrator.exits import ExitCode
 from llm_orchestrator.options import EstimateOptions
+
+if TYPE_CHECKING:
+    from interpreter.models import WorkflowDefinition
 
 __all__ = ["estimate", "graph", "schema", "validate"]
 
@@ -85,9 +86,11 @@ def _estimate(
     opts: EstimateOptions,
 ) -> Any:
     """The estimate as a table (text) or, with ``opts.json``, as data."""
-    # imported here: the price table and the token rule live with the activities, which
-    # other commands do not need to load
+    # imported here: the price table and the token rule live with the activities, and
+    # input checking needs Temporal's modules; `validate` alone needs neither
     from activities.providers.config import load_worker_config
+    from interpreter.errors import InputError
+    from interpreter.inputs import resolve_inputs
     from llm_orchestrator import estimate as estimator
     from llm_orchestrator.request import parse_inputs
 
