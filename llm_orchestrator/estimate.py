@@ -303,7 +303,7 @@ class _Walker:
             name,
             step.provider or d.provider or code_defaults.LLM_PROVIDER,
             step.model or d.model or code_defaults.LLM_MODEL,
-            [],
+            step.fallback if step.fallback is not None else d.fallback or [],
             retry_of(step, d).max_attempts,
             turns=turns,
             input_tokens=turn_input,
