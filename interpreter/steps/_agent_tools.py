@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
-from temporalio.exceptions import FailureError
 
 # the module, not its names: `interpreter.conversation` imports `interpreter.steps`
 # (StepCall), so whichever of the two is imported first, the other is half-done then
@@ -133,6 +132,9 @@ async def resolve_tools(
 ) -> dict[str, Resolved]:
     """The tools of one run by name: workflow definitions pinned, MCP tools listed."""
     # the workflow language's models import the step kinds: import them when running
+    # and temporalio's failures: step modules load for `validate`, which must not pay for it
+    from temporalio.exceptions import FailureError
+
     from interpreter.catalog import ResolvedWorkflow, ResolveRequest
     from interpreter.inputs import input_schema
     from interpreter.models import WorkflowDefinition

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, Field, field_validator
-from temporalio.exceptions import ApplicationError, FailureError
 
 from interpreter import defaults as code_defaults
 from interpreter.durations import Duration
@@ -332,8 +331,11 @@ class GroupKind(StepKind[S]):
         return dict(children)
 
 
-def cause_message(exc: FailureError) -> str:
+def cause_message(exc: BaseException) -> str:
     """The innermost failure's message: what the provider or our code actually said."""
+    # imported here: step modules load for `validate`, which must not pay for temporalio
+    from temporalio.exceptions import ApplicationError, FailureError
+
     cause: BaseException | None = exc
     message = str(exc)
     while isinstance(cause, FailureError):

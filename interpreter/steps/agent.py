@@ -25,7 +25,6 @@ from typing import Any, Literal
 
 import jsonschema
 from pydantic import Field, model_validator
-from temporalio.exceptions import FailureError
 
 from interpreter import conversation
 from interpreter import defaults as code_defaults
@@ -377,6 +376,9 @@ class _Loop:
             if not decision.approved:
                 said = f"rejected by {decision.by or 'a person'}: {decision.comment or ''}"
                 return _Result(call, arguments, said.rstrip(": "), True, counts=False)
+        # imported here: step modules load for `validate`, which must not pay for temporalio
+        from temporalio.exceptions import FailureError
+
         label = f"{self.runtime.label} · tool {call.name} (turn {turn})"
         try:
             value = await self._run_tool(tool, call, arguments, turn, label)
