@@ -36,6 +36,7 @@ async def test_an_original_file_naming_pinecone_runs_offline(
                 "definition": payload,
                 "inputs": {"question": "How do retries work?"},
                 "offline": True,
+                "records": True,  # the full step records in the result
             },
             id=result_id,
             task_queue=task_queue,
