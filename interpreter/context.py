@@ -49,7 +49,8 @@ class _StepsView(Mapping[str, dict[str, Any]]):
             **dict.fromkeys(node.step.output),
             **state.outputs,
             STEP_FIELDS[0]: state.output,
-            STEP_FIELDS[1]: state.status.value,
+            # a rerun's reused step reads as it did in the run it comes from
+            STEP_FIELDS[1]: "completed" if state.status.succeeded else state.status.value,
             STEP_FIELDS[2]: state.answered_by.model_dump() if state.answered_by else None,
         }
         if "transcript" in node.kind.record_fields:

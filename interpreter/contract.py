@@ -70,6 +70,23 @@ class Scope(Payload):
     """How a step is named in activity summaries, e.g. ``summarize_each[3]``."""
 
 
+class RunRef(Payload):
+    """One run of a workflow id: what a rerun names as the run it continues."""
+
+    workflow_id: str
+    run_id: str
+
+
+class ReusedStep(Payload):
+    """A step of an earlier run whose recorded result a rerun takes instead of running it."""
+
+    output: Any = None
+    extras: list[Any] = Field(default_factory=list)
+    """Its extra positional outputs (``output: [first, second, ...]``), in order."""
+    usage: Usage | None = None
+    """What the step spent in the earlier run: shown in its note, not charged again."""
+
+
 class RunInput(Payload):
     """What starts a run: a catalog name or a whole definition, plus inputs."""
 
@@ -92,6 +109,13 @@ class RunInput(Payload):
         default=False,
         description="The result carries every step's full record, not only its status "
         "(a parent run that reads its children's steps: map batches, loop iterations).",
+    )
+    reuse: dict[str, ReusedStep] = Field(
+        default_factory=dict,
+        description="Step id → its result in `rerun_of`: the step does not run (status `reused`).",
+    )
+    rerun_of: RunRef | None = Field(
+        default=None, description="The run this one reruns (`llm-orchestrator rerun`)."
     )
 
 
@@ -128,7 +152,8 @@ class AnsweredBy(Payload):
     skipped: list[SkippedModel] = Field(default_factory=list)
 
 
-StepStatusName = Literal["pending", "running", "completed", "skipped", "failed"]
+StepStatusName = Literal["pending", "running", "completed", "reused", "skipped", "failed"]
+"""``reused``: taken from an earlier run by a rerun, without running (counts as completed)."""
 RunStatusName = Literal["resolving", "running", "completed", "failed", "cancelled"]
 
 

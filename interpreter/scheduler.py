@@ -36,12 +36,19 @@ class Status(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"
+    REUSED = "reused"
+    """Taken from an earlier run by a rerun: counts as completed everywhere."""
     SKIPPED = "skipped"
     FAILED = "failed"
 
     @property
     def terminal(self) -> bool:
-        return self in (Status.COMPLETED, Status.SKIPPED, Status.FAILED)
+        return self in (Status.COMPLETED, Status.REUSED, Status.SKIPPED, Status.FAILED)
+
+    @property
+    def succeeded(self) -> bool:
+        """Completed, here or in the run a rerun reuses it from."""
+        return self in (Status.COMPLETED, Status.REUSED)
 
 
 @dataclass(slots=True)
@@ -189,6 +196,14 @@ class Scheduler:
         state.transcript = transcript
         return self.finish(node_id, Status.COMPLETED, note)
 
+    def reuse(self, node_id: str, output: Any, *, extras: Sequence[Any] = (), note: str) -> Decision:
+        """A leaf step takes its result from an earlier run (a rerun): status ``reused``, no
+        usage (it was paid for there; ``note`` may say how much)."""
+        state = self.steps[node_id]
+        state.output = output
+        state.outputs = bind_outputs(self.dag.nodes[node_id].step.output, output, extras)
+        return self.finish(node_id, Status.REUSED, note)
+
     def fail(
         self, node_id: str, error: str, *, attempts: int = 0, usage: Usage | None = None
     ) -> Decision:
@@ -316,12 +331,12 @@ class Scheduler:
                 dep = steps.get(dep_id)
                 if dep is not None and dep.status in (Status.SKIPPED, Status.FAILED):
                     return "skip", f"dependency `{dep_id}` was {dep.status.value}"
-            if not all(s == Status.COMPLETED for s in deps):
+            if not all(s.succeeded for s in deps):
                 return "wait", ""
         else:
             if not all(s.terminal for s in deps):
                 return "wait", ""
-            if rule == TriggerRule.ONE_SUCCESS and deps and Status.COMPLETED not in deps:
+            if rule == TriggerRule.ONE_SUCCESS and deps and not any(s.succeeded for s in deps):
                 return "skip", "no dependency completed (trigger_rule one_success)"
         if node.parent is not None:
             limit = self._limit(node.parent)

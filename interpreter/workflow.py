@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         Progress,
         RunInput,
         RunResult,
+        ReusedStep,
         RunStatusName,
         Scope,
         SkippedModel,
@@ -128,6 +129,8 @@ class DagWorkflow:
         self._definition_model: WorkflowDefinition | None = None
         self._scheduler: Scheduler | None = None
         self._mocks: dict[str, Any] = {}
+        self._reuse: dict[str, ReusedStep] = {}
+        self._rerun_note = ""
         self._events: deque[tuple[str, StepOutcome | _StepFailed]] = deque()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._timed_out = False
@@ -193,7 +196,7 @@ class DagWorkflow:
         inputs = self._inputs(definition, request)
         self._dag = prepared.dag
         self._summaries = prepared.summaries
-        self._mocks = self._check_mocks(self._dag, request)
+        self._mocks, self._reuse = self._check_given(self._dag, request)
         info = workflow.info()
         self._definition_model = definition
         self._facts = RunFacts(
@@ -205,6 +208,14 @@ class DagWorkflow:
         )
         self._scope = request.scope
         self._details_header = f"**{definition.name}** v{definition.version}"
+        if request.rerun_of is not None:
+            old = request.rerun_of
+            self._rerun_note = f"reused from run {old.workflow_id} ({old.run_id})"
+            reused = ", ".join(f"`{step_id}`" for step_id in self._reuse) or "none"
+            self._details_header += (
+                f"  \n**Rerun of** `{old.workflow_id}` (run id `{old.run_id}`); "
+                f"reused steps: {reused}"
+            )
         self._diagram = prepared.diagram
         self._show_details()
         self._scheduler = scheduler = Scheduler(self._dag, clock=workflow.now)
@@ -370,20 +381,26 @@ class DagWorkflow:
             ) from None
 
     @staticmethod
-    def _check_mocks(dag: Dag, request: RunInput) -> dict[str, Any]:
-        for step_id in request.mocks:
-            node = dag.nodes.get(step_id)
-            if node is None:
-                hint = nearest(step_id, dag.nodes)
-                problem = f"`mocks` names unknown step `{step_id}`" + (f"; {hint}" if hint else "")
-            elif isinstance(node.kind, GroupKind):
-                problem = f"`mocks` names `{step_id}`, a group: mock the steps inside it"
-            else:
-                continue
-            raise ApplicationError(
-                f"invalid start input: {problem}", type=ERROR_INVALID_INPUT, non_retryable=True
-            )
-        return dict(request.mocks)
+    def _check_given(
+        dag: Dag, request: RunInput
+    ) -> tuple[dict[str, Any], dict[str, ReusedStep]]:
+        """The steps whose result the start input gives (``mocks``, ``reuse``), checked."""
+        for field, step_ids in (("mocks", request.mocks), ("reuse", request.reuse)):
+            for step_id in step_ids:
+                node = dag.nodes.get(step_id)
+                if node is None:
+                    hint = nearest(step_id, dag.nodes)
+                    problem = f"`{field}` names unknown step `{step_id}`" + (
+                        f"; {hint}" if hint else ""
+                    )
+                elif isinstance(node.kind, GroupKind):
+                    problem = f"`{field}` names `{step_id}`, a group: name the steps inside it"
+                else:
+                    continue
+                raise ApplicationError(
+                    f"invalid start input: {problem}", type=ERROR_INVALID_INPUT, non_retryable=True
+                )
+        return dict(request.mocks), dict(request.reuse)
 
     async def _deadline(self, seconds: float) -> None:
         await workflow.sleep(seconds)
@@ -417,8 +434,8 @@ class DagWorkflow:
             return self._fail(node, f"`when` could not be evaluated: {exc}")
         decision = scheduler.running(node.id)
         kind = node.kind
-        if node.id in self._mocks:
-            return decision.merge(self._mocked(node, kind))
+        if node.id in self._mocks or node.id in self._reuse:
+            return decision.merge(self._given(node, kind))
         if isinstance(kind, GroupKind):
             return decision
         if isinstance(kind, DecisionKind):
@@ -450,13 +467,24 @@ class DagWorkflow:
             return decision.merge(self._compute(node, kind, context))
         assert_never(kind)
 
-    def _mocked(self, node: Node, kind: AnyKind) -> Decision:
-        """A step whose output the start input gives: it does not run."""
+    def _given(self, node: Node, kind: AnyKind) -> Decision:
+        """A step whose result the start input gives: mocked (``mocks``), or reused from the
+        run a rerun continues (``reuse``). It does not run; a branch takes that case."""
         assert self._scheduler is not None
-        value = self._mocks[node.id]
+        reused = self._reuse.get(node.id) if node.id not in self._mocks else None
+        value = reused.output if reused is not None else self._mocks[node.id]
         if isinstance(kind, DecisionKind):
             return self._scheduler.choose(node.id, kind.case_for(node.step, value))
-        return self._scheduler.complete(node.id, value, note="mocked by the start input")
+        if reused is None:
+            return self._scheduler.complete(node.id, value, note="mocked by the start input")
+        note = self._rerun_note or "reused from an earlier run"
+        if reused.usage is not None and reused.usage != Usage():
+            spent = reused.usage
+            note += (
+                f"; it spent {spent.input_tokens + spent.output_tokens} tokens "
+                f"${spent.cost_usd:.6f} there, not charged again"
+            )
+        return self._scheduler.reuse(node.id, value, extras=reused.extras, note=note)
 
     def _check_budget(self, step_id: str) -> None:
         """Refuse to start another model step once the run's `budget` is exceeded

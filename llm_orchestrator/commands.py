@@ -3,7 +3,7 @@
 Each command is ``set_defaults(func=...)`` with a function that builds its frozen
 options (``llm_orchestrator.options``) and calls the command's module:
 ``language`` (validate, schema, graph), ``runs`` (run, start), ``manage``
-(status, result, cancel, list), ``answer`` (approve, signal), ``serve`` (worker,
+(status, result, cancel, list), ``rerun`` (rerun), ``answer`` (approve, signal), ``serve`` (worker,
 server), ``indexing`` (index), ``mcp_server`` (mcp-server). A command's module is
 imported when the command runs, never while the parser is built: `--help` and
 `validate` must not pay for the Temporal client, workers, vector stores or telemetry.
@@ -25,6 +25,7 @@ from llm_orchestrator.options import (
     EstimateOptions,
     ListOptions,
     RunOptions,
+    RerunOptions,
     RunRefOptions,
     ServerOptions,
     SignalOptions,
@@ -44,6 +45,7 @@ def register(sub: Sub) -> None:
     _language(sub)
     _run_and_start(sub)
     _manage(sub)
+    _rerun(sub)
     _serve(sub)
     _index(sub)
     _mcp_server(sub)
@@ -256,6 +258,56 @@ def _manage(sub: Sub) -> None:
     p.set_defaults(func=_cmd_list)
 
 
+def _rerun(sub: Sub) -> None:
+    p = sub.add_parser(
+        "rerun",
+        help="start a new run from a step of an old one, reusing the steps before it",
+        description="Start a new run linked to WORKFLOW_ID that reuses the recorded output of "
+        "every step not downstream of STEP (status `reused`, no model call, not charged "
+        "again) and runs STEP and everything after it, from FILE when given. Without --from: "
+        "from the old run's first failed step. Needs a worker on the old run's task queue "
+        "(it reads the old steps through the `progress` query).",
+    )
+    p.add_argument("workflow_id", metavar="WORKFLOW_ID", help="the old run's workflow id")
+    p.add_argument("--run-id", help="a specific run of that id (default: the latest)")
+    p.add_argument(
+        "--from", dest="start_from", metavar="STEP", help="run this step and everything after it"
+    )
+    p.add_argument("--file", metavar="FILE", help="the edited workflow file to run instead")
+    p.add_argument(
+        "-i",
+        "--input",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change an input (as for `run`); the old run's inputs otherwise; repeatable",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="STEP=JSON",
+        help="give STEP this output and rerun what depends on it; JSON when it parses, else "
+        "text, or @file.json; repeatable",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="reuse steps the edited file or inputs changed, with their old outputs",
+    )
+    p.add_argument(
+        "--yes", action="store_true", help="run `action` steps again (side effects) without asking"
+    )
+    p.add_argument(
+        "--cancel-old", action="store_true", help="cancel the old run first if it is running"
+    )
+    p.add_argument("--id", help="workflow id of the new run (default: <name>-<random>)")
+    p.add_argument("--wait", action="store_true", help="wait for the new run and print its result")
+    p.add_argument("--json", action="store_true", help="print only JSON on stdout")
+    _connection_flags(p, task_queue=False, ui=True)
+    p.set_defaults(func=_cmd_rerun)
+
+
 def _answer(sub: Sub) -> None:
     data_help = "JSON when it parses, else text; @file.json reads a file"
     p = sub.add_parser(
@@ -458,6 +510,12 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
     from llm_orchestrator import manage
 
     return manage.cancel(RunRefOptions.from_args(args))
+
+
+def _cmd_rerun(args: argparse.Namespace) -> int:
+    from llm_orchestrator import rerun
+
+    return rerun.command(RerunOptions.from_args(args))
 
 
 def _cmd_approve(args: argparse.Namespace) -> int:

@@ -168,6 +168,7 @@ async def _status(
         progress=progress,
         waiting_for=tuple(waiting),
         note=note,
+        rerun_of=(await description.memo()).get("rerun_of"),  # llm_orchestrator.rerun
     )
 
 

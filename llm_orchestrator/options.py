@@ -24,6 +24,7 @@ __all__ = [
     "LogOptions",
     "RunOptions",
     "RunRefOptions",
+    "RerunOptions",
     "ServerOptions",
     "SignalOptions",
     "StartOptions",
@@ -195,6 +196,44 @@ class RunRefOptions:
             workflow_id=args.workflow_id,
             run_id=args.run_id,
             json=getattr(args, "json", False),
+            connection=ConnectionOptions.from_args(args),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RerunOptions:
+    """`rerun`: a new run from an old one's step (``llm_orchestrator.rerun``)."""
+
+    workflow_id: str
+    run_id: str | None
+    start_from: str | None
+    file: Path | None
+    inputs: tuple[str, ...]
+    sets: tuple[str, ...]
+    """``--set STEP=JSON`` as written."""
+    force: bool
+    yes: bool
+    cancel_old: bool
+    new_id: str | None
+    wait: bool
+    json: bool
+    connection: ConnectionOptions
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RerunOptions:
+        return cls(
+            workflow_id=args.workflow_id,
+            run_id=args.run_id,
+            start_from=args.start_from,
+            file=Path(args.file) if args.file else None,
+            inputs=tuple(args.input),
+            sets=tuple(args.set),
+            force=args.force,
+            yes=args.yes,
+            cancel_old=args.cancel_old,
+            new_id=args.id,
+            wait=args.wait,
+            json=args.json,
             connection=ConnectionOptions.from_args(args),
         )
 

@@ -30,7 +30,14 @@ __all__ = [
     "step_line",
 ]
 
-_MARKS = {"completed": "✓", "failed": "✗", "skipped": "–", "running": "…", "pending": "·"}
+_MARKS = {
+    "completed": "✓",
+    "reused": "↺",
+    "failed": "✗",
+    "skipped": "–",
+    "running": "…",
+    "pending": "·",
+}
 
 
 def print_json(data: Any) -> None:
@@ -152,6 +159,8 @@ class RunStatus:
     """``None`` when no worker answered the query and no result is available."""
     waiting_for: tuple[str, ...] = ()
     note: str | None = None
+    rerun_of: Mapping[str, str] | None = None
+    """The run this one reruns (``workflow_id``, ``run_id``: its memo), if it is a rerun."""
 
     def as_dict(self) -> dict[str, Any]:
         progress = self.progress
@@ -171,6 +180,7 @@ class RunStatus:
             "usage": progress.usage.model_dump(mode="json") if progress else None,
             "waiting_for": list(self.waiting_for),
             "note": self.note,
+            "rerun_of": dict(self.rerun_of) if self.rerun_of else None,
         }
 
 
@@ -186,6 +196,9 @@ def print_status(status: RunStatus) -> None:
     if status.closed_at:
         rows.append(("closed", status.closed_at))
     rows.append(("task queue", status.task_queue))
+    if status.rerun_of:
+        old = status.rerun_of
+        rows.append(("rerun of", f"{old.get('workflow_id')} (run id {old.get('run_id')})"))
     if status.ui_url:
         rows.append(("Web UI", status.ui_url))
     if progress:

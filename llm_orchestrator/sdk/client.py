@@ -8,14 +8,16 @@
     await orch.approve(run.id, "review", comment="fine")
     result = await run.result()
 
-The CLI's `start`, `approve` and `cancel` go through these same methods, so a
+    new = await orch.rerun(run.id, start_from="summarize", file="edited.yaml")
+
+The CLI's `start`, `approve`, `cancel` and `rerun` go through these same methods, so a
 script and the command line start and steer runs the same way.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,13 @@ from interpreter.library import load_with_library
 from interpreter.models import WorkflowDefinition
 from llm_orchestrator.connect import connect
 from llm_orchestrator.options import ConnectionOptions
+from llm_orchestrator.rerun import (
+    MEMO_RERUN_OF,
+    RerunPlan,
+    plan_rerun,
+    read_old_run,
+    refusal,
+)
 from llm_orchestrator.sdk.builder import Workflow
 
 __all__ = ["Orchestrator", "Run", "WorkflowRef"]
@@ -148,6 +157,8 @@ class Orchestrator:
         *,
         id: str | None = None,
         eager: bool = False,
+        task_queue: str | None = None,
+        memo: Mapping[str, Any] | None = None,
     ) -> Run:
         """Start a run from a prepared start input (what :meth:`start` builds; the CLI
         builds it from its flags); a duplicate id of a running run is one plain error.
@@ -157,6 +168,8 @@ class Orchestrator:
         (eager workflow start) instead of through the task queue: the run begins one
         matching-service round trip sooner (docs/performance.md, "Start-up"). The server
         falls back to a normal start when it cannot (no free slot, disabled).
+        ``task_queue``: another than this orchestrator's (a rerun goes where its old run
+        went); ``memo``: the run's Temporal memo.
         """
         name = definition.name if definition else request.workflow or "run"
         workflow_id = id or f"{_slug(name)}-{uuid.uuid4().hex[:8]}"
@@ -165,11 +178,12 @@ class Orchestrator:
                 WORKFLOW_TYPE,
                 request,
                 id=workflow_id,
-                task_queue=self.task_queue,
+                task_queue=task_queue or self.task_queue,
                 result_type=RunResult,
                 static_summary=f"{definition.name} v{definition.version}" if definition else name,
                 static_details=f"```mermaid\n{to_mermaid(definition)}```" if definition else None,
                 request_eager_start=eager,
+                memo=dict(memo) if memo else None,
             )
         except WorkflowAlreadyStartedError:
             raise OrchestratorError(
@@ -242,6 +256,77 @@ class Orchestrator:
         except RPCError as exc:
             raise OrchestratorError(f"run {workflow_id}: {exc.message}") from None
 
+    async def plan_rerun(
+        self,
+        workflow_id: str,
+        *,
+        start_from: str | None = None,
+        file: Path | str | None = None,
+        inputs: Sequence[str] = (),
+        sets: Sequence[str] = (),
+        run_id: str | None = None,
+        cancel_old: bool = False,
+    ) -> RerunPlan:
+        """Decide a rerun of a closed run without starting it: what it reuses, what it runs
+        again, which reused steps an edit changed, which `action` steps repeat.
+
+        ``inputs`` and ``sets`` are written as on the command line (``KEY=VALUE``,
+        ``STEP=JSON``). A run still running is refused, or cancelled with ``cancel_old``.
+        """
+        old = await read_old_run(self.client, workflow_id, run_id, cancel_old=cancel_old)
+        return plan_rerun(
+            old,
+            start_from=start_from,
+            file=Path(file) if file is not None else None,
+            inputs=inputs,
+            sets=sets,
+        )
+
+    async def start_rerun(
+        self, plan: RerunPlan, *, force: bool = False, yes: bool = False, id: str | None = None
+    ) -> Run:
+        """Start a planned rerun on the old run's task queue, linked to it in its memo.
+
+        Raises :class:`~llm_orchestrator.rerun.RerunRefused` when the plan reuses changed
+        steps (unless ``force``) or repeats `action` steps (unless ``yes``)."""
+        refused = refusal(plan, force=force, yes=yes)
+        if refused is not None:
+            raise refused
+        return await self.start_request(
+            plan.request,
+            plan.definition,
+            id=id,
+            task_queue=plan.old.task_queue,
+            memo={MEMO_RERUN_OF: plan.old.ref.model_dump()},
+        )
+
+    async def rerun(
+        self,
+        workflow_id: str,
+        *,
+        start_from: str | None = None,
+        file: Path | str | None = None,
+        inputs: Sequence[str] = (),
+        sets: Sequence[str] = (),
+        force: bool = False,
+        yes: bool = False,
+        cancel_old: bool = False,
+        run_id: str | None = None,
+        id: str | None = None,
+    ) -> Run:
+        """Start a new run that reuses the old run's results up to ``start_from`` (default:
+        its first failed step) and runs that step and everything after it, from ``file``
+        when given (:meth:`plan_rerun`, then :meth:`start_rerun`; docs/runtime.md)."""
+        plan = await self.plan_rerun(
+            workflow_id,
+            start_from=start_from,
+            file=file,
+            inputs=inputs,
+            sets=sets,
+            run_id=run_id,
+            cancel_old=cancel_old,
+        )
+        return await self.start_rerun(plan, force=force, yes=yes, id=id)
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower()).strip("-") or "run"
