@@ -295,8 +295,12 @@ def downstream(dag: Dag, step_id: str) -> set[str]:
 
 
 def _first_failed(dag: Dag, records: Mapping[str, StepRecord]) -> str | None:
-    """The first failed step in graph order: one with no failed step before it."""
+    """The first failed step in graph order: one with no failed step before it. A run that
+    ended with no failed step (timed out by Temporal, terminated): its first unfinished one."""
     failed = [s for s in dag.nodes if (r := records.get(s)) is not None and r.status == "failed"]
+    if not failed:
+        unfinished = ("running", "pending")
+        failed = [s for s in dag.nodes if (r := records.get(s)) and r.status in unfinished]
     for step_id in failed:
         if not any(dag.is_ancestor(step_id, other) for other in failed if other != step_id):
             # a container fails with its child: the child is where it went wrong
