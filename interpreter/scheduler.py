@@ -196,7 +196,9 @@ class Scheduler:
         state.transcript = transcript
         return self.finish(node_id, Status.COMPLETED, note)
 
-    def reuse(self, node_id: str, output: Any, *, extras: Sequence[Any] = (), note: str) -> Decision:
+    def reuse(
+        self, node_id: str, output: Any, *, extras: Sequence[Any] = (), note: str
+    ) -> Decision:
         """A leaf step takes its result from an earlier run (a rerun): status ``reused``, no
         usage (it was paid for there; ``note`` may say how much)."""
         state = self.steps[node_id]

@@ -46,9 +46,9 @@ with workflow.unsafe.imports_passed_through():
         WORKFLOW_TYPE,
         AnsweredBy,
         Progress,
+        ReusedStep,
         RunInput,
         RunResult,
-        ReusedStep,
         RunStatusName,
         Scope,
         SkippedModel,
@@ -381,9 +381,7 @@ class DagWorkflow:
             ) from None
 
     @staticmethod
-    def _check_given(
-        dag: Dag, request: RunInput
-    ) -> tuple[dict[str, Any], dict[str, ReusedStep]]:
+    def _check_given(dag: Dag, request: RunInput) -> tuple[dict[str, Any], dict[str, ReusedStep]]:
         """The steps whose result the start input gives (``mocks``, ``reuse``), checked."""
         for field, step_ids in (("mocks", request.mocks), ("reuse", request.reuse)):
             for step_id in step_ids:

@@ -65,10 +65,10 @@ from llm_orchestrator.request import parse_inputs, parse_value
 
 __all__ = [
     "MEMO_RERUN_OF",
-    "command",
     "OldRun",
     "RerunPlan",
     "RerunRefused",
+    "command",
     "plan_rerun",
     "read_old_run",
     "refusal",
@@ -144,7 +144,8 @@ async def read_old_run(
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise OrchestratorError(
-                f"no run with id {workflow_id}" + (f" and run id {run_id}" if run_id else "")
+                f"no run with id {workflow_id}"
+                + (f" and run id {run_id}" if run_id else "")
                 + "; `llm-orchestrator list` shows recent runs"
             ) from None
         raise OrchestratorError(f"run {workflow_id}: {exc.message}") from None

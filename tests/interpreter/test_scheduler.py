@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from interpreter.context import TemplateContext
 from interpreter.dag import Dag
 from interpreter.loader import load_text
 from interpreter.scheduler import Scheduler, Status
@@ -180,3 +181,27 @@ def test_skipped_group_skips_its_children() -> None:
     run = simulate(text, failures={"a"})
     assert run.statuses() == {"a": "failed", "fan": "skipped", "c1": "skipped"}
     assert run.scheduler.steps["c1"].reason == "`fan` was skipped"
+
+
+def test_a_reused_step_counts_as_completed_for_trigger_rules_and_templates() -> None:
+    s = _scheduler(
+        _wf(
+            _action("a"),
+            _action("b", ["a"]),
+            _action("c", ["a"], rule="one_success"),
+            _action("d", ["b", "c"]),
+        )
+    )
+    assert s.initial().start == ["a"]
+    s.running("a")
+    decision = s.reuse("a", "old output", note="reused from run r1")
+    assert decision.start == ["b", "c"] and decision.skipped == []
+    record = s.records()["a"]
+    assert (record.status, record.output, record.usage) == ("reused", "old output", None)
+    assert record.reason == "reused from run r1"
+    context = TemplateContext({}, s, {}).for_step("b")
+    assert context["steps"]["a"]["status"] == "completed"  # conditions read it as before
+    s.running("b")
+    s.running("c")
+    s.reuse("b", 1, note="")
+    assert s.finish("c", Status.COMPLETED).start == ["d"]

@@ -28,9 +28,9 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from activities import ActivitySettings
 from interpreter.contract import WORKFLOW_TYPE, RunResult
 from interpreter.errors import OrchestratorError
+from interpreter.loader import load_definition
 from llm_orchestrator.rerun import MEMO_RERUN_OF, RerunRefused, step_hashes
 from llm_orchestrator.sdk.client import Orchestrator
-from interpreter.loader import load_definition
 from tests.helpers.providers import config_for
 from tests.helpers.runs import start_run
 
@@ -159,7 +159,8 @@ async def test_rerun_of_a_failed_run_calls_the_model_only_for_the_failed_step_an
             "__temporal_workflow_metadata", result_type=WorkflowMetadata
         )
         details = metadata.current_details
-        assert f"**Rerun of** `{old_id}`" in details and "reused steps: `outline`, `draft`" in details
+        assert f"**Rerun of** `{old_id}`" in details
+        assert "reused steps: `outline`, `draft`" in details
 
 
 @aio
@@ -244,7 +245,7 @@ async def test_a_running_run_is_refused_unless_cancel_old(
         orch = Orchestrator(client, task_queue=task_queue)
         while (await orch.progress(handle.id)).steps["go"].status != "running":
             await asyncio.sleep(0.1)
-        with pytest.raises(OrchestratorError, match="still running: wait .* --cancel-old"):
+        with pytest.raises(OrchestratorError, match=r"still running: wait .* --cancel-old"):
             await orch.rerun(handle.id)
         llmock.reset()
         run = await orch.rerun(handle.id, cancel_old=True)
@@ -263,7 +264,8 @@ async def test_action_steps_are_listed_and_need_yes_without_a_tty(
     client: Client, task_queue: str, worker_for: Any, llmock: LLMock, tmp_path: Path
 ) -> None:
     definition = pipeline()
-    definition["steps"] = definition["steps"][:2] + [
+    definition["steps"] = [
+        *definition["steps"][:2],
         {"id": "announce", "type": "action", "action": "log", "depends_on": ["draft"],
          "params": {"message": "{{ steps.draft.output }}"}},
     ]  # fmt: skip
