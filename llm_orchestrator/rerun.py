@@ -36,7 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from interpreter.catalog import ResolvedWorkflow
@@ -80,6 +86,7 @@ MEMO_RERUN_OF = "rerun_of"
 
 _SUCCEEDED = ("completed", "reused")
 _QUERY_TIMEOUT = timedelta(seconds=15)
+_CANCEL_WAIT = timedelta(seconds=60)
 
 
 class RerunRefused(OrchestratorError):
@@ -160,9 +167,7 @@ async def read_old_run(
                 "it before the rerun starts"
             )
         await handle.cancel()
-        while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-            await asyncio.sleep(0.1)
-        description = await handle.describe()
+        description = await _closed(handle)
     status = description.status
     state = status.name.lower() if status is not None else "unknown"
     request, definition, library = await _pinned(client, handle)
@@ -176,6 +181,19 @@ async def read_old_run(
         library=library,
         records=records,
         records_from=source,
+    )
+
+
+async def _closed(handle: WorkflowHandle[Any, RunResult]) -> WorkflowExecutionDescription:
+    """Wait for a cancelled run to close (a worker carries the cancellation out)."""
+    for _ in range(int(_CANCEL_WAIT.total_seconds() * 10)):
+        description = await handle.describe()
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            return description
+        await asyncio.sleep(0.1)
+    raise OrchestratorError(
+        f"run {handle.id} was asked to cancel but is still running after "
+        f"{_CANCEL_WAIT.total_seconds():g} s: is a worker polling its task queue?"
     )
 
 
@@ -225,8 +243,8 @@ async def _records(
             rpc_timeout=_QUERY_TIMEOUT,
         )
         return dict(progress.steps), "progress query"
-    except RPCError as exc:
-        problem = exc.message
+    except (RPCError, WorkflowQueryFailedError) as exc:
+        problem = getattr(exc, "message", None) or str(exc)
     if status == WorkflowExecutionStatus.COMPLETED:
         return dict((await handle.result()).steps), "result"
     raise OrchestratorError(
@@ -295,6 +313,13 @@ def downstream(dag: Dag, step_id: str) -> set[str]:
     return out
 
 
+def _resolved(definition: WorkflowDefinition, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return resolve_inputs(definition, dict(inputs))
+    except OrchestratorError:  # the old run's inputs were checked by its worker; keep as given
+        return dict(inputs)
+
+
 def _first_failed(dag: Dag, records: Mapping[str, StepRecord]) -> str | None:
     """The first failed step in graph order: one with no failed step before it. A run that
     ended with no failed step (timed out by Temporal, terminated): its first unfinished one."""
@@ -329,7 +354,7 @@ def plan_rerun(
         definition, library = old.definition, old.library
     dag = Dag.build(definition)
     given = {**old.request.inputs, **parse_inputs(tuple(inputs), definition.inputs)}
-    resolve_inputs(definition, given)  # a bad input fails here, not in the run
+    resolved = resolve_inputs(definition, given)  # a bad input fails here, not in the run
 
     def known(step_id: str, flag: str) -> str:
         if step_id not in dag.nodes:
@@ -368,8 +393,9 @@ def plan_rerun(
     for step_id in mocks:
         again |= downstream(dag, step_id) - {step_id}
 
-    old_hashes = step_hashes(old.definition, old.request.inputs)
-    new_hashes = step_hashes(definition, given)
+    # over the inputs as the runs saw them (defaults filled in): `x=1` given twice is no change
+    old_hashes = step_hashes(old.definition, _resolved(old.definition, old.request.inputs))
+    new_hashes = step_hashes(definition, resolved)
     old_mocks = {k: v for k, v in old.request.mocks.items() if k in dag.nodes and k not in again}
     mocks = {**old_mocks, **mocks}
     reuse: dict[str, ReusedStep] = {}
