@@ -24,13 +24,16 @@ import yaml
 from llmock.pytest_plugin import LLMock
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.worker import Replayer
 
 from activities import ActivitySettings
 from interpreter.contract import WORKFLOW_TYPE, RunResult
 from interpreter.errors import OrchestratorError
 from interpreter.loader import load_definition
+from interpreter.workflow import DagWorkflow
 from llm_orchestrator.rerun import MEMO_RERUN_OF, RerunRefused, step_hashes
 from llm_orchestrator.sdk.client import Orchestrator
+from llm_orchestrator.worker import workflow_runner
 from tests.helpers.providers import config_for
 from tests.helpers.runs import start_run
 
@@ -161,6 +164,14 @@ async def test_rerun_of_a_failed_run_calls_the_model_only_for_the_failed_step_an
         details = metadata.current_details
         assert f"**Rerun of** `{old_id}`" in details
         assert "reused steps: `outline`, `draft`" in details
+        # the reuse path is deterministic: the rerun's history replays
+        replayer = Replayer(
+            workflows=[DagWorkflow],
+            data_converter=client.data_converter,
+            workflow_runner=workflow_runner(),
+        )
+        replay = await replayer.replay_workflow(await run.handle.fetch_history())
+        assert replay.replay_failure is None
 
 
 @aio
@@ -189,6 +200,12 @@ async def test_rerun_from_an_edited_step_reruns_it_and_what_follows_only(
         result = await run.result()
         assert asked(llmock) == ["review", "revise", "polish"]
         assert [result.steps[s].status for s in STEPS[:2]] == ["reused", "reused"]
+
+        # a changed input changes every step that mentions it
+        plan = await orch.plan_rerun(old_id, start_from="polish", inputs=["topic=seals"])
+        assert plan.changed == STEPS[:4]
+        same = await orch.plan_rerun(old_id, start_from="polish", inputs=["topic=otters"])
+        assert same.changed == ()  # the default, given explicitly: no change
 
         # a completed run needs --from
         with pytest.raises(OrchestratorError, match="completed: give --from STEP"):
