@@ -300,6 +300,13 @@ async def test_action_steps_are_listed_and_need_yes_without_a_tty(
         assert asked(llmock) == ["draft"]
         assert "↺ outline" in went.stderr
 
+        started = await cli(tmp_path, client, "rerun", old_id, "--from", "draft", "--yes", "--json")
+        assert started.returncode == 0, started.stderr
+        ids = json.loads(started.stdout)
+        assert ids["rerun_of"]["workflow_id"] == old_id
+        assert (ids["reused"], ids["rerun"]) == (["outline"], ["draft", "announce"])
+        await client.get_workflow_handle(ids["workflow_id"]).result()
+
 
 @aio
 async def test_a_timed_out_run_and_a_catalog_run_whose_catalog_changed_can_be_rerun(
