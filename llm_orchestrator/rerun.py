@@ -10,8 +10,8 @@ outside the workflow, from three things the old run pinned:
   has changed since does not matter);
 - its inputs (the start input's);
 - its step records: the ``progress`` query (a worker replays the closed run's history
-  to answer it; the full records, whatever the result keeps), else a completed run's
-  result.
+  to answer it; the full records), else a completed run's result if it kept them
+  (``RunInput.records``: a result carries only each step's status otherwise).
 
 STEP and everything downstream of it (the steps that wait for it, directly or not, the
 steps a group contains, the steps a branch guards) run again; so do the steps the old
@@ -246,7 +246,9 @@ async def _records(
     except (RPCError, WorkflowQueryFailedError) as exc:
         problem = getattr(exc, "message", None) or str(exc)
     if status == WorkflowExecutionStatus.COMPLETED:
-        return dict((await handle.result()).steps), "result"
+        steps = (await handle.result()).steps  # only when it kept its records (`records`)
+        if steps:
+            return dict(steps), "result"
     raise OrchestratorError(
         f"cannot read the steps of run {handle.id} ({problem}); a worker on its task queue "
         "answers that: start one with `llm-orchestrator worker`"
@@ -432,6 +434,7 @@ def plan_rerun(
         offline=old.request.offline,
         mocks=mocks,
         library=library,
+        records=old.request.records,
         reuse=reuse,
         rerun_of=old.ref,
     )

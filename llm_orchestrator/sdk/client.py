@@ -328,5 +328,6 @@ class Orchestrator:
         )
         return await self.start_rerun(plan, force=force, yes=yes, id=id)
 
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower()).strip("-") or "run"

@@ -136,14 +136,16 @@ async def test_rerun_of_a_failed_run_calls_the_model_only_for_the_failed_step_an
         run = await orch.rerun(old_id)
         result = await run.result()
         assert asked(llmock) == ["review", "revise", "polish"]
+        steps = (await run.progress()).steps  # the full records (the result has statuses)
 
-        statuses = {s: r.status for s, r in result.steps.items()}
+        assert result.status == {s: r.status for s, r in steps.items()}
+        statuses = {s: r.status for s, r in steps.items()}
         assert statuses == dict(zip(STEPS, ["reused"] * 2 + ["completed"] * 3, strict=True))
-        outline = result.steps["outline"]
+        outline = steps["outline"]
         assert outline.usage is None and outline.attempts == 0  # no activity, not charged
         assert outline.reason is not None and f"reused from run {old_id}" in outline.reason
         assert "tokens" in outline.reason  # the old usage stays visible
-        ran = [result.steps[s].usage for s in ("review", "revise", "polish")]
+        ran = [steps[s].usage for s in ("review", "revise", "polish")]
         assert result.usage.input_tokens == sum(u.input_tokens for u in ran if u)
         # the reused output fed the rerun step's prompt
         old = await client.get_workflow_handle(old_id).query("progress")
@@ -186,7 +188,7 @@ async def test_rerun_from_an_edited_step_reruns_it_and_what_follows_only(
         result = await (await orch.rerun(old_id, start_from="draft", file=edited)).result()
         assert asked(llmock) == ["draft", "review", "revise", "polish"]
         assert "a NEW draft" in llmock.requests[0].body["messages"][-1]["content"]
-        assert result.steps["outline"].status == "reused"
+        assert result.status["outline"] == "reused"
 
         # an edit to step 1, which the rerun would reuse: refused, naming it; --force reuses it
         llmock.reset()
@@ -199,7 +201,7 @@ async def test_rerun_from_an_edited_step_reruns_it_and_what_follows_only(
         run = await orch.rerun(old_id, start_from="review", file=edited, force=True)
         result = await run.result()
         assert asked(llmock) == ["review", "revise", "polish"]
-        assert [result.steps[s].status for s in STEPS[:2]] == ["reused", "reused"]
+        assert [result.status[s] for s in STEPS[:2]] == ["reused", "reused"]
 
         # a changed input changes every step that mentions it
         plan = await orch.plan_rerun(old_id, start_from="polish", inputs=["topic=seals"])
@@ -224,8 +226,8 @@ async def test_set_replaces_a_steps_output_and_reruns_what_depends_on_it(
         result = await run.result()
         assert asked(llmock) == ["review", "revise", "polish"]
         assert "a draft by hand" in llmock.requests[0].body["messages"][-1]["content"]
-        assert result.steps["draft"].output == "a draft by hand"
-        assert result.steps["outline"].status == "reused"
+        assert (await run.progress()).steps["draft"].output == "a draft by hand"
+        assert result.status["outline"] == "reused"
 
 
 # --- bad input ------------------------------------------------------------------------------
@@ -272,7 +274,7 @@ async def test_a_running_run_is_refused_unless_cancel_old(
             await asyncio.sleep(0.1)
         await run.handle.signal("go", "now")
         result = await run.result()
-        assert result.steps["outline"].status == "reused"
+        assert result.status["outline"] == "reused"
         assert asked(llmock) == ["polish"]
 
 
@@ -343,7 +345,7 @@ async def test_a_timed_out_run_and_a_catalog_run_whose_catalog_changed_can_be_re
         await run.handle.signal("go", "later")
         result = await run.result()
         assert result.outputs == {"go": "later"}
-        assert result.steps["outline"].status == "reused"
+        assert result.status["outline"] == "reused"
         assert llmock.requests == []
 
 
