@@ -207,10 +207,23 @@ class Scheduler:
         return self.finish(node_id, Status.REUSED, note)
 
     def fail(
-        self, node_id: str, error: str, *, attempts: int = 0, usage: Usage | None = None
+        self,
+        node_id: str,
+        error: str,
+        *,
+        attempts: int = 0,
+        usage: Usage | None = None,
+        transcript: dict[str, Any] | None = None,
     ) -> Decision:
         """A step failed and the run goes on without it (``continue_on_error``)."""
-        self.mark(node_id, Status.FAILED, error=error, attempts=attempts, usage=usage)
+        self.mark(
+            node_id,
+            Status.FAILED,
+            error=error,
+            attempts=attempts,
+            usage=usage,
+            transcript=transcript,
+        )
         return self._settle(self._neighbours(node_id))
 
     def mark(
@@ -222,14 +235,18 @@ class Scheduler:
         error: str | None = None,
         attempts: int = 0,
         usage: Usage | None = None,
+        transcript: dict[str, Any] | None = None,
     ) -> None:
         """Record a step's end without scheduling anything after it: the run is ending.
-        ``usage``: what a failed step spent all the same (a model's rejected replies)."""
+        ``usage``: what a failed step spent all the same (a model's rejected replies);
+        ``transcript``: a failed agent's conversation so far."""
         state = self.steps[node_id]
         if error is not None:
             state.error = error
         if usage is not None:
             state.usage = usage
+        if transcript is not None:
+            state.transcript = transcript
         state.attempts = max(attempts, state.attempts)
         self._set_terminal(node_id, status, reason)
 

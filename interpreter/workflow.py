@@ -109,11 +109,19 @@ checked, by ``_check_budget``), or never (body runs: the run's budget is its own
 
 
 class _StepFailed(Exception):
-    def __init__(self, message: str, attempts: int = 0, usage: Usage | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        attempts: int = 0,
+        usage: Usage | None = None,
+        transcript: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.attempts = attempts
         self.usage = usage
         """Tokens the failed step spent all the same (replies a model got wrong)."""
+        self.transcript = transcript
+        """A failed agent's conversation so far."""
 
 
 @workflow.defn(
@@ -614,7 +622,8 @@ class DagWorkflow:
         except _StepFailed as exc:
             self._events.append((node.id, exc))
         except StepFailure as exc:
-            self._events.append((node.id, _StepFailed(str(exc))))
+            failed = _StepFailed(str(exc), usage=exc.usage, transcript=exc.transcript)
+            self._events.append((node.id, failed))
         except ChildWorkflowError as exc:
             self._events.append((node.id, _StepFailed(_cause_message(exc))))
         except ActivityError as exc:
@@ -796,12 +805,19 @@ class DagWorkflow:
                     error=str(result),
                     attempts=result.attempts,
                     usage=result.usage,
+                    transcript=result.transcript,
                 )
                 raise ApplicationError(
                     f"step `{step_id}` failed: {result}", type=ERROR_STEP_FAILED, non_retryable=True
                 )
             self._apply(
-                scheduler.fail(step_id, str(result), attempts=result.attempts, usage=result.usage)
+                scheduler.fail(
+                    step_id,
+                    str(result),
+                    attempts=result.attempts,
+                    usage=result.usage,
+                    transcript=result.transcript,
+                )
             )
             return
         self._apply(

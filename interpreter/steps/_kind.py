@@ -347,7 +347,19 @@ def cause_message(exc: BaseException) -> str:
 
 
 class StepFailure(Exception):
-    """An in-workflow kind's step failed (the message says why); the workflow records it."""
+    """An in-workflow kind's step failed (the message says why); the workflow records it,
+    with what it spent all the same and, for an agent, its transcript so far."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        usage: Usage | None = None,
+        transcript: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.usage = usage
+        self.transcript = transcript
 
 
 class Runtime(Protocol):

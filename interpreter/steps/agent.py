@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import jsonschema
+import referencing
+import referencing.exceptions
 from pydantic import Field, model_validator
 
 from interpreter import conversation
@@ -230,12 +232,35 @@ class _Loop:
         return conversation.AgentTurnRequest(step=call, offline=self.runtime.facts.offline)
 
     async def run(self) -> StepOutcome:
+        """Converse until an answer; a failure keeps what the turns spent and the
+        transcript so far (the run's totals and budget count them; a person sees why)."""
+        try:
+            return await self._converse()
+        except StepFailure as exc:
+            usage = self.usage + exc.usage if exc.usage is not None else self.usage
+            raise StepFailure(str(exc), usage=_some(usage), transcript=self._transcript()) from None
+        except Exception as exc:  # a budget stop, as the workflow words it
+            raise StepFailure(
+                cause_message(exc), usage=_some(self.usage), transcript=self._transcript()
+            ) from None
+
+    async def _converse(self) -> StepOutcome:
         step, runtime = self.step, self.runtime
         last_text = ""
         limit = step.max_turns or 1  # validation requires it, ≥ 1
         for turn in range(1, limit + 1):
             await runtime.within_budget(self.usage, before=f"agent turn {turn}")
             answer, answered = await self._turn(turn)
+            # a call without an id (some servers) gets one: results are matched by it, and
+            # a workflow tool's child run is named after it
+            answer = answer.model_copy(
+                update={
+                    "tool_calls": [
+                        c if c.id else c.model_copy(update={"id": f"call_{turn}_{n}"})
+                        for n, c in enumerate(answer.tool_calls, 1)
+                    ]
+                }
+            )
             self.usage = self.usage + answer.usage
             self.messages.append(
                 conversation.AgentMessage(
@@ -256,6 +281,8 @@ class _Loop:
                 last_text = answer.text
             if not answer.tool_calls:
                 return self._finish(answer.text)
+            if turn == limit:
+                break  # no turn is left to read the results: run no tool for nothing
             results = await asyncio.gather(*(self._call(c, turn) for c in answer.tool_calls))
             for result in results:
                 record["tool_calls"].append(
@@ -317,13 +344,20 @@ class _Loop:
             word=f"agent turn {turn}",
             retry=self.retry,
         )
-        walked = await self.runtime.walk(
-            chain,
-            summary=f"agent turn {turn}",
-            timeout=self.timeout,
-            retry=self.retry,
-            result_type=conversation.AgentTurn,
-        )
+        try:
+            walked = await self.runtime.walk(
+                chain,
+                summary=f"agent turn {turn}",
+                timeout=self.timeout,
+                retry=self.retry,
+                result_type=conversation.AgentTurn,
+            )
+        except Exception as exc:  # the turn failed after its retries (and fallbacks)
+            spent = getattr(exc, "usage", None)  # replies a model got wrong, if any
+            raise StepFailure(
+                f"agent turn {turn} failed: {cause_message(exc)}",
+                usage=spent if isinstance(spent, Usage) else None,
+            ) from None
         self.usage = self.usage + walked.spent
         answered = {
             "provider": walked.call.provider,
@@ -340,15 +374,18 @@ class _Loop:
                 output = json.loads(text)
             except ValueError as exc:
                 raise StepFailure(f"the final answer is not JSON ({exc}): {text[:200]!r}") from None
+        return StepOutcome(
+            output=output, usage=self.usage, attempt=0, transcript=self._transcript(), note=note
+        )
+
+    def _transcript(self) -> dict[str, Any]:
         transcript: dict[str, Any] = {
             "messages": [m.model_dump(exclude_defaults=True) for m in self.messages],
             "turns": self.turns,
         }
         if self.system:
             transcript["system"] = self.system
-        return StepOutcome(
-            output=output, usage=self.usage, attempt=0, transcript=transcript, note=note
-        )
+        return transcript
 
     async def _call(self, call: conversation.ToolCall, turn: int) -> _Result:
         tool = self.tools.get(call.name)
@@ -436,11 +473,25 @@ class _Loop:
         )
 
 
+def _some(usage: Usage) -> Usage | None:
+    """``None`` for no usage at all (nothing to charge)."""
+    return usage if usage != Usage() else None
+
+
 def _schema_problem(arguments: dict[str, Any], schema: Mapping[str, Any]) -> str | None:
-    """The first way ``arguments`` fail ``schema`` (where, and what), or ``None``."""
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema).iter_errors(arguments)
-    )
+    """The first way ``arguments`` fail ``schema`` (where, and what), or ``None``.
+
+    References resolve only within the schema: an empty registry, so a remote ``$ref``
+    is never fetched (this runs in the workflow, which must do no I/O)."""
+    try:
+        validator = jsonschema.Draft202012Validator(schema, registry=referencing.Registry())
+        error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+    except (
+        jsonschema.exceptions.SchemaError,
+        jsonschema.exceptions.UnknownType,
+        referencing.exceptions.Unresolvable,
+    ) as exc:
+        return f"the tool's parameters schema cannot be used: {exc}"
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path)

@@ -355,3 +355,45 @@ async def test_an_mcp_tool_over_streamable_http(
     assert call["result"]["pid"] == os.getpid()  # served by the loopback server in this process
     tool_message = next(m for m in transcript["messages"] if m["role"] == "tool")
     assert "invoice A-17" in tool_message["content"]
+
+
+async def test_a_failed_agent_keeps_its_usage_and_transcript_and_runs_no_tool_on_its_last_turn(
+    client: Client, task_queue: str, worker_for: WorkerFactory
+) -> None:
+    """Two turns that both ask for a refund: the first refund runs, the second (on the last
+    turn, whose result no turn would read) does not; the failed step's turns stay charged
+    to the run, and its transcript says what happened."""
+    CALLS.clear()
+    refund = {"tool_calls": [{"name": "refund_customer", "arguments": {"order": "A-17"}}]}
+    step = agent([refund, refund], max_turns=2, continue_on_error=True)
+    async with worker_for(custom=[refund_customer]):
+        result = await run_to_end(client, task_queue, run_input(step))
+    assert CALLS == [{"order": "A-17"}]  # turn 1's call only
+    record = result.steps["support"]
+    assert record.status == "failed" and "no final answer after max_turns (2)" in (
+        record.error or ""
+    )
+    assert record.usage is not None and record.usage.output_tokens > 0
+    assert result.usage.input_tokens == record.usage.input_tokens > 0
+    assert record.transcript is not None and len(record.transcript["turns"]) == 2
+    assert record.transcript["turns"][1]["tool_calls"] == []
+
+
+async def test_a_tool_schema_that_cannot_be_used_is_told_to_the_model_and_fetches_nothing(
+    client: Client, task_queue: str, worker_for: WorkerFactory
+) -> None:
+    remote = {**REFUND_TOOL, "parameters": {"$ref": "http://127.0.0.1:9/refund.json"}}
+    step = agent(
+        [
+            {"tool_calls": [{"name": "refund_customer", "arguments": {"order": "A-17"}}]},
+            {"text": "I could not refund it."},
+        ],
+        tools=[remote],
+    )
+    async with worker_for(custom=[refund_customer]):
+        result = await run_to_end(client, task_queue, run_input(step))
+    record = result.steps["support"]
+    assert record.transcript is not None
+    (call,) = record.transcript["turns"][0]["tool_calls"]
+    assert call["is_error"] and "parameters schema cannot be used" in call["result"]
+    assert result.outputs["answer"] == "I could not refund it."

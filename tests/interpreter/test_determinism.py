@@ -63,6 +63,9 @@ THIRD_PARTY = {
     "jinja2": "templates, rendered in Jinja's ImmutableSandboxedEnvironment",
     "yaml": "the loader's YAML parsing (interpreter.source): pure, text in, objects out",
     "jsonschema": "checks a step's `schema` is a valid JSON Schema: pure",
+    "referencing": (
+        "jsonschema's `$ref` registry; the agent passes an empty one, so nothing is fetched"
+    ),
 }
 FORBIDDEN_CALLS = {
     ("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today"),
