@@ -85,6 +85,8 @@ class ReusedStep(Payload):
     """Its extra positional outputs (``output: [first, second, ...]``), in order."""
     usage: Usage | None = None
     """What the step spent in the earlier run: shown in its note, not charged again."""
+    transcript: dict[str, Any] | None = None
+    """An `agent` step's transcript, which later steps may read (``steps.<id>.transcript``)."""
 
 
 class RunInput(Payload):

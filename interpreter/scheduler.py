@@ -197,12 +197,19 @@ class Scheduler:
         return self.finish(node_id, Status.COMPLETED, note)
 
     def reuse(
-        self, node_id: str, output: Any, *, extras: Sequence[Any] = (), note: str
+        self,
+        node_id: str,
+        output: Any,
+        *,
+        extras: Sequence[Any] = (),
+        note: str,
+        transcript: dict[str, Any] | None = None,
     ) -> Decision:
         """A leaf step takes its result from an earlier run (a rerun): status ``reused``, no
         usage (it was paid for there; ``note`` may say how much)."""
         state = self.steps[node_id]
         state.output = output
+        state.transcript = transcript
         state.outputs = bind_outputs(self.dag.nodes[node_id].step.output, output, extras)
         return self.finish(node_id, Status.REUSED, note)
 

@@ -490,7 +490,9 @@ class DagWorkflow:
                 f"; it spent {spent.input_tokens + spent.output_tokens} tokens "
                 f"${spent.cost_usd:.6f} there, not charged again"
             )
-        return self._scheduler.reuse(node.id, value, extras=reused.extras, note=note)
+        return self._scheduler.reuse(
+            node.id, value, extras=reused.extras, note=note, transcript=reused.transcript
+        )
 
     def _check_budget(self, step_id: str) -> None:
         """Refuse to start another model step once the run's `budget` is exceeded

@@ -417,6 +417,7 @@ def plan_rerun(
             output=record.output,
             extras=[record.outputs.get(name) for name in names[1:]],
             usage=record.usage,
+            transcript=record.transcript,
         )
         if old_hashes.get(step_id) != new_hashes[step_id]:
             changed.append(step_id)

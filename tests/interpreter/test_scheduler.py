@@ -203,5 +203,7 @@ def test_a_reused_step_counts_as_completed_for_trigger_rules_and_templates() -> 
     assert context["steps"]["a"]["status"] == "completed"  # conditions read it as before
     s.running("b")
     s.running("c")
-    s.reuse("b", 1, note="")
+    transcript = {"messages": [{"role": "user", "content": "hi"}], "turns": []}
+    s.reuse("b", 1, note="", transcript=transcript)  # an agent's reused transcript stays
+    assert s.records()["b"].transcript == transcript
     assert s.finish("c", Status.COMPLETED).start == ["d"]
