@@ -51,6 +51,7 @@ from interpreter.steps import (
     MapStep,
     WorkflowStep,
 )
+from interpreter.steps._agent_tools import WorkflowTool
 from interpreter.steps._kind import retry_of
 from interpreter.templates import TemplateFailure, render_value
 
@@ -296,6 +297,11 @@ class _Walker:
         output = limit if limit is not None else DEFAULT_MAX_OUTPUT
         out_notes = () if limit is not None else (f"no max_tokens: {DEFAULT_MAX_OUTPUT} assumed",)
         turns = step.max_turns or 1
+        tool_notes = tuple(
+            f"workflow tool `{tool.workflow}` not counted: its runs' model steps add to this"
+            for tool in step.tools
+            if isinstance(tool, WorkflowTool)
+        )
         # turn t (1-based) resends the prompt and the t-1 replies and tool results before it
         turn_input = turns * prompt + (output + TOOL_RESULT_TOKENS) * turns * (turns - 1) // 2
         yield from self.chain(
@@ -309,7 +315,7 @@ class _Walker:
             input_tokens=turn_input,
             output_tokens=turns * output,
             repeat=repeat,
-            notes=(*notes, *text_notes, *out_notes, f"{turns} turns"),
+            notes=(*notes, *text_notes, *out_notes, f"{turns} turns", *tool_notes),
         )
 
     def embed(
