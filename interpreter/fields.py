@@ -10,7 +10,15 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import jsonschema
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from interpreter.durations import Duration
 
@@ -128,8 +136,16 @@ class CacheOptions(LanguageModel):
     )
 
 
-CacheField = bool | CacheOptions
-"""`true` (cache with the default TTL), `false` (never, whatever the defaults say) or options."""
+def _cache_kind(value: Any) -> str:
+    return "flag" if isinstance(value, bool) else "options"
+
+
+CacheField = Annotated[
+    Annotated[bool, Tag("flag")] | Annotated[CacheOptions, Tag("options")],
+    Discriminator(_cache_kind),
+]
+"""`true` (cache with the default TTL), `false` (never, whatever the defaults say) or options;
+told apart by shape, so an error names only the one the user meant."""
 
 
 class Defaults(LanguageModel):
