@@ -292,3 +292,35 @@ async def test_postgres_store_through_a_worker(
     assert two.steps["ask"].reason == "cached"
     assert two.outputs == one.outputs
     assert store.stats().entries == 1
+
+
+async def test_each_entry_of_a_fallback_chain_has_its_own_key(
+    client: Client, task_queue: str, worker_for: Any, llmock: LLMock, cache_file: Path
+) -> None:
+    """The primary is down both times: the fallback's answer, stored under its own request,
+    answers the second run; the primary is asked again (it never answered, so it has none)."""
+    llmock.fail(503, times=None, provider="openai", message="the primary is down")
+    llmock.reply("from claude", provider="anthropic")
+    definition = one_step(
+        cache=True,
+        retry={"max_attempts": 1, "jitter": False},
+        fallback=[{"provider": "anthropic", "model": "claude-3-5-haiku-latest"}],
+    )
+    one, two = await _twice(
+        client,
+        task_queue,
+        worker_for,
+        llmock,
+        _settings(str(cache_file), cache_file.parent),
+        {"definition": definition},
+    )
+    assert one.outputs == two.outputs == {"answer": "from claude"}
+    assert [(r.provider, r.status) for r in llmock.requests] == [
+        ("openai", 503),
+        ("anthropic", 200),
+        ("openai", 503),
+    ]
+    record = two.steps["ask"]
+    assert record.reason == "cached"
+    assert record.answered_by is not None and record.answered_by.provider == "anthropic"
+    assert SqliteCache(cache_file).stats().entries == 1
