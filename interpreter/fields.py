@@ -137,7 +137,7 @@ class CacheOptions(LanguageModel):
 
 
 def _cache_kind(value: Any) -> str:
-    return "flag" if isinstance(value, bool) else "options"
+    return "options" if isinstance(value, dict | CacheOptions) else "flag"
 
 
 CacheField = Annotated[

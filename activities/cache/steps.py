@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 
 from temporalio import activity
 
+from activities._heartbeat import heartbeating
 from activities.cache.store import CacheUnavailable, StepCache, request_key
 from interpreter.contract import StepOutcome, Usage
 from interpreter.steps import StepCall
@@ -55,7 +56,7 @@ def step_key(kind: str, request: _CachedRequest) -> str:
 
 class StepCacheUse:
     """A worker's step cache as its model activities use it: store calls off the event
-    loop, an unusable store logged and passed over."""
+    loop and heartbeating, an unusable store logged and passed over."""
 
     def __init__(self, store: StepCache | None) -> None:
         self.store = store
@@ -64,7 +65,8 @@ class StepCacheUse:
         if self.store is None:
             return None
         try:
-            return await asyncio.to_thread(self.store.get, key)
+            async with heartbeating():  # a busy SQLite file may make it wait seconds
+                return await asyncio.to_thread(self.store.get, key)
         except CacheUnavailable as exc:
             _uncached(step_id, exc)
             return None
@@ -73,7 +75,8 @@ class StepCacheUse:
         if self.store is None:
             return
         try:
-            await asyncio.to_thread(self.store.put, key, value, ttl_s)
+            async with heartbeating():
+                await asyncio.to_thread(self.store.put, key, value, ttl_s)
         except CacheUnavailable as exc:
             _uncached(step_id, exc)
 

@@ -33,11 +33,16 @@ def _problems(text: str) -> list[str]:
         ),
         ("steps:\n  - {id: a, type: llm, prompt: hi, cache: {size: 3}}\n", "`size`"),
         (
+            "steps:\n  - {id: a, type: embed, input: hi, cache: maybe}\n",
+            "field `cache`: Input should be a valid boolean",
+        ),
+        (
             "steps:\n  - {id: a, type: llm, prompt: hi, cache: {key: '{{ steps.nope.output }}'}}\n",
             "unknown step `nope`",
         ),
         (
-            "defaults: {cache: {key: '{{ inputs.doc }}'}}\nsteps:\n  - {id: a, type: llm, prompt: hi}\n",
+            "defaults: {cache: {key: '{{ inputs.doc }}'}}\n"
+            "steps:\n  - {id: a, type: llm, prompt: hi}\n",
             "`defaults.cache` cannot have a `key`",
         ),
     ],
