@@ -10,12 +10,13 @@ import httpx
 from activities._heartbeat import HEARTBEAT_SECONDS
 from activities.action import ActionActivities
 from activities.agent_turn import AgentTurnActivities
+from activities.cache import StepCacheUse, open_cache
 from activities.catalog import Catalog
 from activities.mcp import McpActivities, McpPool
 from activities.model_steps import ModelActivities
 from activities.providers import Providers
 from activities.providers.config import WorkerConfig
-from activities.settings import ActivitySettings
+from activities.settings import ActivitySettings, state_dir
 from activities.transform import run_transform
 from activities.vectorstores import Stores
 
@@ -42,7 +43,8 @@ class WorkerActivities:
         )
         self._catalog = Catalog(settings)
         self._actions = ActionActivities(settings, self.http)
-        self._models = ModelActivities(self.providers, self.stores)
+        self.step_cache = open_cache(settings.cache_url, state_dir(settings.env))
+        self._models = ModelActivities(self.providers, self.stores, StepCacheUse(self.step_cache))
         self._agent = AgentTurnActivities(self.providers)
         self.mcp = McpPool(config.mcp_servers if config else {}, config=config, env=settings.env)
         self._mcp = McpActivities(self.mcp)

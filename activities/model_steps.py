@@ -10,6 +10,7 @@ import jsonschema
 from temporalio import activity
 
 from activities._failures import classified, step_failure
+from activities.cache.steps import StepCacheUse, cached
 from activities.providers.base import ChatProvider, ChatReply, EmbeddingProvider
 from activities.providers.estimate import estimate_tokens, prompt_text
 from activities.providers.prices import cost_usd
@@ -122,9 +123,12 @@ def priced_usage(
 class ModelActivities:
     """Activities that call model providers and vector stores."""
 
-    def __init__(self, providers: Providers, stores: Stores) -> None:
+    def __init__(
+        self, providers: Providers, stores: Stores, step_cache: StepCacheUse | None = None
+    ) -> None:
         self._providers = providers
         self._stores = stores
+        self.step_cache = step_cache or StepCacheUse(None)
 
     async def _chat(
         self, provider: ChatProvider, step: LlmCall, offline: bool
@@ -151,6 +155,7 @@ class ModelActivities:
         return reply, usage
 
     @activity.defn(name=ACTIVITY_LLM)
+    @cached("llm")  # outside `classified`: what it keeps is the redacted outcome
     @classified
     async def llm(self, request: LlmRequest) -> StepOutcome:
         """One model exchange, repairs included: a JSON reply that does not parse or match
@@ -228,6 +233,7 @@ class ModelActivities:
         return vectors, spent, model
 
     @activity.defn(name=ACTIVITY_EMBED)
+    @cached("embed")
     @classified
     async def embed(self, request: EmbedRequest) -> StepOutcome:
         step = request.step

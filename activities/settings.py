@@ -71,6 +71,9 @@ class ActivitySettings:
     """Where `database: local` keeps its LanceDB tables (None: :func:`default_vectors_dir`)."""
     vector_stores: dict[str, str] = field(default_factory=dict)
     """Store URI per database name, from ``LLM_ORCHESTRATOR_VECTORSTORE_<NAME>``."""
+    cache_url: str | None = None
+    """The step cache (``LLM_ORCHESTRATOR_CACHE``): a SQLite file path or a
+    ``postgresql://`` URL; None: ``step-cache.sqlite3`` in the state directory."""
     capture_content: bool = False
     """Record prompts and replies on GenAI spans (``OTEL_INSTRUMENTATION_GENAI_...``)."""
     env: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
@@ -106,6 +109,7 @@ class ActivitySettings:
             else (catalog / "docs" if (catalog / "docs").is_dir() else None),
             vectors_dir=default_vectors_dir(env),
             vector_stores=stores,
+            cache_url=env.get("LLM_ORCHESTRATOR_CACHE") or None,
             capture_content=_true(env.get(CAPTURE_CONTENT_ENV)),
             env=env,
         )

@@ -127,6 +127,9 @@ class Usage(Payload):
     cost_usd: float = 0.0
     estimated: bool = False
     """Some of the counts are the worker's estimate: the provider reported no usage."""
+    cached: bool = False
+    """The answer came from the step cache: nothing was spent (0 tokens, $0), so budgets
+    and the run's totals need no special case (docs/cache.md)."""
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -134,6 +137,7 @@ class Usage(Payload):
             output_tokens=self.output_tokens + other.output_tokens,
             cost_usd=round(self.cost_usd + other.cost_usd, 10),
             estimated=self.estimated or other.estimated,
+            cached=self.cached and other.cached,
         )
 
 
@@ -152,6 +156,15 @@ class AnsweredBy(Payload):
     provider: str
     model: str
     skipped: list[SkippedModel] = Field(default_factory=list)
+
+
+class CacheUse(Payload):
+    """A model step's cache as its activity receives it: resolved from the step's `cache`
+    and `defaults.cache` by :func:`interpreter.caching.cache_use`."""
+
+    ttl_s: float
+    key: str | None = None
+    """The rendered `key` template; ``None``: the key is a hash of the whole request."""
 
 
 StepStatusName = Literal["pending", "running", "completed", "reused", "skipped", "failed"]

@@ -10,11 +10,21 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import jsonschema
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from interpreter.durations import Duration
 
 __all__ = [
+    "CacheField",
+    "CacheOptions",
     "Defaults",
     "FallbackEntry",
     "FallbackOn",
@@ -112,6 +122,32 @@ class FallbackEntry(LanguageModel):
     )
 
 
+class CacheOptions(LanguageModel):
+    """`cache: {ttl: 7d, key: "{{ ... }}"}` on a model step (docs/cache.md)."""
+
+    ttl: Duration | None = Field(
+        default=None,
+        description="How long an answer is kept (default: defaults.cache's, else 30d).",
+    )
+    key: str | None = Field(
+        default=None,
+        description="A template whose rendered value names the answer, in place of a hash of "
+        "the whole request (the step's kind and the offline flag still count).",
+    )
+
+
+def _cache_kind(value: Any) -> str:
+    return "options" if isinstance(value, dict | CacheOptions) else "flag"
+
+
+CacheField = Annotated[
+    Annotated[bool, Tag("flag")] | Annotated[CacheOptions, Tag("options")],
+    Discriminator(_cache_kind),
+]
+"""`true` (cache with the default TTL), `false` (never, whatever the defaults say) or options;
+told apart by shape, so an error names only the one the user meant."""
+
+
 class Defaults(LanguageModel):
     """File-wide defaults; a step's own value wins, then these, then the code's."""
 
@@ -138,3 +174,18 @@ class Defaults(LanguageModel):
         le=10,
         description="Turns an `llm` step with a JSON response_format may spend repairing a reply.",
     )
+    cache: CacheField | None = Field(
+        default=None,
+        description="Cache model steps whose temperature is unset or 0 (a step's own `cache` "
+        "wins); no `key` here: a key names one step's answer.",
+    )
+
+    @field_validator("cache")
+    @classmethod
+    def _no_file_wide_key(cls, value: CacheField | None) -> CacheField | None:
+        if isinstance(value, CacheOptions) and value.key is not None:
+            raise ValueError(
+                "`defaults.cache` cannot have a `key`: every step would share one answer; "
+                "give `key` on the step's own `cache`"
+            )
+        return value

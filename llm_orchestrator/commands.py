@@ -3,10 +3,11 @@
 Each command is ``set_defaults(func=...)`` with a function that builds its frozen
 options (``llm_orchestrator.options``) and calls the command's module:
 ``language`` (validate, schema, graph), ``runs`` (run, start), ``manage``
-(status, result, cancel, list), ``rerun`` (rerun), ``answer`` (approve, signal), ``serve`` (worker,
-server), ``indexing`` (index), ``mcp_server`` (mcp-server). A command's module is
-imported when the command runs, never while the parser is built: `--help` and
-`validate` must not pay for the Temporal client, workers, vector stores or telemetry.
+(status, result, cancel, list), ``rerun`` (rerun), ``answer`` (approve, signal),
+``serve`` (worker, server), ``indexing`` (index), ``cache_cli`` (cache), ``mcp_server``
+(mcp-server). A command's module is imported when the command runs, never while the
+parser is built: `--help` and `validate` must not pay for the Temporal client, workers,
+vector stores or telemetry.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def register(sub: Sub) -> None:
     _rerun(sub)
     _serve(sub)
     _index(sub)
+    _cache(sub)
     _mcp_server(sub)
 
 
@@ -421,6 +423,29 @@ def _index(sub: Sub) -> None:
     p.set_defaults(func=_cmd_index)
 
 
+def _cache(sub: Sub) -> None:
+    p = sub.add_parser(
+        "cache",
+        help="the step cache: count its entries, or clear them",
+        description="Model steps with `cache:` keep their answers across runs (docs/cache.md).",
+    )
+    actions = p.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
+    stats = actions.add_parser("stats", help="entries, expired entries and size of the cache")
+    stats.add_argument("--json", action="store_true", help="machine-readable on stdout")
+    clear = actions.add_parser("clear", help="delete every entry (or only the expired ones)")
+    clear.add_argument("--expired", action="store_true", help="delete only expired entries")
+    for q in (stats, clear):
+        q.add_argument(
+            "--cache",
+            metavar="URL",
+            default=None,
+            help="a SQLite file or postgresql:// URL (default: LLM_ORCHESTRATOR_CACHE, else "
+            "step-cache.sqlite3 in the state directory)",
+        )
+    stats.set_defaults(func=_cmd_cache_stats)
+    clear.set_defaults(func=_cmd_cache_clear)
+
+
 def _mcp_server(sub: Sub) -> None:
     p = sub.add_parser(
         "mcp-server",
@@ -552,6 +577,18 @@ def _cmd_index(args: argparse.Namespace) -> int:
     from llm_orchestrator import indexing
 
     return indexing.index(args)
+
+
+def _cmd_cache_stats(args: argparse.Namespace) -> int:
+    from llm_orchestrator import cache_cli
+
+    return cache_cli.stats(args)
+
+
+def _cmd_cache_clear(args: argparse.Namespace) -> int:
+    from llm_orchestrator import cache_cli
+
+    return cache_cli.clear(args)
 
 
 def _cmd_mcp_server(args: argparse.Namespace) -> int:

@@ -9,8 +9,9 @@ from pydantic import Field
 
 from interpreter import defaults as code_defaults
 from interpreter.budgets import Budgeted
-from interpreter.contract import ACTIVITY_EMBED
-from interpreter.fields import Defaults, FallbackEntry, FallbackOn
+from interpreter.caching import cache_use
+from interpreter.contract import ACTIVITY_EMBED, CacheUse
+from interpreter.fields import CacheField, Defaults, FallbackEntry, FallbackOn
 from interpreter.payload import Payload
 from interpreter.steps._kind import (
     ActivityCall,
@@ -46,6 +47,10 @@ class EmbedStep(StepBase, Budgeted):
         "another model do not match an index built with this one: name the same model.",
     )
     fallback_on: FallbackOn | None = None
+    cache: CacheField | None = Field(
+        default=None,
+        description="Keep the vectors across runs: `true`, or `{ttl, key}` (docs/cache.md).",
+    )
 
 
 class EmbedCall(StepCall):
@@ -57,6 +62,7 @@ class EmbedCall(StepCall):
     dimensions: int | None = None
     batch_size: int = 64
     pooling: Literal["mean"] | None = None
+    cache: CacheUse | None = None
 
 
 class EmbedRequest(Payload):
@@ -66,7 +72,7 @@ class EmbedRequest(Payload):
 
 class _EmbedKind(ActivityKind[EmbedStep]):
     model = EmbedStep
-    templated = ("input",)
+    templated = ("input", "cache")
     shape: Shape = "task"
     metered = True
 
@@ -88,6 +94,7 @@ class _EmbedKind(ActivityKind[EmbedStep]):
                 "dimensions": step.dimensions,
                 "batch_size": step.batch_size,
                 "pooling": step.pooling,
+                "cache": cache_use(step.cache, rendered.get("cache"), d),
             }
         )
         return ActivityCall(

@@ -9,8 +9,10 @@ from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from interpreter import defaults as code_defaults
 from interpreter.budgets import Budgeted
-from interpreter.contract import ACTIVITY_LLM
+from interpreter.caching import cache_use
+from interpreter.contract import ACTIVITY_LLM, CacheUse
 from interpreter.fields import (
+    CacheField,
     Defaults,
     FallbackEntry,
     FallbackOn,
@@ -78,6 +80,10 @@ class LlmStep(StepBase, Budgeted):
         description="Turns spent asking the model to fix a reply that does not parse or match "
         "the schema (JSON response_format only).",
     )
+    cache: CacheField | None = Field(
+        default=None,
+        description="Keep the answer across runs: `true`, or `{ttl, key}` (docs/cache.md).",
+    )
 
     _split_stop = field_validator("stop", mode="before")(as_list)
 
@@ -119,6 +125,7 @@ class LlmCall(StepCall):
     mock_response: str | dict[str, Any] | list[Any] | None = None
     repair_attempts: int = code_defaults.REPAIR_ATTEMPTS
     """Repair turns for a reply that does not parse or match ``response_format``."""
+    cache: CacheUse | None = None
 
 
 class LlmRequest(Payload):
@@ -128,7 +135,7 @@ class LlmRequest(Payload):
 
 class _LlmKind(ActivityKind[LlmStep]):
     model = LlmStep
-    templated = ("prompt", "system", "messages")
+    templated = ("prompt", "system", "messages", "cache")
     shape: Shape = "task"
     metered = True
     free_keys_into = "extra"
@@ -140,6 +147,7 @@ class _LlmKind(ActivityKind[LlmStep]):
     def call(self, step: LlmStep, rendered: Mapping[str, Any], run: RunFacts) -> ActivityCall:
         d = run.defaults
         fmt = step.response_format
+        temperature = step.temperature if step.temperature is not None else d.temperature
         call = LlmCall.model_validate(
             {
                 **step.model_dump(
@@ -156,7 +164,7 @@ class _LlmKind(ActivityKind[LlmStep]):
                 "jitter": retry_of(step, run.defaults).jitter,
                 "provider": step.provider or d.provider or code_defaults.LLM_PROVIDER,
                 "model": step.model or d.model or code_defaults.LLM_MODEL,
-                "temperature": step.temperature if step.temperature is not None else d.temperature,
+                "temperature": temperature,
                 "max_tokens": step.max_tokens if step.max_tokens is not None else d.max_tokens,
                 "repair_attempts": _first(
                     step.repair_attempts, d.repair_attempts, code_defaults.REPAIR_ATTEMPTS
@@ -166,6 +174,7 @@ class _LlmKind(ActivityKind[LlmStep]):
                     if isinstance(fmt, JsonSchemaFormat)
                     else fmt
                 ),
+                "cache": cache_use(step.cache, rendered.get("cache"), d, temperature=temperature),
             }
         )
         return ActivityCall(
