@@ -44,8 +44,9 @@ class WorkerActivities:
         self._catalog = Catalog(settings)
         self._actions = ActionActivities(settings, self.http)
         self.step_cache = open_cache(settings.cache_url, state_dir(settings.env))
-        self._models = ModelActivities(self.providers, self.stores, StepCacheUse(self.step_cache))
-        self._agent = AgentTurnActivities(self.providers)
+        cache_use = StepCacheUse(self.step_cache)
+        self._models = ModelActivities(self.providers, self.stores, cache_use)
+        self._agent = AgentTurnActivities(self.providers, cache_use)
         self.mcp = McpPool(config.mcp_servers if config else {}, config=config, env=settings.env)
         self._mcp = McpActivities(self.mcp)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities._failures import classified
+from activities.cache.steps import StepCacheUse, cached
 from activities.model_steps import priced_usage
 from activities.providers.estimate import conversation_text
 from activities.providers.registry import Providers
@@ -26,10 +27,12 @@ __all__ = ["AgentTurnActivities"]
 class AgentTurnActivities:
     """The `agent` step's model-turn activity, on the worker's shared providers."""
 
-    def __init__(self, providers: Providers) -> None:
+    def __init__(self, providers: Providers, step_cache: StepCacheUse | None = None) -> None:
         self._providers = providers
+        self.step_cache = step_cache or StepCacheUse(None)
 
     @activity.defn(name=ACTIVITY_AGENT_TURN)
+    @cached("agent", AgentTurn)  # outside `classified`: what it keeps is the redacted turn
     @classified
     async def turn(self, request: AgentTurnRequest) -> AgentTurn:
         call = request.step

@@ -155,7 +155,7 @@ class ModelActivities:
         return reply, usage
 
     @activity.defn(name=ACTIVITY_LLM)
-    @cached("llm")  # outside `classified`: what it keeps is the redacted outcome
+    @cached("llm", StepOutcome)  # outside `classified`: what it keeps is the redacted outcome
     @classified
     async def llm(self, request: LlmRequest) -> StepOutcome:
         """One model exchange, repairs included: a JSON reply that does not parse or match
@@ -233,7 +233,7 @@ class ModelActivities:
         return vectors, spent, model
 
     @activity.defn(name=ACTIVITY_EMBED)
-    @cached("embed")
+    @cached("embed", StepOutcome)
     @classified
     async def embed(self, request: EmbedRequest) -> StepOutcome:
         step = request.step

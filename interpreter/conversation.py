@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from interpreter.contract import Usage
+from interpreter.contract import CacheUse, Usage
 from interpreter.payload import Payload
 from interpreter.steps._kind import StepCall
 
@@ -100,6 +100,8 @@ class AgentTurnCall(StepCall):
     """``text``, ``json`` or an ``interpreter.steps.llm.ResponseSchema`` (as a mapping)."""
     extra: dict[str, Any] = Field(default_factory=dict)
     mock_turns: list[MockTurn] = Field(default_factory=list)
+    cache: CacheUse | None = None
+    """The step cache: a turn is keyed by the whole conversation so far (docs/cache.md)."""
 
 
 class AgentTurnRequest(Payload):

@@ -26,6 +26,7 @@ from temporalio import activity
 from activities._heartbeat import heartbeating
 from activities.cache.store import CacheUnavailable, StepCache, request_key
 from interpreter.contract import StepOutcome, Usage
+from interpreter.conversation import AgentTurn
 from interpreter.steps import StepCall
 
 __all__ = ["NOTE_CACHED", "StepCacheUse", "cached", "step_key"]
@@ -93,38 +94,54 @@ S = TypeVar("S", bound=_HasStepCache)
 Q = TypeVar("Q", bound=_CachedRequest)
 
 
-Method = Callable[[S, Q], Awaitable[StepOutcome]]
+R = TypeVar("R", StepOutcome, AgentTurn)
+Method = Callable[[S, Q], Awaitable[R]]
 
 
-def cached(kind: str) -> Callable[[Method[S, Q]], Method[S, Q]]:
-    """Put a model activity method behind the step cache (``kind``: ``llm``, ``embed``)."""
+def _answer(result: type[R], entry: dict[str, Any]) -> R | None:
+    """A stored entry as the activity's result, usage ``cached``; ``None``: not one."""
+    if result is AgentTurn:
+        fields = entry.get("turn")
+    elif "output" in entry:
+        fields = {"output": entry["output"], "extras": entry.get("extras", []), "note": NOTE_CACHED}
+    else:
+        fields = None
+    if not isinstance(fields, dict):
+        return None
+    attempt = activity.info().attempt
+    return result.model_validate({**fields, "usage": Usage(cached=True), "attempt": attempt})
 
-    def wrap(method: Method[S, Q]) -> Method[S, Q]:
+
+def _entry(answer: StepOutcome | AgentTurn) -> dict[str, Any]:
+    if isinstance(answer, AgentTurn):
+        return {"turn": answer.model_dump(mode="json", exclude={"attempt"})}
+    return {
+        "output": answer.output,
+        "extras": answer.extras,
+        "usage": answer.usage.model_dump(mode="json") if answer.usage else None,
+    }
+
+
+def cached(kind: str, result: type[R]) -> Callable[[Method[S, Q, R]], Method[S, Q, R]]:
+    """Put a model activity method behind the step cache (``kind``: ``llm``, ``embed``,
+    ``agent``; ``result``: what the activity returns, a step outcome or an agent turn)."""
+
+    def wrap(method: Method[S, Q, R]) -> Method[S, Q, R]:
         @functools.wraps(method)
-        async def run(self: S, request: Q) -> StepOutcome:
+        async def run(self: S, request: Q) -> R:
             use = getattr(request.step, "cache", None)
             if use is None:
                 return await method(self, request)
             step_id = request.step.id
             key = step_key(kind, request)
             entry = await self.step_cache.lookup(step_id, key)
-            if entry is not None and "output" in entry:
+            hit = _answer(result, entry) if entry is not None else None
+            if hit is not None:
                 activity.logger.info("%s: answered from the step cache", step_id)
-                return StepOutcome(
-                    output=entry["output"],
-                    extras=list(entry.get("extras", [])),
-                    usage=Usage(cached=True),
-                    attempt=activity.info().attempt,
-                    note=NOTE_CACHED,
-                )
-            outcome = await method(self, request)
-            value = {
-                "output": outcome.output,
-                "extras": outcome.extras,
-                "usage": outcome.usage.model_dump(mode="json") if outcome.usage else None,
-            }
-            await self.step_cache.keep(step_id, key, value, use.ttl_s)
-            return outcome
+                return hit
+            answer = await method(self, request)
+            await self.step_cache.keep(step_id, key, _entry(answer), use.ttl_s)
+            return answer
 
         return run
 

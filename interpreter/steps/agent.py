@@ -34,6 +34,7 @@ from interpreter import defaults as code_defaults
 # the module, not its names: `interpreter.conversation` imports `interpreter.steps`
 # (StepCall), so whichever of the two is imported first, the other is half-done then
 from interpreter.budgets import Budgeted
+from interpreter.caching import cache_use
 from interpreter.contract import (
     ACTIVITY_AGENT_TURN,
     ACTIVITY_MCP,
@@ -42,6 +43,8 @@ from interpreter.contract import (
     Usage,
 )
 from interpreter.fields import (
+    CacheField,
+    CacheOptions,
     Defaults,
     FallbackEntry,
     FallbackOn,
@@ -138,6 +141,11 @@ class AgentStep(StepBase, Budgeted):
         "`defaults.fallback` when not given (`[]`: none).",
     )
     fallback_on: FallbackOn | None = None
+    cache: CacheField | None = Field(
+        default=None,
+        description="Keep each turn's answer across runs, keyed by the conversation so far: "
+        "`true` or `{ttl}` (docs/cache.md).",
+    )
 
     @model_validator(mode="after")
     def _needs_prompt(self) -> AgentStep:
@@ -205,6 +213,7 @@ class _Loop:
 
     def _request(self, turn: int) -> conversation.AgentTurnRequest:
         step, d = self.step, self.defaults
+        temperature = step.temperature if step.temperature is not None else d.temperature
         fmt = step.response_format
         call = conversation.AgentTurnCall(
             id=step.id,
@@ -215,7 +224,7 @@ class _Loop:
             system=self.system,
             messages=list(self.messages),
             tools=[t.spec for t in self.tools.values()],
-            temperature=step.temperature if step.temperature is not None else d.temperature,
+            temperature=temperature,
             max_tokens=step.max_tokens if step.max_tokens is not None else d.max_tokens,
             top_p=step.top_p,
             stream=step.stream,
@@ -228,6 +237,7 @@ class _Loop:
             mock_turns=[
                 conversation.MockTurn.model_validate(t.model_dump()) for t in step.mock_turns
             ],
+            cache=cache_use(step.cache, None, d, temperature=temperature),
         )
         return conversation.AgentTurnRequest(step=call, offline=self.runtime.facts.offline)
 
@@ -516,6 +526,13 @@ class _AgentKind(AsyncKind[AgentStep]):
         return f"agent {provider}/{step.model or defaults.model or 'default'}"
 
     def check(self, step: AgentStep, loc: Loc, report: Report) -> None:
+        if isinstance(step.cache, CacheOptions) and step.cache.key is not None:
+            report(
+                (*loc, "cache", "key"),
+                f"step `{step.id}`: an agent's cache is keyed by each turn's conversation; "
+                "one `key` cannot name every turn",
+                hint="drop `key` (use `cache: true` or `cache: {ttl: ...}`)",
+            )
         if step.max_turns is None:
             report(
                 loc,

@@ -324,3 +324,29 @@ async def test_each_entry_of_a_fallback_chain_has_its_own_key(
     assert record.reason == "cached"
     assert record.answered_by is not None and record.answered_by.provider == "anthropic"
     assert SqliteCache(cache_file).stats().entries == 1
+
+
+async def test_an_agent_caches_each_turn_by_its_conversation(
+    client: Client, task_queue: str, worker_for: Any, llmock: LLMock, cache_file: Path
+) -> None:
+    """Both turns of an agent (a tool call, then the answer) come from the cache the second
+    time: no model request, the tool still runs (its result is part of the conversation)."""
+    from tests.interpreter.test_agent_servers import MODELS, _run
+
+    llmock.tool_mode("off")
+    llmock.call_tool("lookup-order", {"order": "A-1001"}, provider="openai")
+    llmock.reply("Order A-1001 has shipped.", provider="openai")
+    run = _run("openai", "Where is A-1001?")
+    run["definition"]["steps"][0]["cache"] = True
+    assert run["definition"]["steps"][0]["model"] == MODELS["openai"]
+    one, two = await _twice(
+        client, task_queue, worker_for, llmock, _settings(str(cache_file), cache_file.parent), run
+    )
+    assert _chat_requests(llmock) == 2  # the first run's two turns only
+    assert one.outputs == two.outputs == {"answer": "Order A-1001 has shipped."}
+    again = two.steps["support"]
+    assert again.transcript is not None
+    assert [t["usage"]["cached"] for t in again.transcript["turns"]] == [True, True]
+    assert two.usage.input_tokens == 0
+    assert again.transcript["turns"][0]["tool_calls"][0]["result"]["status"] == "shipped"
+    assert SqliteCache(cache_file).stats().entries == 2

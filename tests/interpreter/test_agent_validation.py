@@ -57,6 +57,11 @@ def _problems(text: str) -> list[str]:
             "w.yaml:10:20: step `support`, field `tools`: Input should be 'required' (got 'maybe')",
         ),
         (
+            AGENT + "    max_turns: 2\n    cache: {key: '{{ inputs.q }}'}\n",
+            "an agent's cache is keyed by each turn's conversation; one `key` cannot name "
+            "every turn",
+        ),
+        (
             AGENT + "    max_turns: 2\n    mock_turns: [{}]\n",
             "a mock turn is `text: ...` (an answer) or `tool_calls: [...]`",
         ),
