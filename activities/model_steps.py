@@ -9,6 +9,7 @@ from typing import Any, Literal
 import jsonschema
 from temporalio import activity
 
+from activities import live_tokens
 from activities._failures import classified, step_failure
 from activities.cache.steps import StepCacheUse, cached
 from activities.providers.base import ChatProvider, ChatReply, EmbeddingProvider
@@ -135,7 +136,11 @@ class ModelActivities:
     ) -> tuple[ChatReply, Usage]:
         """One model call of an `llm` step: the reply and what it cost."""
         with provider_call(provider, "chat", model=step.model, step=step) as call:
-            reply = await provider.complete(step)
+            if step.stream:
+                async with live_tokens.publishing(step.id):
+                    reply = await provider.complete(step)
+            else:
+                reply = await provider.complete(step)
             usage = priced_usage(
                 self._providers,
                 reply.model,

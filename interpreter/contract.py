@@ -273,3 +273,25 @@ class StepOutcome(Payload):
     """Set by the workflow from the chain it walked, not by the activity."""
     transcript: dict[str, Any] | None = None
     """An `agent` step's conversation (kept on its record, ``steps.<id>.transcript``)."""
+
+
+# --- live tokens --------------------------------------------------------------------
+
+TOKENS_TOPIC = "tokens"
+"""The run's Workflow Streams topic that streamed `llm` steps publish their text on."""
+
+
+class TokenBatch(Payload):
+    """The text one streamed step's model wrote since its last batch (activities/live_tokens).
+
+    ``run``: the workflow id of the run the step belongs to (the top run, or a child's
+    such as ``top/each/batch-0``); ``attempt``: the activity attempt, so a retry's text
+    is told from the first; ``done``: the step's last batch; ``sent_at``: Unix seconds on
+    the publisher's clock, for measuring the delay."""
+
+    step: str
+    text: str = ""
+    run: str = ""
+    attempt: int = 1
+    done: bool = False
+    sent_at: float = 0.0

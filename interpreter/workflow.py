@@ -20,6 +20,7 @@ from typing import Any, Literal, assert_never
 from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
+from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -154,6 +155,9 @@ class DagWorkflow:
         """Budgets a person raised while paused: the run's (key ``_RUN``), a step's (its id)."""
         self._run_paused_by: str | None = None
         """The step whose approval carries the run's budget pause (others wait on it)."""
+        # live tokens of streamed `llm` steps: activities publish batches by signal, the
+        # CLI reads them by Update (docs/runtime.md, "Live tokens"); no commands
+        self._stream = WorkflowStream()
 
     @workflow.query(name=QUERY_PROGRESS)
     def progress(self) -> Progress:
@@ -265,11 +269,13 @@ class DagWorkflow:
         except ApplicationError as exc:
             self._status = "failed"
             await self._abort(exc.message)
+            await self._release_subscribers()
             raise
         except Exception as exc:  # a defect of ours must fail the run, not retry it forever
             self._status = "failed"
             message = _unexpected(exc)
             await self._abort(message)
+            await self._release_subscribers()
             raise ApplicationError(message, type=ERROR_INTERNAL, non_retryable=True) from None
 
         try:
@@ -280,6 +286,7 @@ class DagWorkflow:
                 f"rendering `outputs` failed: {exc}", type=ERROR_TEMPLATE, non_retryable=True
             ) from None
         self._status = "completed"
+        await self._release_subscribers()
         return RunResult(
             workflow=definition.name,
             version=definition.version,
@@ -289,6 +296,12 @@ class DagWorkflow:
             usage=self._usage(),
             duration_ms=int((workflow.now() - started).total_seconds() * 1000),
         )
+
+    async def _release_subscribers(self) -> None:
+        """Answer the stream's waiting polls before the run ends, so a subscriber gets the
+        last tokens at once and no poll is left unfinished; later ones read the closed run."""
+        self._stream.detach_pollers()
+        await workflow.wait_condition(workflow.all_handlers_finished)
 
     def _usage(self) -> Usage:
         total = Usage()

@@ -3,11 +3,11 @@
 Each command is ``set_defaults(func=...)`` with a function that builds its frozen
 options (``llm_orchestrator.options``) and calls the command's module:
 ``language`` (validate, schema, graph), ``runs`` (run, start), ``manage``
-(status, result, cancel, list), ``rerun`` (rerun), ``answer`` (approve, signal),
-``serve`` (worker, server), ``indexing`` (index), ``cache_cli`` (cache), ``mcp_server``
-(mcp-server). A command's module is imported when the command runs, never while the
-parser is built: `--help` and `validate` must not pay for the Temporal client, workers,
-vector stores or telemetry.
+(status, result, cancel, list), ``watch`` (watch), ``rerun`` (rerun), ``answer`` (approve,
+signal), ``serve`` (worker, server), ``indexing`` (index), ``cache_cli`` (cache),
+``mcp_server`` (mcp-server). A command's module is imported when the command runs, never
+while the parser is built: `--help` and `validate` must not pay for the Temporal client,
+workers, vector stores or telemetry.
 """
 
 from __future__ import annotations
@@ -241,6 +241,8 @@ def _manage(sub: Sub) -> None:
         ("result", "wait for a run and print its result (exit 1 if it failed)", _cmd_result,
          True),
         ("cancel", "cancel a running run", _cmd_cancel, False),
+        ("watch", "print a run's live tokens as they arrive (or those it kept), then its "
+         "result", _cmd_watch, True),
     ):  # fmt: skip
         p = sub.add_parser(name, help=help_text)
         p.add_argument("workflow_id", metavar="WORKFLOW_ID", help="the run's workflow id")
@@ -529,6 +531,12 @@ def _cmd_result(args: argparse.Namespace) -> int:
     from llm_orchestrator import manage
 
     return manage.result(RunRefOptions.from_args(args))
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    from llm_orchestrator import watch
+
+    return watch.watch(RunRefOptions.from_args(args))
 
 
 def _cmd_cancel(args: argparse.Namespace) -> int:

@@ -183,7 +183,7 @@ class RunOptions:
 
 @dataclass(frozen=True, slots=True)
 class RunRefOptions:
-    """`status`, `result`, `cancel`: one run, by workflow id (and optionally run id)."""
+    """`status`, `result`, `cancel`, `watch`: one run, by workflow id (and optionally run id)."""
 
     workflow_id: str
     run_id: str | None

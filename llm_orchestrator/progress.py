@@ -10,12 +10,12 @@ import json
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError, FailureError
 
-from interpreter.contract import Progress, RunResult, StepRecord, Usage
+from interpreter.contract import Progress, RunResult, StepRecord, TokenBatch, Usage
 
 __all__ = [
     "Reporter",
@@ -47,18 +47,62 @@ def print_json(data: Any) -> None:
 
 @dataclass
 class Reporter:
-    """Narration on stderr: one line per step as it settles, unless ``quiet``."""
+    """Narration on stderr: one line per step as it settles, unless ``quiet``; and the live
+    tokens of streamed steps as they arrive, on ``token_out`` (stderr unless said)."""
 
     quiet: bool = False
+    token_out: TextIO | None = None
     _seen: dict[str, str] = field(default_factory=dict)
+    _speaker: tuple[str, str, int] | None = None
+    _mid_line: bool = False
 
     def say(self, text: str) -> None:
         if not self.quiet:
-            print(text, file=sys.stderr, flush=True)
+            self.tell(text)
 
     def tell(self, text: str) -> None:
         """What the user must see even with ``--quiet``: failures, what to do next."""
+        if self._shares_screen():  # a line of its own; the tokens go on under their name
+            self.end_tokens()
+            self._speaker = None
         print(text, file=sys.stderr, flush=True)
+
+    def _shares_screen(self) -> bool:
+        """Whether tokens and narration end up on the same screen (or file)."""
+        out = self.token_out
+        return out is None or out is sys.stderr or (out.isatty() and sys.stderr.isatty())
+
+    def tokens(self, batch: TokenBatch, *, top: str) -> None:
+        """Print a batch of a streamed step's text where the last one stopped; a step other
+        than the last one (or its next attempt) starts a new line with its name:
+        ``summarize › The report says…``. ``top``: the workflow id followed, so that a
+        step of a child run is named by its path below it (``each/batch-0/item_3``)."""
+        if self.quiet:
+            return
+        out = self.token_out or sys.stderr
+        speaker = (batch.run, batch.step, batch.attempt)
+        if speaker != self._speaker:
+            self.end_tokens()
+            below = batch.run.removeprefix(top).lstrip("/") if batch.run != top else ""
+            name = f"{below}/{batch.step}" if below else batch.step
+            again = f" (attempt {batch.attempt})" if batch.attempt > 1 else ""
+            out.write(f"{name}{again} › ")
+            self._speaker, self._mid_line = speaker, True
+        if batch.text:
+            out.write(batch.text)
+            self._mid_line = not batch.text.endswith("\n")
+        if batch.done:
+            self.end_tokens()
+            self._speaker = None
+        out.flush()
+
+    def end_tokens(self) -> None:
+        """End a line of tokens left open, so that what follows starts a line of its own."""
+        if self._mid_line:
+            out = self.token_out or sys.stderr
+            out.write("\n")
+            out.flush()
+            self._mid_line = False
 
     def steps(self, progress: Progress) -> None:
         """Print the steps whose status changed since the last call (pending ones never)."""

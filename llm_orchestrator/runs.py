@@ -28,6 +28,7 @@ from interpreter.models import WorkflowDefinition
 from llm_orchestrator.connect import connect, server_configured, untraced, wait_until_serving
 from llm_orchestrator.devserver import DevServer, port_open, state_dir
 from llm_orchestrator.exits import ExitCode
+from llm_orchestrator.live_tokens import print_tokens, streams_tokens
 from llm_orchestrator.observability import Observability
 from llm_orchestrator.options import ConnectionOptions, RunOptions, StartOptions
 from llm_orchestrator.process import observe
@@ -246,7 +247,15 @@ async def _run(
         watched = untraced(client).get_workflow_handle(
             handle.id, run_id=handle.result_run_id, result_type=RunResult
         )
-        return await follow(watched, reporter, json_output=opts.start.json, worker=worker_task)
+        # a name the worker resolves may stream: subscribe; a definition only if it does
+        streamed = request.definition is None or streams_tokens(request)
+        return await follow(
+            watched,
+            reporter,
+            json_output=opts.start.json,
+            worker=worker_task,
+            tokens=untraced(client) if streamed and not opts.quiet else None,
+        )
     finally:
         if worker_task is not None:
             if not worker_task.done() and _cancelling():
@@ -282,9 +291,18 @@ async def follow(
     *,
     json_output: bool,
     worker: asyncio.Task[None] | None = None,
+    tokens: Client | None = None,
 ) -> int:
-    """Print step lines as the run goes, then its result; the exit code of the run."""
+    """Print step lines as the run goes, then its result; the exit code of the run.
+
+    With ``tokens`` (a client), the live tokens of its streamed steps are printed as
+    they arrive too, all of them before the result."""
     result_task = asyncio.ensure_future(handle.result())
+    token_task = (
+        asyncio.ensure_future(print_tokens(tokens, handle.id, reporter))
+        if tokens is not None
+        else None
+    )
     try:
         while not result_task.done():
             await asyncio.wait(
@@ -296,6 +314,8 @@ async def follow(
                 worker.result()  # the in-process worker died: raise its error
                 raise RuntimeError("the in-process worker stopped unexpectedly")
             await _progress(handle, reporter)
+        if token_task is not None:  # the last batches, read from the closed run
+            await asyncio.wait({token_task}, timeout=_TOKENS_DRAIN.total_seconds())
         try:
             result = result_task.result()
         except WorkflowFailureError as exc:
@@ -308,6 +328,8 @@ async def follow(
             return ExitCode.FAILED
     finally:
         result_task.cancel()
+        if token_task is not None:
+            token_task.cancel()
     # the result carries each step's status; its full record comes from the query
     final = None if result.steps else await _query(handle)
     records = final.steps if final is not None and final.steps else records_of(result)
@@ -341,6 +363,8 @@ async def _query(handle: WorkflowHandle[Any, RunResult]) -> Progress | None:
 
 
 _QUERY_TIMEOUT = timedelta(seconds=2)
+_TOKENS_DRAIN = timedelta(seconds=10)
+"""How long the result waits for the tokens still to be read from the closed run."""
 
 
 def _interrupted(opts: RunOptions, session: _Session) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from temporalio import activity
 
+from activities.live_tokens import text_arrived
 from activities.providers.base import ChatReply, ResponseFormat, turn_response_format
 from activities.providers.estimate import conversation_text, estimate_tokens
 from activities.providers.http import WHOLE_REPLY, HttpEndpoint
@@ -169,6 +170,7 @@ class AnthropicProvider:
                 delta = payload.get("delta") or {}
                 if delta.get("type") == "text_delta":
                     parts.append(delta.get("text", ""))
+                    text_arrived(delta.get("text", ""))
                 elif delta.get("type") == "input_json_delta":
                     call = calls.get(int(payload.get("index") or 0))
                     if call is not None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from temporalio import activity
 
+from activities.live_tokens import text_arrived
 from activities.providers.base import (
     ChatReply,
     Embeddings,
@@ -276,6 +277,7 @@ class OpenAIProvider:
                 delta = choice.get("delta") or {}
                 if delta.get("content"):
                     parts.append(delta["content"])
+                    text_arrived(delta["content"])
                 for fragment in delta.get("tool_calls") or []:
                     calls.add(fragment)
                 finish = choice.get("finish_reason") or finish
