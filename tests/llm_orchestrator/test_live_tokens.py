@@ -23,8 +23,11 @@ import yaml
 from llmock.pytest_plugin import LLMock
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.contrib.workflow_streams import WorkflowStreamClient
 
-from tests.helpers.providers import OPENAI_KEY
+from interpreter.contract import TokenBatch
+from tests.helpers.providers import OPENAI_KEY, config_for
+from tests.helpers.runs import start_run
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -236,3 +239,40 @@ async def test_watch_attaches_mid_run_and_after_it(
         worker.terminate()
         await worker.wait()
     assert out.text == f"ask › {_LONG_REPLY}\nanswer: {_LONG_REPLY}\n"
+
+
+async def test_a_worker_restart_mid_stream_keeps_the_tokens_and_the_run_completes(
+    client: Client, task_queue: str, worker_for: Any, llmock: LLMock, keys: None
+) -> None:
+    llmock.pace(_PACE_MS).reply(_LONG_REPLY, times=2)
+    definition = {
+        "name": "restarted",
+        "steps": [
+            {"id": "ask", "type": "llm", "provider": "openai", "model": "gpt-4o-mini",
+             "prompt": "Say many words", "stream": True,
+             "retry": {"max_attempts": 3, "initial_interval": "100ms"}},
+        ],
+    }  # fmt: skip
+    batches: list[TokenBatch] = []
+
+    async def subscribe(workflow_id: str) -> None:
+        stream = WorkflowStreamClient.create(client, workflow_id)
+        async for item in stream.subscribe(["tokens"], result_type=TokenBatch):
+            batches.append(item.data)
+
+    config = config_for(llmock)
+    async with worker_for(config=config):
+        handle = await start_run(client, task_queue, {"definition": definition})
+        reading = asyncio.ensure_future(subscribe(handle.id))
+        while not any("word5" in b.text for b in batches):
+            await asyncio.sleep(0.05)
+    # the worker is gone mid-stream; another one takes the step over
+    async with worker_for(config=config):
+        result = await asyncio.wait_for(handle.result(), 120)
+        await asyncio.wait_for(reading, 30)
+    assert result.steps["ask"].output == _LONG_REPLY
+    first = "".join(b.text for b in batches if b.attempt == 1)
+    again = "".join(b.text for b in batches if b.attempt == 2)
+    assert "word5" in first and not first.startswith(_LONG_REPLY)  # cut off mid-stream
+    assert again == _LONG_REPLY  # the retry's text, told apart by its attempt
+    assert batches[-1].done and batches[-1].attempt == 2
