@@ -57,7 +57,8 @@ ALLOWED_IMPORTS = {
     ),
 }
 THIRD_PARTY = {
-    "temporalio": "the workflow API itself (workflow.now, timers, activities)",
+    "temporalio": "the workflow API itself (workflow.now, timers, activities), and "
+    "contrib.workflow_streams' WorkflowStream (live tokens: handlers and an in-memory log)",
     "pydantic": "the language's and the payloads' models: pure validation",
     "pydantic_core": "pydantic's core: JSON conversion of a transform's output, pure",
     "jinja2": "templates, rendered in Jinja's ImmutableSandboxedEnvironment",
