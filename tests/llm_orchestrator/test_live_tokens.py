@@ -276,3 +276,34 @@ async def test_a_worker_restart_mid_stream_keeps_the_tokens_and_the_run_complete
     assert "word5" in first and not first.startswith(_LONG_REPLY)  # cut off mid-stream
     assert again == _LONG_REPLY  # the retry's text, told apart by its attempt
     assert batches[-1].done and batches[-1].attempt == 2
+
+
+async def test_steps_of_child_runs_publish_to_the_top_run(
+    client: Client, task_queue: str, worker_for: Any, llmock: LLMock, keys: None
+) -> None:
+    llmock.pace(10).reply("one two three", times=None)
+    definition = {
+        "name": "mapped",
+        "inputs": {"topics": {"type": "array"}},
+        "steps": [
+            {"id": "each", "type": "map", "items": "{{ inputs.topics }}",
+             "step": {"type": "llm", "provider": "openai", "model": "gpt-4o-mini",
+                      "prompt": "Say three words about {{ item }}", "stream": True}},
+        ],
+    }  # fmt: skip
+    batches: list[TokenBatch] = []
+    async with worker_for(config=config_for(llmock)):
+        handle = await start_run(
+            client, task_queue, {"definition": definition, "inputs": {"topics": ["a", "b"]}}
+        )
+        await handle.result()
+        stream = WorkflowStreamClient.create(client, handle.id)
+        async for item in stream.subscribe(["tokens"], result_type=TokenBatch):
+            batches.append(item.data)
+    # both items' text, in the top run's stream, each naming its child run and step
+    by_step = {(b.run, b.step): "" for b in batches}
+    for b in batches:
+        by_step[(b.run, b.step)] += b.text
+    assert sorted(step for _, step in by_step) == ["item_0", "item_1"]
+    assert all(run.startswith(f"{handle.id}/each/") for run, _ in by_step)
+    assert set(by_step.values()) == {"one two three"}
