@@ -164,3 +164,81 @@ async def test_record_then_test_passes_then_fails_with_a_diff_after_a_prompt_edi
     assert '+    "prompt": "Is this a bug or a question? export broken since Monday",' in out
     assert "Traceback" not in failed.stdout + failed.stderr
     assert len(llmock.requests) == asked
+
+
+TWO_STEPS = {
+    "name": "two-steps",
+    "inputs": {"ticket": {"type": "string"}},
+    "steps": [
+        {"id": "first", "type": "llm", "prompt": "One: {{ inputs.ticket }}", "mock_response": "a"},
+        {"id": "second", "type": "llm", "prompt": "Two: {{ inputs.ticket }}", "mock_response": "b",
+         "depends_on": ["first"]},
+    ],
+    "outputs": {"first": "{{ steps.first.output }}"},
+}  # fmt: skip
+
+
+async def _recorded(
+    client: Client, task_queue: str, worker_for: WorkerFactory, tmp_path: Path
+) -> tuple[Path, Path]:
+    """An offline run of TWO_STEPS recorded as ``runs/two.json``, its source the file."""
+    file = _write(tmp_path / "two.yaml", TWO_STEPS)
+    async with worker_for():
+        workflow_id = await _run_file(client, task_queue, file, offline=True)
+    cassette = await record_run(client, workflow_id, source=Source(file="../two.yaml"))
+    path = tmp_path / "runs" / "two.json"
+    save(cassette, path)
+    return file, path
+
+
+def _settings(tmp_path: Path) -> ActivitySettings:
+    return ActivitySettings(catalog_dir=tmp_path, vectors_dir=tmp_path / "vectors")
+
+
+async def test_a_step_the_workflow_no_longer_has_or_a_new_step_is_a_clear_difference(
+    client: Client, task_queue: str, worker_for: WorkerFactory, tmp_path: Path
+) -> None:
+    file, path = await _recorded(client, task_queue, worker_for, tmp_path)
+    assert [c.step for c in load(path).calls] == ["first", "second"]
+    async with CassettePlayer.running(client, settings=_settings(tmp_path)) as player:
+        unchanged = await player.check(path)
+        assert unchanged.passed, unchanged.text()
+
+        _write(file, {**TWO_STEPS, "steps": TWO_STEPS["steps"][:1]})  # type: ignore[index]
+        removed = await player.check(path)
+        text = removed.text()
+        assert not removed.passed
+        assert "recorded call of step `second` (step_llm) was not made" in text, text
+        assert 'step statuses differ' in text
+        assert '-  "second": "completed"' in text
+
+        # after `second`: a run failing while a sibling's task is pending leaves an unawaited
+        # coroutine of the interpreter behind (an unraisable warning at exit)
+        third = {"id": "third", "type": "llm", "prompt": "Three", "mock_response": "c",
+                 "depends_on": ["second"]}  # fmt: skip
+        _write(file, {**TWO_STEPS, "steps": [*TWO_STEPS["steps"], third]})  # type: ignore[misc]
+        added = await player.check(path)
+        assert "step `third` (step_llm) has no recorded answer" in added.text(), added.text()
+        assert "Traceback" not in added.text()
+
+
+async def test_a_corrupt_or_unknown_version_cassette_is_a_clear_error(
+    client: Client, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "llm-orchestrator-cassette", "version": 1,')
+    future = tmp_path / "future.json"
+    future.write_text(json.dumps({"format": "llm-orchestrator-cassette", "version": 9}))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"events": []}))
+    hollow = tmp_path / "hollow.json"
+    hollow.write_text(json.dumps({"format": "llm-orchestrator-cassette", "version": 1}))
+    async with CassettePlayer.running(client, settings=_settings(tmp_path)) as player:
+        reports = {p.name: (await player.check(p)).text() for p in (broken, future, other, hollow)}
+    assert f"FAIL {broken}\n  {broken}:1:" in reports["broken.json"]
+    assert "not a cassette: invalid JSON" in reports["broken.json"]
+    assert "cassette format version 9; this llm-orchestrator reads version 1" in reports[
+        "future.json"
+    ]
+    assert "not an llm-orchestrator cassette" in reports["other.json"]
+    assert "broken cassette: definition: Field required" in reports["hollow.json"]
