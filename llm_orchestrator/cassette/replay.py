@@ -106,7 +106,7 @@ class _Session:
         if index is None:
             same_key = [i for i, c in enumerate(self.calls) if c.key() == key]
             free = [i for i in same_key if i not in self.used]
-            index = next((i for i in free if self.calls[i].request == now), None)
+            index = next((i for i in free if _same(self.calls[i].request, now)), None)
             if index is None:
                 self._mismatch(key, now, same_key, free)
             assert index is not None
@@ -127,9 +127,10 @@ class _Session:
         name = Call(path=path, step=step, activity=activity_type).name()
         if free:
             recorded = self.calls[free[0]]
+            before, after = _comparable(recorded.request, now)
             problem = (
                 f"step {recorded.name()} ({activity_type}) would now send a different request "
-                f"than the recorded one:\n{json_diff(recorded.request, now)}"
+                f"than the recorded one:\n{json_diff(before, after)}"
             )
             message = f"step {name}: the request differs from the cassette's"
         elif same_key:
@@ -210,6 +211,37 @@ def _plain(args: Sequence[Any]) -> Any:
     if not values:
         return None
     return values[0] if len(values) == 1 else values
+
+
+def _same(recorded: Any, now: Any) -> bool:
+    before, after = _comparable(recorded, now)
+    return bool(before == after)
+
+
+_EMPTY: tuple[Any, ...] = (None, False, 0, "", [], {})
+
+
+def _comparable(recorded: Any, now: Any) -> tuple[Any, Any]:
+    """Both requests without the fields only one of them has at an empty value: payloads
+    evolve by adding fields with defaults, and a field added since the recording (or
+    dropped since) at its default is not a different request."""
+    if isinstance(recorded, dict) and isinstance(now, dict):
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        for key in recorded.keys() | now.keys():
+            if key not in now:
+                if recorded[key] not in _EMPTY:
+                    before[key] = recorded[key]
+            elif key not in recorded:
+                if now[key] not in _EMPTY:
+                    after[key] = now[key]
+            else:
+                before[key], after[key] = _comparable(recorded[key], now[key])
+        return before, after
+    if isinstance(recorded, list) and isinstance(now, list) and len(recorded) == len(now):
+        pairs = [_comparable(a, b) for a, b in zip(recorded, now, strict=True)]
+        return [a for a, _ in pairs], [b for _, b in pairs]
+    return recorded, now
 
 
 def _step_id(request: Any) -> str | None:
