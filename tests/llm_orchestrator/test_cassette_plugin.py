@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PYTEST = [sys.executable, "-m", "pytest", "-p", "llm_orchestrator.testing", "-p", "no:cacheprovider"]
+PLUGIN = ["-p", "llm_orchestrator.testing", "-p", "no:cacheprovider"]
+PYTEST = [sys.executable, "-m", "pytest", *PLUGIN]
 
 
 def _env(tmp_path: Path) -> dict[str, str]:

@@ -107,7 +107,7 @@ async def _run_file(client: Client, task_queue: str, file: Path, *, offline: boo
         offline=offline,
     )
     handle = await start_run(client, task_queue, request)
-    result, error = await outcome(handle)
+    _, error = await outcome(handle)
     assert error is None, error
     return handle.id
 
@@ -160,7 +160,8 @@ async def test_record_then_test_passes_then_fails_with_a_diff_after_a_prompt_edi
     out = failed.stdout
     assert "FAIL runs/notes.json" in out
     assert "step `classify` (step_llm) would now send a different request" in out
-    assert '-    "prompt": "Classify this ticket as bug or question: export broken since Monday",' in out
+    was = "Classify this ticket as bug or question: export broken since Monday"
+    assert f'-    "prompt": "{was}",' in out
     assert '+    "prompt": "Is this a bug or a question? export broken since Monday",' in out
     assert "Traceback" not in failed.stdout + failed.stderr
     assert len(llmock.requests) == asked
@@ -209,7 +210,7 @@ async def test_a_step_the_workflow_no_longer_has_or_a_new_step_is_a_clear_differ
         text = removed.text()
         assert not removed.passed
         assert "recorded call of step `second` (step_llm) was not made" in text, text
-        assert 'step statuses differ' in text
+        assert "step statuses differ" in text
         assert '-  "second": "completed"' in text
 
         # after `second`: a run failing while a sibling's task is pending leaves an unawaited
@@ -237,8 +238,8 @@ async def test_a_corrupt_or_unknown_version_cassette_is_a_clear_error(
         reports = {p.name: (await player.check(p)).text() for p in (broken, future, other, hollow)}
     assert f"FAIL {broken}\n  {broken}:1:" in reports["broken.json"]
     assert "not a cassette: invalid JSON" in reports["broken.json"]
-    assert "cassette format version 9; this llm-orchestrator reads version 1" in reports[
-        "future.json"
-    ]
+    assert (
+        "cassette format version 9; this llm-orchestrator reads version 1" in reports["future.json"]
+    )
     assert "not an llm-orchestrator cassette" in reports["other.json"]
     assert "broken cassette: definition: Field required" in reports["hollow.json"]
