@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -243,3 +244,61 @@ async def test_a_corrupt_or_unknown_version_cassette_is_a_clear_error(
     )
     assert "not an llm-orchestrator cassette" in reports["other.json"]
     assert "broken cassette: definition: Field required" in reports["hollow.json"]
+
+
+@pytest.mark.timeout(400)  # three CLI processes
+async def test_update_rerecords_an_offline_cassette_after_an_edit(
+    client: Client,
+    temporal_env: WorkflowEnvironment,
+    task_queue: str,
+    worker_for: WorkerFactory,
+    tmp_path: Path,
+) -> None:
+    file, path = await _recorded(client, task_queue, worker_for, tmp_path)
+    before = load(path)
+    edited = [{**TWO_STEPS["steps"][0], "prompt": "Uno: {{ inputs.ticket }}"},  # type: ignore[index, dict-item]
+              TWO_STEPS["steps"][1]]  # type: ignore[index]  # fmt: skip
+    _write(file, {**TWO_STEPS, "steps": edited})
+    address = temporal_env.client.service_client.config.target_host
+    assert _cli(tmp_path, address, "test", "runs").returncode == 1
+
+    updated = _cli(tmp_path, address, "test", "--update", "runs")
+    assert updated.returncode == 0, updated.stdout + updated.stderr
+    assert "UPDATED runs/two.json: 2 calls, run completed" in updated.stdout
+    after = load(path)
+    assert after.offline  # re-recorded offline, as it was recorded
+    assert after.recorded_from["workflow_id"] != before.recorded_from["workflow_id"]
+    assert after.source == before.source
+    assert after.calls[0].request["step"]["prompt"] == f"Uno: {INPUTS['ticket']}"
+
+    again = _cli(tmp_path, address, "test", "runs")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "PASS runs/two.json" in again.stdout
+
+
+PIPELINE = {
+    "name": "pipeline",
+    "steps": [
+        {"id": "fetch", "type": "action", "action": "http",
+         "params": {"url": "https://api.example.com/tickets", "method": "GET"}},
+        {"id": "brief", "type": "transform", "depends_on": ["fetch"],
+         "template": "{{ steps.fetch.output.title }} ({{ steps.fetch.output.count }} reports)"},
+    ],
+    "outputs": {"brief": "{{ steps.brief.output }}"},
+}  # fmt: skip
+
+
+def test_mock_runs_one_step_against_saved_upstream_data(tmp_path: Path, client: Client) -> None:
+    """`run --mock STEP=@file.json`: the step downstream runs on the saved output; the
+    upstream step (an http call to a host nobody allowed) never runs."""
+    file = _write(tmp_path / "pipeline.yaml", PIPELINE)
+    (tmp_path / "fetch.json").write_text('{"title": "Export broken", "count": 3}')
+    address = client.service_client.config.target_host
+    queue = f"mock-{uuid.uuid4().hex[:8]}"
+    result = _cli(tmp_path, address, "run", str(file), "--offline", "--json",
+                  "--mock", "fetch=@fetch.json", "--task-queue", queue)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["outputs"] == {"brief": "Export broken (3 reports)"}
+    assert document["steps"]["fetch"]["attempts"] == 0  # given, not run
+    assert document["steps"]["fetch"]["output"] == {"title": "Export broken", "count": 3}
