@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowFailureError
 
 from activities import ActivitySettings, WorkerActivities
 from interpreter.contract import WORKFLOW_TYPE, RunResult
-from interpreter.errors import WorkflowDefinitionError
+from interpreter.errors import OrchestratorError
 from llm_orchestrator.cassette.format import CassetteError, Source, load, save
 from llm_orchestrator.cassette.record import record_run
 from llm_orchestrator.cassette.replay import CassettePlayer, CassetteReport, request_for
@@ -125,7 +125,7 @@ async def _update(
     try:
         cassette = load(path)
         request = request_for(cassette, path, settings)
-    except (CassetteError, WorkflowDefinitionError) as exc:
+    except OrchestratorError as exc:  # a cassette or workflow file that cannot be used
         report.problems.append(str(exc))
         print(report.text(), flush=True)
         return report

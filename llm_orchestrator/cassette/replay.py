@@ -32,7 +32,7 @@ from temporalio.exceptions import ApplicationError, FailureError
 from activities import ActivitySettings, WorkerActivities
 from activities.catalog import Catalog
 from interpreter.contract import QUERY_PROGRESS, WORKFLOW_TYPE, Progress, RunInput, RunResult
-from interpreter.errors import WorkflowDefinitionError
+from interpreter.errors import OrchestratorError
 from interpreter.inputs import resolve_inputs
 from interpreter.library import load_with_library
 from llm_orchestrator.cassette.format import (
@@ -293,7 +293,7 @@ class CassettePlayer:
         try:
             cassette = load(path)
             request = request_for(cassette, path, self._settings)
-        except (CassetteError, WorkflowDefinitionError) as exc:
+        except OrchestratorError as exc:  # a cassette or workflow file that cannot be used
             report.problems.append(str(exc))
             return report
         root = f"cassette-{_slug(path.stem)}-{uuid.uuid4().hex[:8]}"

@@ -23,6 +23,7 @@ from activities import ActivitySettings
 from interpreter.contract import RunInput
 from interpreter.library import load_with_library
 from llm_orchestrator.cassette import (
+    CassetteError,
     CassettePlayer,
     Source,
     load,
@@ -222,6 +223,23 @@ async def test_a_step_the_workflow_no_longer_has_or_a_new_step_is_a_clear_differ
         added = await player.check(path)
         assert "step `third` (step_llm) has no recorded answer" in added.text(), added.text()
         assert "Traceback" not in added.text()
+
+        file.write_text("name: two-steps\nsteps:\n  - id: first\n    type: llm\n    prompt: x\n"
+                        "    depends_on: [frist]\n")  # fmt: skip
+        invalid = (await player.check(path)).text()
+        assert invalid.startswith(f"FAIL {path}\n  {file}:6:"), invalid
+
+
+async def test_record_refuses_an_unknown_or_unfinished_run(client: Client, task_queue: str) -> None:
+    with pytest.raises(CassetteError, match="no run with id nobody-1 on this server"):
+        await record_run(client, "nobody-1")
+    waiting = {"name": "waits", "steps": [{"id": "w", "type": "wait", "signal": "go"}]}
+    handle = await start_run(client, task_queue, {"definition": waiting})  # no worker: running
+    try:
+        with pytest.raises(CassetteError, match="is still running; record it once it has ended"):
+            await record_run(client, handle.id)
+    finally:
+        await handle.terminate("test over")
 
 
 async def test_a_corrupt_or_unknown_version_cassette_is_a_clear_error(
