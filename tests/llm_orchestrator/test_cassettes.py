@@ -320,3 +320,61 @@ def test_mock_runs_one_step_against_saved_upstream_data(tmp_path: Path, client: 
     assert document["outputs"] == {"brief": "Export broken (3 reports)"}
     assert document["steps"]["fetch"]["attempts"] == 0  # given, not run
     assert document["steps"]["fetch"]["output"] == {"title": "Export broken", "count": 3}
+
+
+async def test_a_fallback_chain_replays_its_failed_entry_and_its_answer(
+    client: Client,
+    task_queue: str,
+    worker_for: WorkerFactory,
+    llmock: LLMock,
+    keys: None,
+    tmp_path: Path,
+) -> None:
+    llmock.fail(500, times=None, model="gpt-4o-mini", message="the primary is down")
+    llmock.reply("from the fallback")
+    ask = {"id": "ask", "type": "llm", "provider": "openai", "model": "gpt-4o-mini",
+           "prompt": "Say something", "retry": {"max_attempts": 1},
+           "fallback": [{"provider": "openai", "model": "gpt-4o"}]}  # fmt: skip
+    definition = {
+        "name": "fallback",
+        "steps": [ask],
+        "outputs": {"text": "{{ steps.ask.output }}", "who": "{{ steps.ask.answered_by.model }}"},
+    }
+    async with worker_for(config=config_for(llmock)):
+        handle = await start_run(client, task_queue, {"definition": definition})
+        await handle.result()
+    cassette = await record_run(client, handle.id)
+    failed, answered = cassette.calls
+    assert (failed.step, failed.occurrence, answered.occurrence) == ("ask", 0, 1)
+    assert failed.failure is not None and failed.failure.type == "ProviderError"
+    assert "the primary is down" in failed.failure.message
+    assert cassette.expect.outputs == {"text": "from the fallback", "who": "gpt-4o"}
+    assert cassette.source.file is None  # started from a definition: the pinned one replays
+    path = tmp_path / "fallback.json"
+    save(cassette, path)
+    asked = len(llmock.requests)
+    async with CassettePlayer.running(client, settings=_settings(tmp_path)) as player:
+        report = await player.check(path)
+    assert report.passed, report.text()
+    assert len(llmock.requests) == asked
+
+
+async def test_a_run_started_by_catalog_name_replays_the_catalogs_workflow(
+    client: Client, task_queue: str, worker_for: WorkerFactory, tmp_path: Path
+) -> None:
+    inputs = json.loads((ROOT / "examples/support-triage.input.json").read_text())
+    async with worker_for():
+        handle = await start_run(
+            client, task_queue, {"workflow": "support-triage", "inputs": inputs, "offline": True}
+        )
+        await handle.result()
+    cassette = await record_run(client, handle.id)
+    assert cassette.source.catalog == "support-triage"
+    assert cassette.definition["name"] == "support-triage"  # the resolve_workflow answer
+    assert [c.step for c in cassette.calls] == ["assess", "draft_reply", "audit"]
+    path = tmp_path / "triage.json"
+    save(cassette, path)
+    settings = ActivitySettings(catalog_dir=ROOT / "examples", vectors_dir=tmp_path / "vectors")
+    async with CassettePlayer.running(client, settings=settings) as player:
+        report = await player.check(path)
+    assert report.passed, report.text()
