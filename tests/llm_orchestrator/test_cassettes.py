@@ -378,3 +378,30 @@ async def test_a_run_started_by_catalog_name_replays_the_catalogs_workflow(
     async with CassettePlayer.running(client, settings=settings) as player:
         report = await player.check(path)
     assert report.passed, report.text()
+
+
+async def test_an_agent_run_replays_its_turns_and_tool_calls(
+    client: Client, task_queue: str, worker_for: WorkerFactory, tmp_path: Path
+) -> None:
+    file = ROOT / "examples/support-agent.yaml"
+    inputs = json.loads((ROOT / "examples/support-agent.input.json").read_text())
+    definition, library = load_with_library(file)
+    request = RunInput(
+        definition=definition.model_dump(mode="json", by_alias=True, exclude_none=True),
+        library=library,
+        inputs=inputs,
+        offline=True,
+    )
+    async with worker_for():
+        handle = await start_run(client, task_queue, request)
+        _, error = await outcome(handle)
+    assert error is None, error
+    cassette = await record_run(client, handle.id, source=Source(file=str(file)))
+    turns = [c for c in cassette.calls if c.activity == "step_agent_turn"]
+    assert [c.occurrence for c in turns] == list(range(len(turns)))
+    assert len(turns) >= 2
+    path = tmp_path / "agent.json"
+    save(cassette, path)
+    async with CassettePlayer.running(client, settings=_settings(tmp_path)) as player:
+        report = await player.check(path)
+    assert report.passed, report.text()
