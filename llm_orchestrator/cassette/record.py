@@ -15,7 +15,12 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from interpreter.contract import ACTIVITY_RESOLVE_WORKFLOW, RunInput, RunResult
+from interpreter.contract import (
+    ACTIVITY_RESOLVE_WORKFLOW,
+    ACTIVITY_TRANSFORM,
+    RunInput,
+    RunResult,
+)
 from llm_orchestrator.cassette.format import (
     Call,
     Cassette,
@@ -28,8 +33,9 @@ from llm_orchestrator.cassette.format import (
 
 __all__ = ["NOT_RECORDED", "record_run"]
 
-NOT_RECORDED = frozenset({ACTIVITY_RESOLVE_WORKFLOW, "step_transform"})
-"""Activities a replay runs for real: reading the catalog, and transforms (pure)."""
+NOT_RECORDED = frozenset({ACTIVITY_RESOLVE_WORKFLOW, ACTIVITY_TRANSFORM})
+"""Activities a replay runs for real: reading the catalog, and transforms (pure; computed
+in the workflow now, only runs from before that scheduled the activity)."""
 
 
 async def record_run(

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio import activity
 from temporalio import client as temporal_client
@@ -109,7 +109,6 @@ class _Session:
             index = next((i for i in free if _same(self.calls[i].request, now)), None)
             if index is None:
                 self._mismatch(key, now, same_key, free)
-            assert index is not None
             self.used.add(index)
             self.answered[(run_id, info.activity_id)] = index
         call = self.calls[index]
@@ -122,7 +121,8 @@ class _Session:
 
     def _mismatch(
         self, key: tuple[str, str | None, str], now: Any, same_key: list[int], free: list[int]
-    ) -> None:
+    ) -> NoReturn:
+        """Say why no recorded call answers this one, and fail the step (non-retryable)."""
         path, step, activity_type = key
         name = Call(path=path, step=step, activity=activity_type).name()
         if free:
