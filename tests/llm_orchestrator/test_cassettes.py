@@ -405,3 +405,19 @@ async def test_an_agent_run_replays_its_turns_and_tool_calls(
     async with CassettePlayer.running(client, settings=_settings(tmp_path)) as player:
         report = await player.check(path)
     assert report.passed, report.text()
+
+
+def test_the_committed_cassettes_pass_with_no_model_server(
+    temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """`test` with no PATH replays tests/runs; support-triage.json was recorded against LLMock
+    and here no model server runs and no key is set."""
+    address = temporal_env.client.service_client.config.target_host
+    env = {k: v for k, v in _env(tmp_path).items() if not k.endswith("_API_KEY")}
+    result = subprocess.run(
+        [*CLI, "test", "--address", address], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS tests/runs/support-triage.json" in result.stdout
+    assert result.stdout.rstrip().endswith("passed, 0 failed")
