@@ -93,6 +93,8 @@ class _Reader:
         path = workflow_id[len(self._root) + 1 :] if workflow_id != self._root else ""
         request = RunInput()
         scheduled: dict[int, tuple[str, str, Any]] = {}
+        finished: dict[int, tuple[Any, Failure | None]] = {}
+        children: list[tuple[str, str]] = []
         resolved: Any = None
         expect = Expect(status="failed", error="the run's history has no end")
         for event in history.events:
@@ -107,24 +109,21 @@ class _Reader:
                 scheduled[event.event_id] = (asked.activity_type.name, summary, _one(args))
             elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
                 done = event.activity_task_completed_event_attributes
-                activity, summary, payload = scheduled[done.scheduled_event_id]
+                activity = scheduled[done.scheduled_event_id][0]
                 result = _one(await self._decode(done.result.payloads))
                 if activity == ACTIVITY_RESOLVE_WORKFLOW and not path:
                     resolved = result
-                self._add(path, activity, summary, payload, result, None, run_id)
+                finished[done.scheduled_event_id] = (result, None)
             elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
                 failed = event.activity_task_failed_event_attributes
-                activity, summary, payload = scheduled[failed.scheduled_event_id]
-                failure = await self._failure(failed.failure)
-                self._add(path, activity, summary, payload, None, failure, run_id)
+                finished[failed.scheduled_event_id] = (None, await self._failure(failed.failure))
             elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
                 timed_out = event.activity_task_timed_out_event_attributes
-                activity, summary, payload = scheduled[timed_out.scheduled_event_id]
-                failure = await self._failure(timed_out.failure)
-                self._add(path, activity, summary, payload, None, failure, run_id)
+                timeout = await self._failure(timed_out.failure)
+                finished[timed_out.scheduled_event_id] = (None, timeout)
             elif kind == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
                 child = event.child_workflow_execution_started_event_attributes.workflow_execution
-                await self.read(child.workflow_id, child.run_id)
+                children.append((child.workflow_id, child.run_id))
             elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
                 completed = event.workflow_execution_completed_event_attributes
                 end = RunResult.model_validate(_one(await self._decode(completed.result.payloads)))
@@ -137,6 +136,13 @@ class _Reader:
                 ended = event.workflow_execution_failed_event_attributes
                 message = (await self._failure(ended.failure)).message
                 expect = Expect(status="failed", error=stable_ids(message, self._root, run_id))
+        # in the order the run asked (completions arrive in any order): occurrences follow it
+        for event_id, (activity, summary, payload) in sorted(scheduled.items()):
+            if event_id in finished:
+                answer, failure = finished[event_id]
+                self._add(path, activity, summary, payload, answer, failure, run_id)
+        for child_id, child_run_id in children:  # a run's own calls first, then its children's
+            await self.read(child_id, child_run_id)
         definition = request.definition
         library = request.library
         if definition is None:
