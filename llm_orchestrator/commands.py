@@ -5,9 +5,9 @@ options (``llm_orchestrator.options``) and calls the command's module:
 ``language`` (validate, schema, graph), ``runs`` (run, start), ``manage``
 (status, result, cancel, list), ``watch`` (watch), ``rerun`` (rerun), ``answer`` (approve,
 signal), ``serve`` (worker, server), ``indexing`` (index), ``cache_cli`` (cache),
-``mcp_server`` (mcp-server). A command's module is imported when the command runs, never
-while the parser is built: `--help` and `validate` must not pay for the Temporal client,
-workers, vector stores or telemetry.
+``mcp_server`` (mcp-server), ``cassette.cli`` (record, test). A command's module is
+imported when the command runs, never while the parser is built: `--help` and
+`validate` must not pay for the Temporal client, workers, vector stores or telemetry.
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ from llm_orchestrator.options import (
     ApproveOptions,
     EstimateOptions,
     ListOptions,
+    RecordOptions,
     RerunOptions,
     RunOptions,
     RunRefOptions,
     ServerOptions,
     SignalOptions,
     StartOptions,
+    TestOptions,
     WorkerOptions,
 )
 
@@ -51,6 +53,7 @@ def register(sub: Sub) -> None:
     _index(sub)
     _cache(sub)
     _mcp_server(sub)
+    _cassettes(sub)
 
 
 def _language(sub: Sub) -> None:
@@ -481,6 +484,49 @@ def _mcp_server(sub: Sub) -> None:
 # --- the commands: Namespace → options, once -----------------------------------------------
 
 
+def _cassettes(sub: Sub) -> None:
+    p = sub.add_parser(
+        "record",
+        help="store a finished run as a cassette: definition, inputs, every outside answer",
+        description="Read a completed or failed run's history (and its child runs') and write "
+        "a cassette that `llm-orchestrator test` replays offline (docs/testing.md).",
+    )
+    p.add_argument("workflow_id", metavar="WORKFLOW_ID", help="the run's workflow id")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="the cassette to write, e.g. tests/runs/NAME.json")  # fmt: skip
+    p.add_argument("--run-id", help="a specific run of that id (default: the latest)")
+    p.add_argument(
+        "--workflow",
+        metavar="FILE_OR_NAME",
+        help="the workflow file (or catalog name) that `test` checks as it is then; default: "
+        "the catalog name of a run started by name, else the definition pinned in the run",
+    )
+    _connection_flags(p, task_queue=False, ui=False)
+    p.set_defaults(func=_cmd_record)
+
+    p = sub.add_parser(
+        "test",
+        help="replay cassettes offline; exit 1 on any difference (or --update them)",
+        description="Run each cassette's workflow again with every model, search, tool and "
+        "http call answered from the cassette; a request that differs is shown as a diff, "
+        "and outputs and step statuses are compared. Uses the configured Temporal server, "
+        "else starts the embedded one, as `run` does.",
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", default=["tests/runs"],
+                   help="cassette files or directories (default tests/runs)")  # fmt: skip
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="re-record: run each workflow for real (the configured providers; the offline "
+        "provider if the cassette was offline) and rewrite its cassette",
+    )
+    _catalog_flag(p)
+    p.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+                   help="longest a replayed run may take (default 300)")  # fmt: skip
+    _connection_flags(p, task_queue=False, ui=False)
+    p.set_defaults(func=_cmd_test)
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from llm_orchestrator import language
 
@@ -606,3 +652,15 @@ def _cmd_mcp_server(args: argparse.Namespace) -> int:
 
     asyncio.run(mcp_server.serve(args))
     return 0
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    from llm_orchestrator.cassette import cli
+
+    return cli.record(RecordOptions.from_args(args))
+
+
+def _cmd_test(args: argparse.Namespace) -> int:
+    from llm_orchestrator.cassette import cli
+
+    return cli.test(TestOptions.from_args(args))

@@ -22,12 +22,14 @@ __all__ = [
     "EstimateOptions",
     "ListOptions",
     "LogOptions",
+    "RecordOptions",
     "RerunOptions",
     "RunOptions",
     "RunRefOptions",
     "ServerOptions",
     "SignalOptions",
     "StartOptions",
+    "TestOptions",
     "WorkerOptions",
 ]
 
@@ -344,4 +346,51 @@ class ServerOptions:
     def from_args(cls, args: argparse.Namespace) -> ServerOptions:
         return cls(
             port=args.port, ui_port=args.ui_port, db_file=args.db_file, tuned=not args.no_tune
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOptions:
+    """`record`: a finished run into a cassette file (``llm_orchestrator.cassette``)."""
+
+    workflow_id: str
+    run_id: str | None
+    output: Path
+    workflow: str | None
+    """Where `test` reads the workflow later: a file, or a catalog name."""
+    connection: ConnectionOptions
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RecordOptions:
+        return cls(
+            workflow_id=args.workflow_id,
+            run_id=args.run_id,
+            output=Path(args.output),
+            workflow=args.workflow,
+            connection=ConnectionOptions.from_args(args),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TestOptions:
+    """`test`: replay cassettes offline (or re-record them with ``update``)."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    paths: tuple[Path, ...]
+    update: bool
+    catalog: Path | None
+    config: str | None
+    timeout: float
+    connection: ConnectionOptions
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> TestOptions:
+        return cls(
+            paths=tuple(Path(p) for p in args.paths),
+            update=args.update,
+            catalog=Path(args.catalog) if args.catalog else None,
+            config=args.config,
+            timeout=args.timeout,
+            connection=ConnectionOptions.from_args(args),
         )
