@@ -559,15 +559,24 @@ def _table(summary: dict[str, Any]) -> str:
     waiting = summary["waiting"]
     if not waiting:
         return "\n".join(lines)
-    a, b = waiting[INTERPRETER], waiting[HANDWRITTEN]
+    sides = [waiting.get(side) for side in SIDES]
+    first = next(figures for figures in sides if figures)
+
+    def cells(metric: str, fmt: str, unit: str) -> str:
+        values = [f"{figures[metric]:{fmt}} {unit}" if figures else "–" for figures in sides]
+        a, b = sides
+        ratio = f"{a[metric] / b[metric]:.2f}×" if a and b else "–"
+        return " | ".join([*values, ratio])
+
     lines.append(
-        f"| worker RSS with {int(a['runs']):,} runs waiting (cache {waiting['cache']:,}) | "
-        f"{a['waiting_rss_mib']:,.0f} MiB | {b['waiting_rss_mib']:,.0f} MiB | "
-        f"{a['waiting_rss_mib'] / b['waiting_rss_mib']:.2f}× |"
+        f"| worker RSS with {int(first['runs']):,} runs waiting (cache {waiting['cache']:,}) | "
+        + cells("waiting_rss_mib", ",.0f", "MiB")
+        + " |"
     )
     lines.append(
-        f"| release {int(a['runs']):,} waiting runs, all completed | {a['release_s']:,.1f} s | "
-        f"{b['release_s']:,.1f} s | {a['release_s'] / b['release_s']:.2f}× |"
+        f"| release {int(first['runs']):,} waiting runs, all completed | "
+        + cells("release_s", ",.1f", "s")
+        + " |"
     )
     return "\n".join(lines)
 
@@ -639,7 +648,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
                     await _round(bench, round_no, results, args)
                 worker.stop()
             if "waiting" in args.only:
-                for side in SIDES:
+                for side in args.waiting_sides:
                     waiting[side] = await _waiting(client, server.address, side, args, workdir)
                     _say(f"waiting {side}: {_short(waiting[side])}")
         finally:
@@ -665,9 +674,10 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         )
     if waiting:
         waiting["cache"] = args.cache
-        waiting["ratio_waiting_rss"] = _ratio(
-            waiting[INTERPRETER]["waiting_rss_mib"], waiting[HANDWRITTEN]["waiting_rss_mib"]
-        )
+        if len(waiting) == len(SIDES) + 1:
+            waiting["ratio_waiting_rss"] = _ratio(
+                waiting[INTERPRETER]["waiting_rss_mib"], waiting[HANDWRITTEN]["waiting_rss_mib"]
+            )
     return {
         "command": "python bench/bench_interpreter.py " + shlex.join(sys.argv[1:]),
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
@@ -755,6 +765,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--step-ms", type=int, default=200, help="a fan-out step's duration")
     parser.add_argument("--waiting", type=int, help="runs parked on a signal (full: 10,000)")
     parser.add_argument("--cache", type=int, help="max_cached_workflows (full: 1000)")
+    parser.add_argument(
+        "--waiting-side",
+        dest="waiting_sides",
+        choices=SIDES,
+        action="append",
+        help="park waiting runs only on this side (repeatable; default: both)",
+    )
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument(
         "--only",
@@ -764,6 +781,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     args.only = set(args.only or ("ab", "waiting"))
+    args.waiting_sides = tuple(s for s in SIDES if s in (args.waiting_sides or SIDES))
     for name, value in (QUICK if args.quick else FULL).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
