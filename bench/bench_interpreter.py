@@ -26,7 +26,9 @@ scenario runs on one side, then the other (the order alternates per round):
 Last, for each side in a fresh worker process with ``--cache`` as its
 ``max_cached_workflows`` (full: 1000): ``--waiting`` runs started that wait for a signal (a
 `wait` step; the hand-written run waits on a signal handler), the worker's RSS once they all
-wait, then every run released and awaited. ``--only ab`` / ``--only waiting`` runs one part.
+wait, then every run released and awaited. ``--only ab`` / ``--only waiting`` runs one part;
+``--scenario NAME`` (repeatable) limits the A/B part to some scenarios, ``--waiting-side SIDE``
+the waiting part to one side (10,000 waiting runs per side take most of an hour here).
 Figures are medians over the rounds; ratios are interpreter / hand-written. Prints a
 Markdown table and writes everything, with the machine's load, to ``--json``;
 docs/performance.md has the figures.
@@ -621,6 +623,11 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     load_samples: list[float] = []
     sampler = asyncio.create_task(_sample_load(load_samples))
     scenarios = _scenarios(args.step_ms)
+    if args.scenarios:
+        unknown = set(args.scenarios) - set(scenarios)
+        if unknown:
+            raise SystemExit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+        scenarios = {name: s for name, s in scenarios.items() if name in args.scenarios}
     results = Results()
     history: dict[str, Any] = {}
     waiting: dict[str, Any] = {}
@@ -659,6 +666,8 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     load_after = os.getloadavg()
     table = []
     for label, key, metric, unit in ROWS if results.rounds else ():
+        if key not in results.rounds:
+            continue
         medians = results.medians(key)
         a, b = medians[INTERPRETER][metric], medians[HANDWRITTEN][metric]
         table.append(
@@ -771,6 +780,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=SIDES,
         action="append",
         help="park waiting runs only on this side (repeatable; default: both)",
+    )
+    parser.add_argument(
+        "--scenario",
+        dest="scenarios",
+        action="append",
+        help="measure only this A/B scenario (repeatable; chain3, fanout20, fanout100 or a "
+        "pipeline; default: all)",
     )
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument(
