@@ -554,7 +554,7 @@ def _table(summary: dict[str, Any]) -> str:
     for name, figures in summary["history"].items():
         a, b = figures[INTERPRETER], figures[HANDWRITTEN]
         lines.append(
-            f"| {name}: history events / activity tasks / local activities / workflow tasks; "
+            f"| {name}: history events / activity tasks / markers / workflow tasks; "
             f"size | {_history_cell(a)} | {_history_cell(b)} | "
             f"{a['events'] / b['events']:.2f}× events, {a['bytes'] / b['bytes']:.2f}× bytes |"
         )
