@@ -690,6 +690,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "command": "python bench/bench_interpreter.py " + shlex.join(sys.argv[1:]),
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "commit": _commit(),
         "took_s": round(time.monotonic() - began, 1),
         "machine": {
             "cpus": os.cpu_count(),
@@ -717,6 +718,18 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         "history": history,
         "waiting": waiting,
     }
+
+
+def _commit() -> str:
+    """The checked-out commit (``+`` if the tree has changes), so figures name their code."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=ROOT).returncode != 0
+    except OSError:  # informational only
+        return "unknown"
+    return head + ("+" if dirty else "") if head else "unknown"
 
 
 def _temporal_version() -> str:
@@ -806,7 +819,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
     machine = summary["machine"]
     print(
-        f"{summary['command']} — {summary['date_utc']} UTC, {machine['cpus']} CPUs, "
+        f"{summary['command']} — {summary['date_utc']} UTC, commit {summary['commit']}, "
+        f"{machine['cpus']} CPUs, "
         f"Python {machine['python']}, {machine['temporal']}; load average (1 min) "
         f"{machine['load_before'][0]:.1f} before, {machine['load_after'][0]:.1f} after, "
         f"max {machine['load_1m_max']:.1f}; took {summary['took_s']:.0f} s. Medians of "
