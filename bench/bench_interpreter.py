@@ -26,7 +26,9 @@ scenario runs on one side, then the other (the order alternates per round):
 Last, for each side in a fresh worker process with ``--cache`` as its
 ``max_cached_workflows`` (full: 1000): ``--waiting`` runs started that wait for a signal (a
 `wait` step; the hand-written run waits on a signal handler), the worker's RSS once they all
-wait, then every run released and awaited. ``--only ab`` / ``--only waiting`` runs one part.
+wait, then every run released and awaited. ``--only ab`` / ``--only waiting`` runs one part;
+``--scenario NAME`` (repeatable) limits the A/B part to some scenarios, ``--waiting-side SIDE``
+the waiting part to one side (10,000 waiting runs per side take most of an hour here).
 Figures are medians over the rounds; ratios are interpreter / hand-written. Prints a
 Markdown table and writes everything, with the machine's load, to ``--json``;
 docs/performance.md has the figures.
@@ -552,22 +554,31 @@ def _table(summary: dict[str, Any]) -> str:
     for name, figures in summary["history"].items():
         a, b = figures[INTERPRETER], figures[HANDWRITTEN]
         lines.append(
-            f"| {name}: history events / activity tasks / local activities / workflow tasks; "
+            f"| {name}: history events / activity tasks / markers / workflow tasks; "
             f"size | {_history_cell(a)} | {_history_cell(b)} | "
             f"{a['events'] / b['events']:.2f}× events, {a['bytes'] / b['bytes']:.2f}× bytes |"
         )
     waiting = summary["waiting"]
     if not waiting:
         return "\n".join(lines)
-    a, b = waiting[INTERPRETER], waiting[HANDWRITTEN]
+    sides = [waiting.get(side) for side in SIDES]
+    first = next(figures for figures in sides if figures)
+
+    def cells(metric: str, fmt: str, unit: str) -> str:
+        values = [f"{figures[metric]:{fmt}} {unit}" if figures else "–" for figures in sides]
+        a, b = sides
+        ratio = f"{a[metric] / b[metric]:.2f}×" if a and b else "–"
+        return " | ".join([*values, ratio])
+
     lines.append(
-        f"| worker RSS with {int(a['runs']):,} runs waiting (cache {waiting['cache']:,}) | "
-        f"{a['waiting_rss_mib']:,.0f} MiB | {b['waiting_rss_mib']:,.0f} MiB | "
-        f"{a['waiting_rss_mib'] / b['waiting_rss_mib']:.2f}× |"
+        f"| worker RSS with {int(first['runs']):,} runs waiting (cache {waiting['cache']:,}) | "
+        + cells("waiting_rss_mib", ",.0f", "MiB")
+        + " |"
     )
     lines.append(
-        f"| release {int(a['runs']):,} waiting runs, all completed | {a['release_s']:,.1f} s | "
-        f"{b['release_s']:,.1f} s | {a['release_s'] / b['release_s']:.2f}× |"
+        f"| release {int(first['runs']):,} waiting runs, all completed | "
+        + cells("release_s", ",.1f", "s")
+        + " |"
     )
     return "\n".join(lines)
 
@@ -612,6 +623,11 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     load_samples: list[float] = []
     sampler = asyncio.create_task(_sample_load(load_samples))
     scenarios = _scenarios(args.step_ms)
+    if args.scenarios:
+        unknown = set(args.scenarios) - set(scenarios)
+        if unknown:
+            raise SystemExit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+        scenarios = {name: s for name, s in scenarios.items() if name in args.scenarios}
     results = Results()
     history: dict[str, Any] = {}
     waiting: dict[str, Any] = {}
@@ -639,7 +655,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
                     await _round(bench, round_no, results, args)
                 worker.stop()
             if "waiting" in args.only:
-                for side in SIDES:
+                for side in args.waiting_sides:
                     waiting[side] = await _waiting(client, server.address, side, args, workdir)
                     _say(f"waiting {side}: {_short(waiting[side])}")
         finally:
@@ -650,6 +666,8 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     load_after = os.getloadavg()
     table = []
     for label, key, metric, unit in ROWS if results.rounds else ():
+        if key not in results.rounds:
+            continue
         medians = results.medians(key)
         a, b = medians[INTERPRETER][metric], medians[HANDWRITTEN][metric]
         table.append(
@@ -665,12 +683,14 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         )
     if waiting:
         waiting["cache"] = args.cache
-        waiting["ratio_waiting_rss"] = _ratio(
-            waiting[INTERPRETER]["waiting_rss_mib"], waiting[HANDWRITTEN]["waiting_rss_mib"]
-        )
+        if len(waiting) == len(SIDES) + 1:
+            waiting["ratio_waiting_rss"] = _ratio(
+                waiting[INTERPRETER]["waiting_rss_mib"], waiting[HANDWRITTEN]["waiting_rss_mib"]
+            )
     return {
         "command": "python bench/bench_interpreter.py " + shlex.join(sys.argv[1:]),
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "commit": _commit(),
         "took_s": round(time.monotonic() - began, 1),
         "machine": {
             "cpus": os.cpu_count(),
@@ -698,6 +718,18 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         "history": history,
         "waiting": waiting,
     }
+
+
+def _commit() -> str:
+    """The checked-out commit (``+`` if the tree has changes), so figures name their code."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=ROOT).returncode != 0
+    except OSError:  # informational only
+        return "unknown"
+    return head + ("+" if dirty else "") if head else "unknown"
 
 
 def _temporal_version() -> str:
@@ -755,6 +787,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--step-ms", type=int, default=200, help="a fan-out step's duration")
     parser.add_argument("--waiting", type=int, help="runs parked on a signal (full: 10,000)")
     parser.add_argument("--cache", type=int, help="max_cached_workflows (full: 1000)")
+    parser.add_argument(
+        "--waiting-side",
+        dest="waiting_sides",
+        choices=SIDES,
+        action="append",
+        help="park waiting runs only on this side (repeatable; default: both)",
+    )
+    parser.add_argument(
+        "--scenario",
+        dest="scenarios",
+        action="append",
+        help="measure only this A/B scenario (repeatable; chain3, fanout20, fanout100 or a "
+        "pipeline; default: all)",
+    )
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument(
         "--only",
@@ -764,6 +810,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     args.only = set(args.only or ("ab", "waiting"))
+    args.waiting_sides = tuple(s for s in SIDES if s in (args.waiting_sides or SIDES))
     for name, value in (QUICK if args.quick else FULL).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -772,7 +819,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
     machine = summary["machine"]
     print(
-        f"{summary['command']} — {summary['date_utc']} UTC, {machine['cpus']} CPUs, "
+        f"{summary['command']} — {summary['date_utc']} UTC, commit {summary['commit']}, "
+        f"{machine['cpus']} CPUs, "
         f"Python {machine['python']}, {machine['temporal']}; load average (1 min) "
         f"{machine['load_before'][0]:.1f} before, {machine['load_after'][0]:.1f} after, "
         f"max {machine['load_1m_max']:.1f}; took {summary['took_s']:.0f} s. Medians of "

@@ -92,3 +92,29 @@ def test_bench_interpreter_quick_reports_every_section(tmp_path: Path) -> None:
     assert all(_number(v) for v in (*machine["load_before"], *machine["load_after"]))
     assert "| 3-step chain p50 (sequential) |" in done.stdout
     assert "| worker RSS with 6 runs waiting (cache 3) |" in done.stdout
+    assert summary["commit"] and summary["commit"] != "unknown"
+
+
+@pytest.mark.timeout(240)
+def test_bench_interpreter_measures_only_the_parts_asked_for(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+    env.update(PYTHONPATH=str(ROOT), XDG_STATE_HOME=str(tmp_path))
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [
+            sys.executable, "bench/bench_interpreter.py", "--quick", "--rounds", "1",
+            "--pipeline-runs", "1", "--scenario", "transforms-pipeline",
+            "--waiting", "4", "--cache", "2", "--waiting-side", "interpreter",
+            "--json", str(out),
+        ],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=230,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(out.read_text())
+
+    assert set(summary["history"]) == {"transforms-pipeline"}
+    assert {row["key"] for row in summary["table"]} == {"transforms-pipeline"}
+    assert set(summary["waiting"]) == {"interpreter", "cache"}
+    assert summary["waiting"]["interpreter"]["completed"] == 4
+    assert "| worker RSS with 4 runs waiting (cache 2) |" in done.stdout
+    assert "| – | – |" in done.stdout  # no hand-written side, no ratio
