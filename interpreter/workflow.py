@@ -469,18 +469,18 @@ class DagWorkflow:
             if kind.metered:
                 self._check_budget(node.id)
             self._tasks[node.id] = asyncio.create_task(
-                self._run_step(node, self._execute(node, kind))
+                self._run_step(node, functools.partial(self._execute, node, kind))
             )
             return decision
         if isinstance(kind, AsyncKind):
             self._tasks[node.id] = asyncio.create_task(
-                self._run_step(node, self._in_workflow(node, kind))
+                self._run_step(node, functools.partial(self._in_workflow, node, kind))
             )
             return decision
         if isinstance(kind, PureKind):
             if kind.replays_with is not None and not self._pure_in_workflow():
                 self._tasks[node.id] = asyncio.create_task(
-                    self._run_step(node, self._execute(node, kind.replays_with))
+                    self._run_step(node, functools.partial(self._execute, node, kind.replays_with))
                 )
                 return decision
             return decision.merge(self._compute(node, kind, context))
@@ -628,12 +628,14 @@ class DagWorkflow:
 
     # --- activity steps ---------------------------------------------------------------
 
-    async def _run_step(self, node: Node, work: Awaitable[StepOutcome]) -> None:
-        """Await a step's work and post its outcome, or why it failed, as an event."""
+    async def _run_step(self, node: Node, work: Callable[[], Awaitable[StepOutcome]]) -> None:
+        """Do a step's work and post its outcome, or why it failed, as an event. The work is
+        begun here, not by the caller: a task cancelled before it starts (the run failed
+        meanwhile) leaves no coroutine that was never awaited."""
         assert self._definition_model is not None
         defaults = self._definition_model.defaults
         try:
-            outcome = await work
+            outcome = await work()
         except _StepFailed as exc:
             self._events.append((node.id, exc))
         except StepFailure as exc:
