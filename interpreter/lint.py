@@ -6,6 +6,7 @@ CLI's ``validate`` prints these after the file's `ok`.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from interpreter.dag import Dag
@@ -15,7 +16,7 @@ from interpreter.source import position
 from interpreter.steps import BranchStep, LlmStep
 from interpreter.templates import is_template, reads
 
-__all__ = ["lint"]
+__all__ = ["lint", "unknown_providers"]
 
 
 def lint(definition: WorkflowDefinition, raw: Any, path: str) -> list[Problem]:
@@ -47,3 +48,45 @@ def lint(definition: WorkflowDefinition, raw: Any, path: str) -> list[Problem]:
                 )
             )
     return warnings
+
+
+def unknown_providers(
+    definition: WorkflowDefinition, raw: Any, path: str, known: Collection[str]
+) -> list[Problem]:
+    """Provider names (``provider:``, fallback entries, the file's defaults) that a worker
+    configured with ``known`` providers does not have, located. Validation alone cannot
+    know a worker's providers; `run` asks this of its in-process worker's config."""
+    problems: list[Problem] = []
+    names = ", ".join(sorted(known))
+
+    def check(name: str | None, loc: tuple[str | int, ...], what: str) -> None:
+        if name is None or name in known:
+            return
+        line, column = position(raw, loc) or (None, None)
+        problems.append(
+            Problem(
+                f"{what}: provider `{name}` is not configured on this worker "
+                f"(configured: {names})",
+                path,
+                line,
+                column,
+                hint="add it under `providers:` in the worker config (--config), or run with "
+                "--offline",
+            )
+        )
+
+    d = definition.defaults
+    check(d.provider, ("defaults", "provider"), "defaults")
+    check(d.embedding_provider, ("defaults", "embedding_provider"), "defaults")
+    for i, entry in enumerate(d.fallback or []):
+        check(entry.provider, ("defaults", "fallback", i, "provider"), "defaults.fallback")
+    for node in Dag.build(definition).nodes.values():
+        step = node.step
+        check(getattr(step, "provider", None), (*node.loc, "provider"), f"step `{node.id}`")
+        for i, entry in enumerate(getattr(step, "fallback", None) or []):
+            check(
+                entry.provider,
+                (*node.loc, "fallback", i, "provider"),
+                f"step `{node.id}`, fallback {i + 1}",
+            )
+    return problems

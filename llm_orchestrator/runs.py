@@ -16,6 +16,7 @@ import signal
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
@@ -24,7 +25,10 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from activities import ActivitySettings, WorkerConfig
 from activities.telemetry import current_step
 from interpreter.contract import DEFAULT_TASK_QUEUE, QUERY_PROGRESS, Progress, RunInput, RunResult
+from interpreter.errors import WorkflowDefinitionError
+from interpreter.lint import unknown_providers
 from interpreter.models import WorkflowDefinition
+from interpreter.source import parse
 from llm_orchestrator.connect import connect, server_configured, untraced, wait_until_serving
 from llm_orchestrator.devserver import DevServer, port_open, state_dir
 from llm_orchestrator.exits import ExitCode
@@ -134,6 +138,8 @@ def run(opts: RunOptions) -> int:
         mocks=opts.start.mocks,
         catalog=settings,
     )
+    if config is not None and definition is not None and not opts.start.offline:
+        _check_providers(opts.start.workflow, definition, config)
     obs = observe(opts.start.logs, "llm-orchestrator")
     reporter = Reporter(quiet=opts.quiet)
     if opts.start.logs.log_level != "DEBUG":
@@ -159,6 +165,18 @@ def run(opts: RunOptions) -> int:
         if session.server is not None:
             session.server.stop()
         obs.shutdown()
+
+
+def _check_providers(workflow: str, definition: WorkflowDefinition, config: WorkerConfig) -> None:
+    """The in-process worker is the one that runs the file: a provider it does not have
+    (a step's, a fallback entry's) is a located error now, not a failure mid-run."""
+    if not names_a_file(workflow):
+        return
+    raw = parse(Path(workflow).read_text(encoding="utf-8"), workflow)
+    known = {*config.providers, "offline", "local"}
+    problems = unknown_providers(definition, raw, workflow, known)
+    if problems:
+        raise WorkflowDefinitionError(problems)
 
 
 class _AttemptLines(logging.Filter):

@@ -264,3 +264,26 @@ def test_version_module_entry_point_and_shell_completion() -> None:
     assert completion.returncode == 0, completion.stderr
     assert "complete" in completion.stdout and "--mock" in completion.stdout
     assert "approve" in completion.stdout
+
+
+def test_run_names_a_provider_its_worker_does_not_have_before_starting(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run`'s in-process worker is the one that would run the file: an unknown provider of
+    a step or a fallback entry is a located error, and nothing starts (no server needed)."""
+    monkeypatch.delenv("LLM_ORCHESTRATOR_CONFIG", raising=False)
+    workflow = tmp_path / "providers.yaml"
+    workflow.write_text(
+        "name: providers\n"
+        "steps:\n"
+        "  - id: ask\n"
+        "    type: llm\n"
+        "    provider: openai\n"
+        "    prompt: hi\n"
+        "    fallback:\n"
+        "      - {provider: nowhere, model: x}\n"
+    )
+    code, _out, err = _run(capsys, "run", str(workflow), "--address", "127.0.0.1:1")
+    assert code == 1
+    assert f"{workflow}:8:20: step `ask`, fallback 1: provider `nowhere` is not configured" in err
+    assert "configured: anthropic, " in err and "--offline" in err
