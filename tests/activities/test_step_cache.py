@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ from tests.conftest import EXAMPLES
 from tests.helpers.net import free_port
 from tests.helpers.providers import config_for, one_step
 from tests.helpers.runs import run_to_end
-from tests.vectorstores._postgres import PostgresUnavailable, postgres_server
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.usefixtures("keys")]
 
@@ -265,28 +263,19 @@ async def test_two_workers_writing_one_key_at_once(
     assert third.outputs in [r.outputs for r in both]
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    try:
-        with postgres_server() as uri:
-            yield uri
-    except PostgresUnavailable as exc:
-        pytest.skip(f"PostgreSQL cannot run here: {exc}")
-
-
 async def test_postgres_store_through_a_worker(
     client: Client,
     task_queue: str,
     worker_for: Any,
     llmock: LLMock,
     tmp_path: Path,
-    postgres_url: str,
+    postgres_uri: str,
 ) -> None:
-    store = PostgresCache(postgres_url)
+    store = PostgresCache(postgres_uri)
     store.clear()
     run = {"definition": one_step(cache=True, prompt=f"Say {uuid.uuid4().hex}")}
     one, two = await _twice(
-        client, task_queue, worker_for, llmock, _settings(postgres_url, tmp_path), run
+        client, task_queue, worker_for, llmock, _settings(postgres_uri, tmp_path), run
     )
     assert _chat_requests(llmock) == 1
     assert two.steps["ask"].reason == "cached"

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,25 +23,15 @@ from activities.cache import (
     open_cache,
     request_key,
 )
-from tests.vectorstores._postgres import PostgresUnavailable, postgres_server
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    try:
-        with postgres_server() as uri:
-            yield uri
-    except PostgresUnavailable as exc:
-        pytest.skip(f"PostgreSQL cannot run here: {exc}")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def cache(request: pytest.FixtureRequest, tmp_path: Path) -> StepCache:
     if request.param == "sqlite":
         return SqliteCache(tmp_path / "cache.sqlite3")
-    store = PostgresCache(request.getfixturevalue("postgres_url"))
+    store = PostgresCache(request.getfixturevalue("postgres_uri"))
     store.clear()
     return store
 
@@ -109,7 +98,7 @@ def test_two_processes_writing_the_same_keys_at_once(
     if backend == "sqlite":
         where = str(tmp_path / "shared.sqlite3")
     else:
-        where = request.getfixturevalue("postgres_url")
+        where = request.getfixturevalue("postgres_uri")
         PostgresCache(where).clear()
     start = str(time.time() + 2)
     writers = [_python(_WRITER, where, str(n), start) for n in (1, 2)]

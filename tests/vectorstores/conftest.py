@@ -10,25 +10,15 @@ skipped with the reason.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
 from activities.vectorstores import VectorStore, open_store
-from tests.vectorstores._postgres import PostgresUnavailable, postgres_server
 
 BACKENDS = ["memory", "local", "pgvector"]
-
-
-@pytest.fixture(scope="session")
-def postgres_uri() -> Iterator[str]:
-    try:
-        with postgres_server() as uri:
-            yield uri
-    except PostgresUnavailable as exc:
-        pytest.skip(f"PostgreSQL with pgvector cannot run here: {exc}")
 
 
 def store_uri(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
