@@ -65,8 +65,7 @@ def unknown_providers(
         line, column = position(raw, loc) or (None, None)
         problems.append(
             Problem(
-                f"{what}: provider `{name}` is not configured on this worker "
-                f"(configured: {names})",
+                f"{what}: provider `{name}` is not configured on this worker (configured: {names})",
                 path,
                 line,
                 column,
