@@ -53,6 +53,7 @@ from interpreter.steps import (
 )
 from interpreter.steps._agent_tools import WorkflowTool
 from interpreter.steps._kind import retry_of
+from interpreter.steps.llm import chat_model
 from interpreter.templates import TemplateFailure, render_value
 
 __all__ = [
@@ -254,8 +255,7 @@ class _Walker:
         turns = repairs + 1
         # turn k (0-based) resends the prompt and k earlier replies with k repair asks
         turn_input = turns * prompt + (output + REPAIR_ASK_TOKENS) * repairs * turns // 2
-        provider = step.provider or d.provider or code_defaults.LLM_PROVIDER
-        model = step.model or d.model or code_defaults.LLM_MODEL
+        provider, model = chat_model(step, d)
         entries = step.fallback if step.fallback is not None else d.fallback or []
         base = (*notes, *text_notes, *out_notes)
         if repairs:
@@ -295,8 +295,7 @@ class _Walker:
         yield from self.chain(
             "agent",
             name,
-            step.provider or d.provider or code_defaults.LLM_PROVIDER,
-            step.model or d.model or code_defaults.LLM_MODEL,
+            *chat_model(step, d),
             step.fallback if step.fallback is not None else d.fallback or [],
             retry_of(step, d).max_attempts,
             turns=turns,

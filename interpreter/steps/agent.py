@@ -75,7 +75,7 @@ from interpreter.steps._kind import (
     retry_of,
     timeout_of,
 )
-from interpreter.steps.llm import ResponseFormat, ResponseSchema
+from interpreter.steps.llm import ResponseFormat, ResponseSchema, chat_model
 from interpreter.steps.mcp import McpCall, McpRequest
 
 __all__ = [
@@ -214,12 +214,13 @@ class _Loop:
     def _request(self, turn: int) -> conversation.AgentTurnRequest:
         step, d = self.step, self.defaults
         temperature = step.temperature if step.temperature is not None else d.temperature
+        provider, model = chat_model(step, d)
         fmt = step.response_format
         call = conversation.AgentTurnCall(
             id=step.id,
             jitter=self.retry.jitter,
-            provider=step.provider or d.provider or code_defaults.LLM_PROVIDER,
-            model=step.model or d.model or code_defaults.LLM_MODEL,
+            provider=provider,
+            model=model,
             turn=turn,
             system=self.system,
             messages=list(self.messages),

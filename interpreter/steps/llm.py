@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
@@ -33,7 +33,7 @@ from interpreter.steps._kind import (
     retry_of,
 )
 
-__all__ = ["KIND", "LlmCall", "LlmRequest", "LlmStep", "ResponseSchema"]
+__all__ = ["KIND", "ChatStep", "LlmCall", "LlmRequest", "LlmStep", "ResponseSchema", "chat_model"]
 
 
 def _format_kind(value: Any) -> str:
@@ -133,6 +133,25 @@ class LlmRequest(Payload):
     offline: bool = False
 
 
+class ChatStep(Protocol):
+    """What a chat step says about who answers it."""
+
+    @property
+    def provider(self) -> str | None: ...
+
+    @property
+    def model(self) -> str | None: ...
+
+
+def chat_model(step: ChatStep, defaults: Defaults) -> tuple[str, str]:
+    """The provider and model a chat step (`llm`, `agent`) talks to: the step's, else the
+    file's defaults, else the code's."""
+    return (
+        step.provider or defaults.provider or code_defaults.LLM_PROVIDER,
+        step.model or defaults.model or code_defaults.LLM_MODEL,
+    )
+
+
 class _LlmKind(ActivityKind[LlmStep]):
     model = LlmStep
     templated = ("prompt", "system", "messages", "cache")
@@ -148,6 +167,7 @@ class _LlmKind(ActivityKind[LlmStep]):
         d = run.defaults
         fmt = step.response_format
         temperature = step.temperature if step.temperature is not None else d.temperature
+        provider, model = chat_model(step, d)
         call = LlmCall.model_validate(
             {
                 **step.model_dump(
@@ -162,8 +182,8 @@ class _LlmKind(ActivityKind[LlmStep]):
                 ),
                 **rendered,
                 "jitter": retry_of(step, run.defaults).jitter,
-                "provider": step.provider or d.provider or code_defaults.LLM_PROVIDER,
-                "model": step.model or d.model or code_defaults.LLM_MODEL,
+                "provider": provider,
+                "model": model,
                 "temperature": temperature,
                 "max_tokens": step.max_tokens if step.max_tokens is not None else d.max_tokens,
                 "repair_attempts": _first(
