@@ -21,7 +21,7 @@ from activities.providers.http import retry_delay
 from activities.settings import ActivitySettings
 from interpreter.contract import ACTIVITY_ACTION, SINK_ACTIONS, StepOutcome
 from interpreter.errors import ERROR_ACTION_NOT_ALLOWED, ProviderError, StepError
-from interpreter.steps.action import ActionRequest
+from interpreter.steps.action import ActionRequest, log_line
 
 __all__ = ["HANDLERS", "ActionActivities"]
 
@@ -51,8 +51,8 @@ class ActionActivities:
         return StepOutcome(output=output, attempt=activity.info().attempt)
 
     async def _log(self, request: ActionRequest, params: dict[str, Any]) -> str:
-        message = params.pop("message", None)
-        text = message if isinstance(message, str) else json.dumps(params, default=str)
+        # runs recorded before `log` moved into the workflow (interpreter.steps.action)
+        text = log_line(params)
         activity.logger.info("%s · %s", request.step.id, text)
         return text
 

@@ -93,8 +93,6 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = ["DagWorkflow"]
 
-_PATCH_PURE_IN_WORKFLOW = "transforms-in-workflow"
-"""Pure steps are computed in the workflow; runs recorded before scheduled an activity."""
 _COMPUTED_SHOWN = 20
 """The run's current details list this many of the latest steps computed in the workflow."""
 _RUN = ""
@@ -148,7 +146,7 @@ class DagWorkflow:
         self._details_header = ""
         self._diagram = ""
         self._summaries: Mapping[str, str] = {}
-        self._pure_here: bool | None = None
+        self._patches: dict[str, bool] = {}
         self._computed: list[str] = []
         self._computed_shown = 0
         self._limits: dict[str, Budget] = {}
@@ -478,7 +476,7 @@ class DagWorkflow:
             )
             return decision
         if isinstance(kind, PureKind):
-            if kind.replays_with is not None and not self._pure_in_workflow():
+            if kind.replays_with is not None and not self._patched(kind.patch):
                 self._tasks[node.id] = asyncio.create_task(
                     self._run_step(node, functools.partial(self._execute, node, kind.replays_with))
                 )
@@ -748,11 +746,12 @@ class DagWorkflow:
         )
         return await kind.run(node.step, rendered, runtime)
 
-    def _pure_in_workflow(self) -> bool:
-        """Compute pure steps here? Not while replaying a run recorded before they were."""
-        if self._pure_here is None:
-            self._pure_here = workflow.patched(_PATCH_PURE_IN_WORKFLOW)
-        return self._pure_here
+    def _patched(self, patch: str) -> bool:
+        """Does this run take the change ``patch`` marks? Not a replay of a run recorded
+        before it; asked once per run (the SDK records the marker the first time)."""
+        if patch not in self._patches:
+            self._patches[patch] = workflow.patched(patch)
+        return self._patches[patch]
 
     def _compute(self, node: Node, kind: PureKind[Any], context: Mapping[str, Any]) -> Decision:
         """A pure step, computed now: no activity, and no retry (it would fail alike)."""

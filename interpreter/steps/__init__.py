@@ -141,6 +141,8 @@ def kind_of(step: AnyStep) -> AnyKind:
             return vector_search.KIND
         case TransformStep():
             return transform.KIND
+        case ActionStep(action="log"):
+            return action.LOG_KIND
         case ActionStep():
             return action.KIND
         case ParallelStep():

@@ -471,12 +471,16 @@ class DecisionKind(StepKind[S]):
 
 class PureKind(StepKind[S]):
     """A step computed in the workflow, synchronously, from its rendered fields alone
-    (``transform``): deterministic, no I/O, bounded cost. It costs no activity round trip,
-    and it is never retried: a pure function given the same data fails the same way."""
+    (``transform``, the ``log`` action): deterministic, bounded cost, no I/O but a log line
+    that replay does not repeat. It costs no activity round trip, and it is never retried:
+    a pure function given the same data fails the same way."""
 
     replays_with: ActivityKind[S] | None = None
     """The activity kind that runs recorded before this kind ran in the workflow used;
     they replay with it (see ``docs/runtime.md``). ``None``: it always ran in the workflow."""
+
+    patch: str = ""
+    """The ``workflow.patched`` id that marks runs computing it here (with ``replays_with``)."""
 
     @abstractmethod
     def compute(self, step: S, rendered: Mapping[str, Any]) -> StepOutcome:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field
 
-from interpreter.contract import ACTIVITY_ACTION, BUILTIN_ACTIONS
+from interpreter.contract import ACTIVITY_ACTION, BUILTIN_ACTIONS, StepOutcome
 from interpreter.fields import Defaults
 from interpreter.payload import Payload
 from interpreter.steps._kind import (
     ActivityCall,
     ActivityKind,
+    PureKind,
     RunFacts,
     Shape,
     StepBase,
@@ -20,7 +22,7 @@ from interpreter.steps._kind import (
     retry_of,
 )
 
-__all__ = ["KIND", "ActionCall", "ActionRequest", "ActionStep"]
+__all__ = ["KIND", "LOG_KIND", "ActionCall", "ActionRequest", "ActionStep", "log_line"]
 
 
 class ActionStep(StepBase):
@@ -71,3 +73,40 @@ class _ActionKind(ActivityKind[ActionStep]):
 
 
 KIND = _ActionKind()
+
+
+def log_line(params: Mapping[str, Any]) -> str:
+    """What a `log` action writes and outputs: its ``message``, or else its other params as
+    JSON."""
+    rest = dict(params)
+    message = rest.pop("message", None)
+    return message if isinstance(message, str) else json.dumps(rest, default=str)
+
+
+class _LogKind(PureKind[ActionStep]):
+    """The built-in `log` action, computed in the workflow: one round trip fewer. The line
+    goes to the worker's log through ``workflow.logger`` (not again on replay)."""
+
+    model = ActionStep
+    templated = KIND.templated
+    shape: Shape = "task"
+    free_keys_into = "params"
+    replays_with = KIND
+    patch = "log-in-workflow"
+
+    def summary(self, step: ActionStep, defaults: Defaults) -> str:
+        return KIND.summary(step, defaults)
+
+    def compute(self, step: ActionStep, rendered: Mapping[str, Any]) -> StepOutcome:
+        # imported here: step modules load for `validate`, which must not pay for temporalio
+        from temporalio import workflow
+
+        text = log_line(rendered["params"])
+        # the worker's log formatter reads the step from these (llm_orchestrator.logs)
+        workflow.logger.info(
+            "%s · %s", step.id, text, extra={"step_id": step.id, "step_type": step.type}
+        )
+        return StepOutcome(output=text, note="in workflow")
+
+
+LOG_KIND = _LogKind()

@@ -107,6 +107,7 @@ class _TransformKind(PureKind[TransformStep]):
     shape: Shape = "task"
     free_keys_into = "params"
     replays_with = _TransformActivity()
+    patch = "transforms-in-workflow"
 
     def summary(self, step: TransformStep, defaults: Defaults) -> str:
         return _summary(step)

@@ -135,8 +135,7 @@ async def test_activity_summaries_read_like_the_yaml(
     assert summaries == [
         "extract_sentiment · llm openai/gpt-4o-mini",
         "generate_response · llm anthropic/claude-3-5-haiku-latest",
-        "log_result · action log",
-    ]
+    ]  # `log_result` is a `log` action: computed in the workflow (test_log_action.py)
 
 
 @pytest.mark.parametrize(

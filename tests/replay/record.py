@@ -2,8 +2,8 @@
 
 Run on demand after a *deliberate* change to the command sequence (and guard the
 change with ``workflow.patched``):
-``python -m tests.replay.record [examples|flows] [EXAMPLE ...]`` (both by default;
-naming examples records only those). The replay test then keeps old histories
+``python -m tests.replay.record [examples|flows] [NAME ...]`` (both by default;
+naming examples or flows records only those). The replay test then keeps old histories
 replaying against the current interpreter.
 
 Each example runs twice (by definition and by catalog name). Each file in ``flows/``
@@ -105,8 +105,10 @@ async def _examples(client: Client, task_queue: str, only: set[str]) -> None:
             await _save(handle, f"{path.stem}.{mode}")
 
 
-async def _flows(client: Client, task_queue: str) -> None:
+async def _flows(client: Client, task_queue: str, only: set[str]) -> None:
     for path in sorted(FLOWS.glob("*.yaml")):
+        if only and path.stem not in only:
+            continue
         _, library = load_with_library(path)
         given = path.with_suffix(".input.json")
         inputs = json.loads(given.read_text()) if given.exists() else {}
@@ -142,7 +144,7 @@ async def record(which: set[str], only: frozenset[str] = frozenset()) -> None:
             if "examples" in which:
                 await _examples(env.client, task_queue, set(only))
             if "flows" in which:
-                await _flows(env.client, task_queue)
+                await _flows(env.client, task_queue, set(only))
         await activities.aclose()
     finally:
         await env.shutdown()
