@@ -122,9 +122,9 @@ class RunContext(logging.Filter):
         step = current_step()
         if step is not None:
             context.update(step_id=step.step_id, step_type=step.step_type, attempt=step.attempt)
-        elif isinstance(getattr(record, "step_id", None), str):
+        elif isinstance(step_id := getattr(record, "step_id", None), str):
             # a step computed in the workflow names itself in the record (a `log` action)
-            context.update(step_id=record.step_id, step_type=getattr(record, "step_type", None))
+            context.update(step_id=step_id, step_type=getattr(record, "step_type", None))
         span = trace.get_current_span().get_span_context()
         if span.is_valid:
             context.update(trace_id=f"{span.trace_id:032x}", span_id=f"{span.span_id:016x}")
