@@ -54,7 +54,8 @@ async def heartbeating() -> AsyncIterator[None]:
 
     Cancellation is not intercepted: it reaches the awaited call in the block.
     """
-    if not activity.in_activity():
+    if not activity.in_activity() or activity.info().is_local:
+        # a local activity cannot heartbeat: its workflow task is its lease
         yield
         return
     beat = asyncio.create_task(_beat(_heartbeat_interval()))

@@ -14,6 +14,7 @@ import functools
 import json
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Literal, assert_never
 
@@ -92,6 +93,9 @@ with workflow.unsafe.imports_passed_through():
     from interpreter.templates import TemplateFailure, evaluate_condition, render_value
 
 __all__ = ["DagWorkflow"]
+
+_PATCH_LOCAL_ACTIVITIES = "local-activities"
+"""Calls that say ``local`` run as local activities; runs recorded before scheduled them."""
 
 _COMPUTED_SHOWN = 20
 """The run's current details list this many of the latest steps computed in the workflow."""
@@ -669,6 +673,8 @@ class DagWorkflow:
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
             )
             raise _StepFailed(f"after rendering templates: {problems}") from None
+        if any(call.local for call in chain.calls) and not self._patched(_PATCH_LOCAL_ACTIVITIES):
+            chain = replace(chain, calls=tuple(replace(c, local=False) for c in chain.calls))
         own = step.budget if isinstance(step, Budgeted) else None
 
         async def within_budget(spent: Usage) -> None:
@@ -889,16 +895,28 @@ async def _walk_chain(
         last = number == len(chain.calls) - 1
         seconds = call.timeout or timeout
         retry = call.retry or policy
+        policy_now = _retry_policy(retry, fallback_next=not last)
+        summary_now = f"{label} · {call.summary or summary}"
         try:
-            result = await workflow.execute_activity(
-                call.name,
-                call.payload,
-                result_type=result_type,
-                start_to_close_timeout=timedelta(seconds=seconds),
-                retry_policy=_retry_policy(retry, fallback_next=not last),
-                heartbeat_timeout=heartbeat_timeout(call.heartbeat, defaults, seconds),
-                summary=f"{label} · {call.summary or summary}",
-            )
+            if call.local:
+                result = await workflow.execute_local_activity(
+                    call.name,
+                    call.payload,
+                    result_type=result_type,
+                    start_to_close_timeout=timedelta(seconds=seconds),
+                    retry_policy=policy_now,
+                    summary=summary_now,
+                )
+            else:
+                result = await workflow.execute_activity(
+                    call.name,
+                    call.payload,
+                    result_type=result_type,
+                    start_to_close_timeout=timedelta(seconds=seconds),
+                    retry_policy=policy_now,
+                    heartbeat_timeout=heartbeat_timeout(call.heartbeat, defaults, seconds),
+                    summary=summary_now,
+                )
         except ActivityError as exc:
             if len(chain.calls) == 1:
                 raise  # worded by DagWorkflow._run_step, as for any activity

@@ -186,6 +186,9 @@ class ActivityCall:
     timeout: float | None = None
     retry: RetryPolicy | None = None
     """Per-attempt timeout and retry policy of this call; the step's when ``None``."""
+    local: bool = False
+    """Quick work on the worker's own data (a search of the embedded vector store): run as
+    a local activity, in the workflow task, without a task-queue round trip."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,7 +89,11 @@ class _VectorSearchKind(ActivityKind[VectorSearchStep]):
             }
         )
         return ActivityCall(
-            ACTIVITY_VECTOR_SEARCH, VectorSearchRequest(step=call, offline=run.offline)
+            ACTIVITY_VECTOR_SEARCH,
+            VectorSearchRequest(step=call, offline=run.offline),
+            # a vector against the embedded store: milliseconds on the worker's own disk,
+            # no model call (a text query is embedded by a provider: a network call)
+            local=call.database == "local" and isinstance(call.query, list),
         )
 
 
