@@ -31,7 +31,15 @@ from temporalio.exceptions import ApplicationError, FailureError
 
 from activities import ActivitySettings, WorkerActivities
 from activities.catalog import Catalog
-from interpreter.contract import QUERY_PROGRESS, WORKFLOW_TYPE, Progress, RunInput, RunResult
+from interpreter.contract import (
+    ACTIVITY_ACTION,
+    ACTIVITY_TRANSFORM,
+    QUERY_PROGRESS,
+    WORKFLOW_TYPE,
+    Progress,
+    RunInput,
+    RunResult,
+)
 from interpreter.errors import OrchestratorError
 from interpreter.inputs import resolve_inputs
 from interpreter.library import load_with_library
@@ -149,7 +157,23 @@ class _Session:
         raise ApplicationError(message, type=ERROR_CASSETTE_MISMATCH, non_retryable=True)
 
     def unused(self) -> list[Call]:
-        return [c for i, c in enumerate(self.calls) if i not in self.used]
+        """Recorded calls the replay did not make, but for those of steps the workflow now
+        computes itself: their outputs and statuses are still compared."""
+        return [
+            c for i, c in enumerate(self.calls) if i not in self.used and not _now_in_workflow(c)
+        ]
+
+
+def _now_in_workflow(call: Call) -> bool:
+    """A call that older versions made for a step the workflow now computes without an
+    activity: a `transform` (``transforms-in-workflow``) or a `log` action
+    (``log-in-workflow``; docs/runtime.md)."""
+    if call.activity == ACTIVITY_TRANSFORM:
+        return True
+    step = call.request.get("step") if isinstance(call.request, dict) else None
+    return (
+        call.activity == ACTIVITY_ACTION and isinstance(step, dict) and step.get("action") == "log"
+    )
 
 
 class CassetteInterceptor(temporal_client.Interceptor, temporal_worker.Interceptor):
