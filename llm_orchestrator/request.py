@@ -1,4 +1,5 @@
-"""What `run` and `start` send: inputs from the command line, the run input, the start call.
+"""What a run starts with: `run`/`start`'s flags, and the start input (:func:`start_input`,
+which the SDK's ``Orchestrator.request`` builds too).
 
 ``--input`` rules, in order, for each occurrence:
 
@@ -14,7 +15,9 @@
 
 ``--mock STEP=VALUE`` gives a step's output so that it does not run (a branch
 takes that case): VALUE is JSON when it parses, else text; ``@file.json`` reads
-a file. Try another case of an ``--offline`` run without editing the file.
+a file. Try another case of an ``--offline`` run without editing the file. A mock of a
+step the workflow does not have fails before anything starts (a name sent to remote
+workers: when their run starts).
 
 A catalog name that `run` can read itself (its in-process worker's catalog) is
 resolved here and sent as the definition, pinned with the workflows it names,
@@ -46,6 +49,7 @@ __all__ = [
     "parse_mocks",
     "parse_value",
     "run_input",
+    "start_input",
 ]
 
 
@@ -86,21 +90,14 @@ def parse_value(text: str, label: str) -> Any:
     return _json(text)
 
 
-def parse_mocks(items: tuple[str, ...], definition: WorkflowDefinition | None) -> dict[str, Any]:
-    """``--mock STEP=VALUE`` → step id → output; a file's unknown step id fails here."""
+def parse_mocks(items: tuple[str, ...]) -> dict[str, Any]:
+    """``--mock STEP=VALUE`` → step id → output (:func:`start_input` checks the step ids)."""
     mocks: dict[str, Any] = {}
-    steps = Dag.build(definition).nodes if definition is not None else None
     for item in items:
         step_id, sep, raw = item.partition("=")
         step_id = step_id.strip()
         if not sep or not step_id:
             raise OrchestratorError(f"--mock {item!r}: write STEP=VALUE (VALUE: JSON or text)")
-        if steps is not None and step_id not in steps:
-            hint = nearest(step_id, steps)
-            raise OrchestratorError(
-                f"--mock {item!r}: the workflow has no step `{step_id}`"
-                + (f"; {hint}" if hint else "")
-            )
         mocks[step_id] = parse_value(raw, f"--mock {item}")
     return mocks
 
@@ -134,33 +131,66 @@ def run_input(
     mocks: tuple[str, ...] = (),
     catalog: ActivitySettings | None = None,
 ) -> tuple[RunInput, WorkflowDefinition | None]:
-    """The run input for a file (validated, inputs checked) or a catalog name.
+    """`run`/`start`'s start input from their flags (:func:`start_input`), and the definition
+    (``None`` for a name sent to the workers).
 
-    A file travels with the workflows its `workflow` steps name (``RunInput.library``),
-    so editing one of them never changes a run in flight. A name found in ``catalog``
-    (the settings of `run`'s in-process worker) is sent the same way; without
-    ``catalog``, or when it does not have the name, the name is sent and the worker
-    resolves it (and says what its catalog has).
+    A name found in ``catalog`` (the settings of `run`'s in-process worker) is loaded and
+    sent as a file is; without ``catalog``, or when it does not have the name, the name is
+    sent and the worker resolves it (and says what its catalog has).
     """
     if names_a_file(workflow):
         path: Path | None = Path(workflow)
     else:
         path = Catalog(catalog).find(workflow) if catalog is not None else None
-    if path is not None:
-        definition, library = load_with_library(path)
-        inputs = parse_inputs(items, definition.inputs)
-        resolve_inputs(definition, inputs)  # fail before starting anything
-        payload = definition.model_dump(mode="json", by_alias=True, exclude_none=True)
-        request = RunInput(
-            definition=payload,
-            inputs=inputs,
-            offline=offline,
-            mocks=parse_mocks(mocks, definition),
-            library=library,
+    if path is None:
+        request = start_input(
+            workflow, parse_inputs(items, {}), offline=offline, mocks=parse_mocks(mocks)
         )
-        return request, definition
-    inputs = parse_inputs(items, {})
-    request = RunInput(
-        workflow=workflow, inputs=inputs, offline=offline, mocks=parse_mocks(mocks, None)
+        return request, None
+    definition, library = load_with_library(path)
+    inputs = parse_inputs(items, definition.inputs)
+    request = start_input(
+        definition, inputs, offline=offline, mocks=parse_mocks(mocks), library=library
     )
-    return request, None
+    return request, definition
+
+
+def start_input(
+    workflow: WorkflowDefinition | str,
+    inputs: Mapping[str, Any],
+    *,
+    offline: bool,
+    mocks: Mapping[str, Any],
+    library: Mapping[str, dict[str, Any]] | None = None,
+) -> RunInput:
+    """The start input of a `DagWorkflow` run: the one place the CLI (:func:`run_input`) and
+    the SDK (``Orchestrator.request``) build it.
+
+    ``workflow`` is a loaded definition, sent whole with ``library`` (the workflows its
+    `workflow` steps name, pinned with the run so that editing one of them never changes a
+    run in flight), or a catalog name, sent as the name for the worker to resolve and check.
+    A definition's inputs and the step ids of ``mocks`` are checked here, so that a mistake
+    fails before anything starts rather than as a failed run.
+    """
+    if isinstance(workflow, str):
+        return RunInput(workflow=workflow, inputs=dict(inputs), offline=offline, mocks=dict(mocks))
+    resolve_inputs(workflow, inputs)
+    _check_mock_steps(mocks, workflow)
+    return RunInput(
+        definition=workflow.model_dump(mode="json", by_alias=True, exclude_none=True),
+        inputs=dict(inputs),
+        offline=offline,
+        mocks=dict(mocks),
+        library=dict(library or {}),
+    )
+
+
+def _check_mock_steps(mocks: Mapping[str, Any], definition: WorkflowDefinition) -> None:
+    """A mock of a step the workflow does not have fails, with the nearest step id."""
+    steps = Dag.build(definition).nodes
+    for step_id in mocks:
+        if step_id not in steps:
+            hint = nearest(step_id, steps)
+            raise OrchestratorError(
+                f"mock `{step_id}`: the workflow has no such step" + (f"; {hint}" if hint else "")
+            )

@@ -38,11 +38,11 @@ from interpreter.contract import (
 )
 from interpreter.diagram import to_mermaid
 from interpreter.errors import OrchestratorError
-from interpreter.inputs import resolve_inputs
 from interpreter.library import load_with_library
 from interpreter.models import WorkflowDefinition
 from llm_orchestrator.connect import connect
 from llm_orchestrator.options import ConnectionOptions
+from llm_orchestrator.request import start_input
 from llm_orchestrator.rerun import (
     MEMO_RERUN_OF,
     RerunPlan,
@@ -110,32 +110,23 @@ class Orchestrator:
         offline: bool = False,
         mocks: Mapping[str, Any] | None = None,
     ) -> tuple[RunInput, WorkflowDefinition | None]:
-        """The start input for ``workflow`` (checked, inputs resolved, before anything
-        starts) and its definition (``None`` for a catalog name: the worker checks it)."""
-        given = dict(inputs or {})
+        """The start input for ``workflow`` (checked, inputs and mock step ids, before
+        anything starts; ``llm_orchestrator.request.start_input``, as for the CLI) and its
+        definition (``None`` for a catalog name: the worker checks it)."""
         library: dict[str, dict[str, Any]] = {}
+        source: WorkflowDefinition | str
         if isinstance(workflow, Workflow):
-            definition: WorkflowDefinition | None = workflow.definition()
+            source = workflow.definition()
         elif isinstance(workflow, WorkflowDefinition):
-            definition = workflow
+            source = workflow
         elif isinstance(workflow, Path) or workflow.endswith((".yaml", ".yml", ".json")):
-            definition, library = load_with_library(Path(workflow))
+            source, library = load_with_library(Path(workflow))
         else:
-            definition = None
-        if definition is None:
-            assert isinstance(workflow, str)
-            request = RunInput(workflow=workflow, inputs=given, offline=offline)
-        else:
-            resolve_inputs(definition, given)  # a bad input fails here, not in the run
-            request = RunInput(
-                definition=definition.model_dump(mode="json", by_alias=True, exclude_none=True),
-                inputs=given,
-                offline=offline,
-                library=library,
-            )
-        if mocks:
-            request = request.model_copy(update={"mocks": dict(mocks)})
-        return request, definition
+            source = workflow  # a catalog name
+        request = start_input(
+            source, inputs or {}, offline=offline, mocks=mocks or {}, library=library
+        )
+        return request, source if isinstance(source, WorkflowDefinition) else None
 
     async def start(
         self,

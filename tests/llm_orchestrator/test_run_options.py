@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from interpreter.loader import load_file
 from llm_orchestrator.request import parse_mocks
 from tests.llm_orchestrator.test_run_management import CLI, ROOT, _cli, _env
 
@@ -73,17 +72,15 @@ def test_mock_makes_an_offline_run_take_another_case(tmp_path: Path, client: Cli
 
 
 def test_mock_values_are_json_text_or_a_file_and_unknown_steps_fail(tmp_path: Path) -> None:
-    definition = load_file(MODERATION)
     (tmp_path / "c.json").write_text('{"label": "review"}', encoding="utf-8")
     assert parse_mocks(
         ("classify=@" + str(tmp_path / "c.json"), "explain_block=no, sorry", "publish=3"),
-        definition,
     ) == {"classify": {"label": "review"}, "explain_block": "no, sorry", "publish": 3}
     wrong = _cli(tmp_path, "run", MODERATION, "-i", "content=x", "--offline",
                  "--mock", "clasify=x", "--address", "127.0.0.1:9")  # fmt: skip
     assert wrong.returncode == 1
     assert wrong.stderr.strip() == (
-        "error: --mock 'clasify=x': the workflow has no step `clasify`; did you mean `classify`?"
+        "error: mock `clasify`: the workflow has no such step; did you mean `classify`?"
     )
 
 

@@ -1,5 +1,6 @@
 """The SDK's client against the real dev server: run a builder, a file and a catalog name;
-approve, cancel, progress; bad input fails before anything starts."""
+approve, cancel, progress; bad input or a mock of an unknown step fails before anything
+starts; the SDK and the CLI build the same start input."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 
 from interpreter.errors import InputError, OrchestratorError, WorkflowDefinitionError
+from llm_orchestrator.request import run_input
 from llm_orchestrator.sdk import Orchestrator, Steps, Workflow
 from tests.conftest import WorkerFactory
 
@@ -95,3 +97,59 @@ async def test_bad_input_fails_before_anything_starts(client: Client, task_queue
         await orch.start(_review(), {}, offline=True)
     with pytest.raises(WorkflowDefinitionError, match=r"Workflow\('bad'\)\.llm\('x'\)"):
         await orch.start(Workflow("bad").llm("x", promt="hi"))
+
+
+async def test_a_mock_of_an_unknown_step_fails_before_anything_starts(
+    client: Client, task_queue: str
+) -> None:
+    """As `run --mock` does: refused here, not as a run the worker fails at its start."""
+    orch = Orchestrator(client, task_queue=task_queue)
+    wrong = r"^mock `draf`: the workflow has no such step; did you mean `draft`\?$"
+    with pytest.raises(OrchestratorError, match=wrong):
+        await orch.start(_review(), {"text": "hello"}, offline=True, mocks={"draf": "x"})
+    moderation = ROOT / "examples/content-moderation.yaml"
+    with pytest.raises(OrchestratorError, match="did you mean `classify`") as sdk:
+        orch.request(moderation, {"content": "x"}, mocks={"clasify": "x"})
+    with pytest.raises(OrchestratorError) as cli:
+        run_input(str(moderation), ("content=x",), offline=False, mocks=("clasify=x",))
+    assert str(sdk.value) == str(cli.value)
+    # a catalog name: the worker checks (the client cannot see the definition)
+    request, definition = orch.request("content-moderation", mocks={"clasify": "x"})
+    assert definition is None and request.mocks == {"clasify": "x"}
+
+
+async def test_the_sdk_and_the_cli_build_the_same_start_input(
+    client: Client, tmp_path: Path
+) -> None:
+    (tmp_path / "child.yaml").write_text(
+        "name: child\nsteps:\n  - {id: hello, type: transform, template: hi}\n",
+        encoding="utf-8",
+    )
+    parent = tmp_path / "parent.yaml"
+    parent.write_text(
+        "name: parent\ninputs:\n  n: {type: integer}\nsteps:\n"
+        "  - {id: kid, type: workflow, workflow: child.yaml}\n"
+        "  - {id: after, type: transform, template: done, depends_on: [kid]}\n",
+        encoding="utf-8",
+    )
+    orch = Orchestrator(client)
+    sdk = orch.request(parent, {"n": 5}, offline=True, mocks={"kid": {"said": "hi"}})
+    cli = run_input(str(parent), ("n=5",), offline=True, mocks=('kid={"said": "hi"}',))
+    assert sdk == cli
+    request, definition = sdk
+    assert definition is not None and definition.name == "parent"
+    assert request.definition is not None and request.definition["name"] == "parent"
+    assert [d["name"] for d in request.library.values()] == ["child"]  # pinned with the run
+    assert (request.inputs, request.mocks, request.offline) == (
+        {"n": 5},
+        {"kid": {"said": "hi"}},
+        True,
+    )
+    by_name = orch.request("sentiment-analysis", {"text": "5"}, mocks={"x": 1})
+    assert by_name == run_input("sentiment-analysis", ('text="5"',), offline=False,
+                                mocks=("x=1",))  # fmt: skip
+    assert by_name[0].workflow == "sentiment-analysis" and by_name[0].definition is None
+    with pytest.raises(InputError, match="n"):
+        orch.request(parent, {"n": "five"})
+    with pytest.raises(InputError, match="n"):
+        run_input(str(parent), ("n=five",), offline=False)
