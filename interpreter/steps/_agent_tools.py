@@ -25,16 +25,26 @@ from interpreter.steps._kind import Runtime, StepFailure, cause_message
 from interpreter.steps.mcp import McpTools, McpToolsRequest
 
 __all__ = [
+    "MODEL_TOOL_NAME",
     "ActivityTool",
     "McpTool",
     "Resolved",
     "Tool",
     "WorkflowTool",
+    "model_safe",
     "resolve_tools",
     "tool_name",
 ]
 
-_TOOL_NAME = re.compile(r"[^A-Za-z0-9_-]")
+MODEL_TOOL_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+"""The tool names OpenAI and Anthropic accept: any other is a 400 for the whole turn."""
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def model_safe(name: str) -> str:
+    """``name`` as a model may call it: other characters become ``_``, cut to 64
+    (``files.read`` → ``files_read``); ``name`` itself when models accept it."""
+    return _NOT_IN_NAME.sub("_", name)[:64] or "_"
 
 
 def tool_name(ref: str) -> str:
@@ -43,7 +53,7 @@ def tool_name(ref: str) -> str:
     stem = ref.rsplit("/", 1)[-1]
     for suffix in (".yaml", ".yml", ".json"):
         stem = stem.removesuffix(suffix)
-    return _TOOL_NAME.sub("_", stem)[:64] or "workflow"
+    return model_safe(stem) if stem else "workflow"
 
 
 class _ToolBase(LanguageModel):
@@ -58,7 +68,7 @@ class WorkflowTool(_ToolBase):
     the result (a child run)."""
 
     workflow: str = Field(min_length=1, description="A catalog name or a ./relative path.")
-    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    name: str | None = Field(default=None, pattern=MODEL_TOOL_NAME)
 
     @property
     def tool(self) -> str:
@@ -76,7 +86,7 @@ class ActivityTool(_ToolBase):
     """A custom activity registered on the worker, called with the arguments object."""
 
     activity: str = Field(min_length=1)
-    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    name: str | None = Field(default=None, pattern=MODEL_TOOL_NAME)
     parameters: JsonSchemaFormat | None = None
 
     @model_validator(mode="before")
@@ -89,6 +99,8 @@ class ActivityTool(_ToolBase):
 
     @property
     def tool(self) -> str:
+        """``name``, else the activity's own name: validation requires that one to be a
+        name models accept (an activity cannot be renamed on the worker, only here)."""
         return self.name or self.activity
 
 
@@ -125,6 +137,9 @@ class Resolved:
     definition: dict[str, Any] | None = None
     """A workflow tool's definition, pinned (from the run's library or the catalog)."""
     library: Mapping[str, Mapping[str, Any]] | None = None
+    mcp_name: str | None = None
+    """An MCP tool's name on its server, which calls it by that name; the model sees
+    ``spec.name``, the same made safe for models (:func:`model_safe`)."""
 
 
 async def resolve_tools(
@@ -143,11 +158,18 @@ async def resolve_tools(
     tools: dict[str, Resolved] = {}
 
     def add(tool: Resolved) -> None:
-        if tool.spec.name in tools:
+        name = tool.spec.name
+        if name in tools:
+            renamed = [
+                f"MCP `{t.how.mcp}` tool `{t.mcp_name}`"
+                for t in (tools[name], tool)
+                if isinstance(t.how, McpTool) and t.mcp_name != name
+            ]
+            why = f" ({' and '.join(renamed)} made safe for models)" if renamed else ""
             raise StepFailure(
-                f"two tools are named `{tool.spec.name}`: give one a `name:` (MCP: `allow:`)"
+                f"two tools are named `{name}`{why}: give one a `name:` (MCP: `allow:`)"
             )
-        tools[tool.spec.name] = tool
+        tools[name] = tool
 
     for entry in entries:
         if isinstance(entry, WorkflowTool):
@@ -203,14 +225,17 @@ async def resolve_tools(
             for info in listed.tools:
                 if entry.allow is None or info.name in entry.allow:
                     schema = info.input_schema or {"type": "object"}
+                    # the server names its tools; a name a model cannot call is offered
+                    # made safe, and the server still gets its own name (`mcp_name`)
                     add(
                         Resolved(
                             conversation.ToolSpec(
-                                name=info.name,
+                                name=model_safe(info.name),
                                 description=info.description or entry.description or "",
                                 parameters=schema,
                             ),
                             entry,
+                            mcp_name=info.name,
                         )
                     )
         else:

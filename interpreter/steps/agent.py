@@ -58,6 +58,7 @@ from interpreter.steps._agent_tools import (
     Resolved,
     Tool,
     WorkflowTool,
+    model_safe,
     resolve_tools,
     tool_name,
 )
@@ -460,7 +461,7 @@ class _Loop:
                 id=self.step.id,
                 jitter=self.retry.jitter,
                 server=how.mcp,
-                tool=call.name,
+                tool=tool.mcp_name or call.name,  # the server's name, which may not be safe
                 arguments=arguments,
             )
             facts = runtime.facts
@@ -551,6 +552,13 @@ class _AgentKind(AsyncKind[AgentStep]):
             if isinstance(entry, McpTool):
                 continue  # its names come from the server, at run time
             name = entry.tool
+            if isinstance(entry, ActivityTool) and model_safe(name) != name:
+                report(
+                    (*loc, "tools", i, "activity"),
+                    f"step `{step.id}`: tool {i + 1}: activity `{name}` cannot be a tool name"
+                    " (models accept letters, digits, `_` and `-`, at most 64)",
+                    hint=f"give it a `name:`, e.g. `name: {model_safe(name)}`",
+                )
             if name in seen:
                 report(
                     (*loc, "tools", i),

@@ -11,6 +11,7 @@ from interpreter.errors import WorkflowDefinitionError
 from interpreter.library import load_with_library
 from interpreter.loader import load_text
 from interpreter.steps import AgentStep, describe_step
+from interpreter.steps.agent import ActivityTool
 
 HEAD = "name: w\ninputs:\n  q: {type: string}\nsteps:\n"
 AGENT = "  - id: support\n    type: agent\n    prompt: '{{ inputs.q }}'\n"
@@ -49,6 +50,20 @@ def _problems(text: str) -> list[str]:
             "(hint: give one of them another `name:`)",
         ),
         (
+            AGENT + "    max_turns: 2\n    tools:\n      - {activity: refund}\n"
+            "      - {activity: billing.refund}\n      - {activity: billing.refund, name: ok}\n",
+            "w.yaml:11:20: step `support`: tool 2: activity `billing.refund` cannot be a tool "
+            "name (models accept letters, digits, `_` and `-`, at most 64) "
+            "(hint: give it a `name:`, e.g. `name: billing_refund`)",
+        ),
+        (
+            AGENT + "    max_turns: 2\n    tools:\n      - activity: " + "a" * 65 + "\n",
+            "w.yaml:10:19: step `support`: tool 1: activity `"
+            + "a" * 65
+            + "` cannot be a tool name (models accept letters, digits, `_` and `-`, at most 64) "
+            "(hint: give it a `name:`, e.g. `name: " + "a" * 64 + "`)",
+        ),
+        (
             AGENT + "    max_turns: 2\n    tools:\n      - {activity: a, parameters: {type: 7}}\n",
             "not a valid JSON Schema",
         ),
@@ -77,6 +92,16 @@ def _problems(text: str) -> list[str]:
 def test_bad_agent_steps_are_located_errors(step: str, expected: str) -> None:
     problems = _problems(step)
     assert any(expected in problem for problem in problems), problems
+
+
+def test_an_activity_named_as_models_cannot_call_is_offered_only_under_a_name() -> None:
+    tools = AGENT + "    max_turns: 2\n    tools:\n      - {activity: billing.refund%s}\n"
+    (problem,) = _problems(tools % "")  # the one problem: the name a model would be offered
+    assert "w.yaml:10:20: step `support`: tool 1: activity `billing.refund`" in problem
+    definition = load_text(HEAD + tools % ", name: billing_refund", "w.yaml")
+    step = definition.steps[0]
+    assert isinstance(step, AgentStep)
+    assert isinstance(step.tools[0], ActivityTool) and step.tools[0].tool == "billing_refund"
 
 
 def test_a_good_agent_step_and_its_transcript_validate() -> None:
