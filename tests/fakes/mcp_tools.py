@@ -18,6 +18,9 @@ from pathlib import Path
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
+LONG_NAME = "summarise_the_quarterly_ledger_for_the_finance_team_and_its_auditors"
+"""A tool name of 68 characters: models accept at most 64."""
+
 
 def build(state: Path) -> MCPServer:
     server = MCPServer("misbehaving")
@@ -49,6 +52,20 @@ def build(state: Path) -> MCPServer:
     @server.tool(description="Always fail with a message.")
     def refuse(reason: str) -> str:
         raise ToolError(f"refused: {reason}")
+
+    # names a model cannot call (a dot; more than 64 characters), and one that is the
+    # first made safe for models: an agent offers them renamed, and must not mix them up
+    @server.tool(name="files.read", description="Read a file (a dotted name).")
+    def files_dot_read(path: str) -> dict[str, object]:
+        return {"tool": "files.read", "path": path, "text": f"contents of {path}"}
+
+    @server.tool(name="files_read", description="Read a file (the dotted one, made safe).")
+    def files_read(path: str) -> dict[str, object]:
+        return {"tool": "files_read", "path": path}
+
+    @server.tool(name=LONG_NAME, description="A tool whose name is longer than 64 characters.")
+    def long_named(period: str) -> dict[str, object]:
+        return {"tool": LONG_NAME, "period": period}
 
     return server
 
