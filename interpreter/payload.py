@@ -14,4 +14,5 @@ __all__ = ["Payload"]
 class Payload(BaseModel):
     """Tolerant of unknown fields; evolve only by adding fields with defaults."""
 
-    model_config = ConfigDict(extra="ignore")
+    # built on first use, not at import: `validate` and `--help` never use a payload
+    model_config = ConfigDict(extra="ignore", defer_build=True)

@@ -179,5 +179,8 @@ def describe_step(step: AnyStep, defaults: Defaults | None = None) -> str:
     return kind_of(step).summary(step, defaults or Defaults())
 
 
-for _container in (ParallelStep, BranchStep, MapStep, LoopStep):
-    _container.model_rebuild(_types_namespace={"Step": Step})
+# The kinds that hold steps name `Step`, this union of every kind, themselves included,
+# which their modules cannot import. Models are built on first use (`defer_build`) from
+# their module's names, so `Step` joins those names here, before anything is built.
+for _container in (parallel, branch, map, loop):
+    vars(_container)["Step"] = Step

@@ -16,16 +16,12 @@ rejection — is told to the model as that call's result, up to ``max_tool_error
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import jsonschema
-import referencing
-import referencing.exceptions
 from pydantic import Field, model_validator
 
 from interpreter import conversation
@@ -196,6 +192,8 @@ class _Loop:
         self.turns: list[dict[str, Any]] = []
         self.errors = 0
         self.last_error = ""
+        import asyncio  # here: ~20 ms to import, which checking a file (`validate`) does not need
+
         self._approvals = asyncio.Lock()  # one person-facing question at a time per step
         system_parts = [rendered["system"]] if rendered.get("system") else []
         self.messages: list[conversation.AgentMessage] = []
@@ -257,6 +255,8 @@ class _Loop:
             ) from None
 
     async def _converse(self) -> StepOutcome:
+        import asyncio  # here, as in __init__: `validate` does not need it
+
         step, runtime = self.step, self.runtime
         last_text = ""
         limit = step.max_turns or 1  # validation requires it, ≥ 1
@@ -495,6 +495,11 @@ def _schema_problem(arguments: dict[str, Any], schema: Mapping[str, Any]) -> str
 
     References resolve only within the schema: an empty registry, so a remote ``$ref``
     is never fetched (this runs in the workflow, which must do no I/O)."""
+    # here: ~35 ms to import, which checking a file (`validate`) does not need
+    import jsonschema
+    import referencing
+    import referencing.exceptions
+
     try:
         validator = jsonschema.Draft202012Validator(schema, registry=referencing.Registry())
         error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
