@@ -80,6 +80,25 @@ def test_validate_imports_the_language_only() -> None:
     assert _heavy(modules) == []
 
 
+def test_validate_imports_the_schema_checker_only_for_a_file_with_a_schema(
+    tmp_path: Path,
+) -> None:
+    # `jsonschema` (~35 ms) and `asyncio` (~20 ms) are a run's, or a schema's, needs
+    assert _heavy(_imported_after(["validate", SMALL]), ("jsonschema", "asyncio")) == []
+    bad = tmp_path / "bad-schema.yaml"
+    bad.write_text(
+        "name: s\nsteps:\n  - id: a\n    type: llm\n    prompt: hi\n"
+        "    response_format: {schema: {type: 12}}\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "llm_orchestrator", "validate", str(bad)],
+        cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "not a valid JSON Schema at type" in result.stderr
+
+
 def test_the_clis_default_task_queue_is_the_contracts() -> None:
     assert DEFAULT_TASK_QUEUE == CONTRACT_TASK_QUEUE
 
