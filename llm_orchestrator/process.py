@@ -13,7 +13,6 @@ logging and leaves with ``os._exit``, skipping the finalization that races.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 from typing import TYPE_CHECKING, NoReturn
@@ -38,7 +37,10 @@ def observe(logs: LogOptions, service: str) -> Observability:
 
 def exit_process(code: int) -> NoReturn:
     """Flush what was written, then end the process at once with ``code``."""
-    logging.shutdown()
+    # `--help` and `validate` never import logging (~5 ms): then it holds nothing to flush
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         # a reader that went away (`| head`) cannot be flushed to; the code still stands
         with contextlib.suppress(Exception):
