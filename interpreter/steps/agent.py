@@ -182,6 +182,8 @@ class _Loop:
         runtime: Runtime,
         tools: dict[str, Resolved],
     ) -> None:
+        import asyncio  # here: ~20 ms to import, which checking a file (`validate`) does not need
+
         self.step = step
         self.runtime = runtime
         self.tools = tools
@@ -192,8 +194,6 @@ class _Loop:
         self.turns: list[dict[str, Any]] = []
         self.errors = 0
         self.last_error = ""
-        import asyncio  # here: ~20 ms to import, which checking a file (`validate`) does not need
-
         self._approvals = asyncio.Lock()  # one person-facing question at a time per step
         system_parts = [rendered["system"]] if rendered.get("system") else []
         self.messages: list[conversation.AgentMessage] = []
