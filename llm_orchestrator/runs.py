@@ -30,11 +30,11 @@ from interpreter.lint import unknown_providers
 from interpreter.models import WorkflowDefinition
 from interpreter.source import parse
 from llm_orchestrator.connect import connect, server_configured, untraced, wait_until_serving
-from llm_orchestrator.devserver import DevServer, port_open
+from llm_orchestrator.devserver import DevServer, port_open, state_dir
 from llm_orchestrator.exits import ExitCode
 from llm_orchestrator.live_tokens import print_tokens, streams_tokens
 from llm_orchestrator.observability import Observability
-from llm_orchestrator.options import ConnectionOptions, RunOptions, StartOptions, state_dir
+from llm_orchestrator.options import ConnectionOptions, RunOptions, StartOptions
 from llm_orchestrator.process import observe
 from llm_orchestrator.progress import (
     Reporter,

@@ -20,9 +20,9 @@ from llm_orchestrator.cassette.format import CassetteError, Source, load, save
 from llm_orchestrator.cassette.record import record_run
 from llm_orchestrator.cassette.replay import CassettePlayer, CassetteReport, request_for
 from llm_orchestrator.connect import connect, server_configured, wait_until_serving
-from llm_orchestrator.devserver import DevServer, port_open
+from llm_orchestrator.devserver import DevServer, port_open, state_dir
 from llm_orchestrator.exits import ExitCode
-from llm_orchestrator.options import ConnectionOptions, RecordOptions, TestOptions, state_dir
+from llm_orchestrator.options import ConnectionOptions, RecordOptions, TestOptions
 from llm_orchestrator.request import names_a_file
 from llm_orchestrator.worker import build_worker
 from llm_orchestrator.worker_setup import activity_settings, worker_config
