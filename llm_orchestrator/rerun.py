@@ -67,7 +67,7 @@ from interpreter.steps import GroupKind
 from llm_orchestrator.exits import ExitCode
 from llm_orchestrator.options import RerunOptions
 from llm_orchestrator.progress import Reporter, print_json
-from llm_orchestrator.request import parse_inputs, parse_value
+from llm_orchestrator.request import parse_inputs, parse_value, start_input
 
 __all__ = [
     "MEMO_RERUN_OF",
@@ -429,16 +429,9 @@ def plan_rerun(
         and (r := old.records.get(s)) is not None
         and r.status in ("completed", "reused", "failed")
     )
-    request = RunInput(
-        definition=definition.model_dump(mode="json", by_alias=True, exclude_none=True),
-        inputs=given,
-        offline=old.request.offline,
-        mocks=mocks,
-        library=library,
-        records=old.request.records,
-        reuse=reuse,
-        rerun_of=old.ref,
-    )
+    request = start_input(
+        definition, given, offline=old.request.offline, mocks=mocks, library=library
+    ).model_copy(update={"records": old.request.records, "reuse": reuse, "rerun_of": old.ref})
     return RerunPlan(
         old=old,
         request=request,
