@@ -72,13 +72,15 @@ def address(client: Client) -> str:
 class SlowHook:
     url: str
     delay: float = 3.0
-    """Seconds each POST is held before its answer; ``math.inf``: until the test ends."""
+    """Seconds each POST is held before its answer; ``math.inf``: never answered, but kept
+    alive (a byte of the body each second, so no read timeout fires) until the client
+    leaves or the test ends."""
     allow: str = ""
     """The ``LLM_ORCHESTRATOR_HTTP_ALLOW`` entry for it (loopback needs its port)."""
     posts: list[str] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
-    """Set when the test ends: a POST still held is dropped unanswered."""
+    """Set when the test ends: a POST still held is dropped."""
 
 
 @pytest.fixture
@@ -90,8 +92,11 @@ def slow_hook() -> Iterator[SlowHook]:
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             hook.posts.append(self.path)
             hook.arrived.set()
+            if math.isinf(hook.delay):
+                self.trickle()
+                return
             # the step is in flight while the test acts; at the test's end, drop the request
-            if hook.released.wait(None if math.isinf(hook.delay) else hook.delay):
+            if hook.released.wait(hook.delay):
                 return
             body = b'{"ok": true}'
             self.send_response(200)
@@ -99,6 +104,17 @@ def slow_hook() -> Iterator[SlowHook]:
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def trickle(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()  # no length: the body ends when the connection does
+            try:
+                while not hook.released.wait(1.0):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+            except OSError:
+                pass  # the client left: the step was cancelled
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -270,7 +286,7 @@ async def test_cancel_ends_the_run_and_result_reports_it(
     slow_hook: SlowHook,
 ) -> None:  # fmt: skip
     # the step stays in flight until it is cancelled, however long `status` and `cancel`
-    # take to start on a busy machine (a fixed delay raced them: the run could complete)
+    # take to start on a busy machine (a fixed delay raced them: the step could end first)
     slow_hook.delay = math.inf
     flow = _slow_workflow(tmp_path, slow_hook)
     run_id = f"cancel-{uuid.uuid4().hex[:8]}"
