@@ -215,18 +215,30 @@ async def test_a_server_that_exits_is_restarted(
 async def test_a_server_that_never_answers_times_out_and_is_retried(
     client: Client, task_queue: str, worker_for: WorkerFactory, tmp_path: Path
 ) -> None:
+    # the server is started and its tools listed by a first step with the default timeout:
+    # on a busy machine starting a Python server alone can take longer than the short
+    # timeout below, which is meant for the hung call only
+    warm = {
+        "id": "warm",
+        "type": "mcp",
+        "server": "slow",
+        "tool": "echo",
+        "arguments": {"text": "up"},
+    }
     step = {
         "id": "slow",
         "type": "mcp",
         "server": "slow",
         "tool": "hang_once",
         "arguments": {"text": "x"},
-        "timeout": "2s",
+        "depends_on": ["warm"],
+        "timeout": "5s",
         "retry": {"max_attempts": 3, "initial_interval": "100ms"},
     }
     config = WorkerConfig(mcp_servers={"slow": fake_server(tmp_path)})
     async with worker_for(config=config):
-        result = await run(client, task_queue, workflow(step))
+        result = await run(client, task_queue, workflow(warm, step))
+    assert result.steps["warm"].attempts == 1
     assert result.steps["slow"].output == {"result": "answered x"}  # MCPServer wraps a str
     assert result.steps["slow"].attempts == 2
     assert (tmp_path / "hang_once").read_text() == "2"

@@ -126,14 +126,17 @@ async def test_a_stream_cut_half_way_is_retried_and_then_assembled(
 
 
 async def test_a_server_that_never_answers_hits_the_step_timeout(
-    client: Client, task_queue: str, worker_for: Any, llmock: LLMock
+    client: Client, task_queue: str, worker_for: Any, llmock: LLMock, llmock_server: LLMockServer
 ) -> None:
-    llmock.delay(3, times=2, provider="openai")
-    step = one_step(timeout="1500ms", retry={"max_attempts": 2, "initial_interval": "100ms"})
+    # each attempt has 4 s (its HTTP call 3 s): time enough to send the request on a busy
+    # machine; the server answers 5 s after a request arrives, after its attempt has ended
+    llmock.delay(5, times=2, provider="openai")
+    step = one_step(timeout="4s", retry={"max_attempts": 2, "initial_interval": "100ms"})
     async with worker_for(config=config_for(llmock)):
         result, error = await outcome(await start_run(client, task_queue, {"definition": step}))
     assert result is None and error is not None
-    assert len(llmock.requests) == 2
+    # a request is journaled when its late answer goes out: wait for both
+    assert len(llmock_server.state.journal.records(wait=15)) == 2
     assert "no answer within" in error or "timed out" in error
 
 

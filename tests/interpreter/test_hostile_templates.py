@@ -29,10 +29,11 @@ BOMBS = [
 
 @pytest.mark.parametrize("bomb", BOMBS)
 def test_each_bomb_fails_fast_with_a_reason(bomb: str) -> None:
-    started = time.monotonic()
+    # CPU time of this thread, not wall-clock: a busy machine stretches the second, not the work
+    started = time.thread_time()
     with pytest.raises(TemplateFailure) as caught:
         render_value(bomb, {})
-    assert time.monotonic() - started < 0.5
+    assert time.thread_time() - started < 0.5
     assert "too costly" in str(caught.value) or "Range too big" in str(caught.value)
 
 
@@ -102,9 +103,9 @@ def test_the_handlebars_translation_is_linear() -> None:
     from interpreter.handlebars import to_jinja
 
     for source in ("{{ this " * 4000, "{{#each x}}" * 4000, "{{{ " * 8000 + "}}"):
-        started = time.monotonic()
+        started = time.thread_time()  # the work done, whatever else the machine is doing
         to_jinja(source)
-        assert time.monotonic() - started < 0.5
+        assert time.thread_time() - started < 0.5
     assert to_jinja("{{{raw}}} {{#each xs}}{{this}}{{/each}}") == (
         "{{ raw }} {% for __key, this in _hb_pairs(xs) %}{{ this }}{% endfor %}"
     )

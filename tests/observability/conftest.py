@@ -42,7 +42,9 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return sum(found)
 
 
-def wait_for(url: str, timeout: float = 30.0) -> None:
+def wait_for(url: str, timeout: float = 120.0) -> None:
+    """Until ``url`` answers: a process starting up (a CLI worker imports for 20 s on a busy
+    machine); returns as soon as it does."""
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -74,7 +74,9 @@ def start_prometheus(tmp_path: Path, target: str) -> tuple[subprocess.Popen[byte
 
 
 @pytest.mark.asyncio(loop_scope="session")
-@pytest.mark.timeout(240)  # every example (up to 120 s), then Prometheus scrapes (up to 30 s)
+# the worker and Prometheus start (up to 120 s each), every example (up to 120 s), then
+# Prometheus scrapes (up to 30 s)
+@pytest.mark.timeout(420)
 async def test_prometheus_counts_the_steps_of_every_example_by_type(
     client: Client, tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@ embedded one under the same index name; opening a store never blocks the worker'
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -55,30 +56,43 @@ async def test_an_original_file_naming_pinecone_runs_offline(
 
 
 def test_opening_the_embedded_store_does_not_block_the_event_loop(tmp_path: Path) -> None:
-    """The first `local` store imports LanceDB (seconds): the loop must keep ticking."""
+    """The first `local` store imports LanceDB (seconds): the loop must keep ticking.
+
+    Judged against the open's own duration, not a fixed number of seconds: a busy machine
+    stretches both the import and the loop's unavoidable pauses (a native library loading
+    holds the GIL for 0.1 s on a quiet machine, 0.7 s on a loaded one). Opened on the loop,
+    the whole open is one stall and no tick happens during it.
+    """
     code = textwrap.dedent(
         f"""
-        import asyncio, sys, time
+        import asyncio, json, sys, time
         from pathlib import Path
         from activities.vectorstores import Stores
 
         async def main():
             assert "lancedb" not in sys.modules
-            gaps, last = [], time.monotonic()
+            ticks = []
             async def tick():
-                nonlocal last
                 while True:
                     await asyncio.sleep(0.02)
-                    now = time.monotonic(); gaps.append(now - last); last = now
+                    ticks.append(time.monotonic())
             ticker = asyncio.create_task(tick())
+            await asyncio.sleep(0.1)  # the ticker is running
+            began = time.monotonic()
             store = await Stores(vectors_dir=Path({str(tmp_path)!r})).open("local")
+            ended = time.monotonic()
             ticker.cancel()
             assert "lancedb" in sys.modules, "the store did not load LanceDB"
-            print(max(gaps))
+            during = [t for t in ticks if began < t < ended]
+            marks = [began, *during, ended]
+            gaps = [b - a for a, b in zip(marks, marks[1:])]
+            print(json.dumps({{"open": ended - began, "ticks": len(during), "stall": max(gaps)}}))
 
         asyncio.run(main())
         """
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert float(result.stdout.strip()) < 0.5, f"the loop stalled {result.stdout.strip()} s"
+    seen = json.loads(result.stdout)
+    assert seen["ticks"] >= 5, f"the loop hardly ran while the store opened: {seen}"
+    assert seen["stall"] < seen["open"] / 2, f"the loop stalled for most of the open: {seen}"
