@@ -14,12 +14,9 @@ from typing import Any
 import yaml
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
 
 from interpreter.contract import ACTIVITY_VECTOR_SEARCH
-from interpreter.workflow import DagWorkflow
-from llm_orchestrator.worker import workflow_runner
+from tests.helpers.replay import assert_replays
 from tests.helpers.runs import outcome, start_run
 
 FLOW = Path(__file__).parents[1] / "replay" / "flows" / "local-vector-search.yaml"
@@ -60,13 +57,7 @@ async def test_a_vector_query_on_the_embedded_store_is_a_local_activity(
     assert _scheduled(history).count(ACTIVITY_VECTOR_SEARCH) == 1
     assert _markers(history).count(LOCAL_ACTIVITY_MARKER) == 1
 
-    replayer = Replayer(
-        workflows=[DagWorkflow],
-        data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(),
-    )
-    replayed = await replayer.replay_workflow(history, raise_on_replay_failure=True)
-    assert replayed.replay_failure is None
+    await assert_replays(history)
 
 
 async def test_a_failing_local_search_fails_its_step_with_the_stores_message(

@@ -13,17 +13,14 @@ import httpx
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment
-from temporalio.worker import Replayer
 
 from activities.action import ActionActivities
 from activities.settings import ActivitySettings
 from interpreter.contract import ACTIVITY_ACTION
 from interpreter.fields import Defaults
 from interpreter.steps import ActionStep, RunFacts, action, kind_of
-from interpreter.workflow import DagWorkflow
-from llm_orchestrator.worker import workflow_runner
+from tests.helpers.replay import assert_replays
 from tests.helpers.runs import outcome, start_run
 
 LOGS: dict[str, Any] = {
@@ -88,13 +85,7 @@ async def test_a_log_action_runs_in_the_workflow_and_writes_its_line_once(
 
     # replaying the run (a worker whose cache evicted it) writes no line again
     caplog.clear()
-    replayer = Replayer(
-        workflows=[DagWorkflow],
-        data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(),
-    )
-    replayed = await replayer.replay_workflow(history, raise_on_replay_failure=True)
-    assert replayed.replay_failure is None
+    await assert_replays(history)
     assert _lines(caplog) == []
 
 

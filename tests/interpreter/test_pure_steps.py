@@ -17,7 +17,6 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment
-from temporalio.worker import Replayer
 
 from activities.transform import run_transform
 from interpreter.contract import ACTIVITY_TRANSFORM, QUERY_PROGRESS, Progress
@@ -26,9 +25,8 @@ from interpreter.fields import Defaults
 from interpreter.steps import RunFacts, StepFailure, TransformStep, transform
 from interpreter.template_limits import Limits
 from interpreter.transforms import apply_function
-from interpreter.workflow import DagWorkflow
 from llm_orchestrator.progress import step_line
-from llm_orchestrator.worker import workflow_runner
+from tests.helpers.replay import assert_replays
 from tests.helpers.runs import failure_of, outcome, run_to_end, start_run
 
 PIPELINE: dict[str, Any] = {
@@ -134,13 +132,7 @@ async def test_a_run_of_transforms_schedules_no_activity_and_gives_the_same_outp
     assert result.steps["never"].status == "skipped"
 
     # a run recorded with transforms in the workflow replays
-    replayer = Replayer(
-        workflows=[DagWorkflow],
-        data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(),
-    )
-    replayed = await replayer.replay_workflow(history, raise_on_replay_failure=True)
-    assert replayed.replay_failure is None
+    await assert_replays(history)
 
 
 @pytest.mark.parametrize(

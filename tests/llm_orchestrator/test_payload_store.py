@@ -20,12 +20,10 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.converter import StorageDriverClaim, StorageDriverStoreContext
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Replayer
 
 from activities import ActivitySettings, WorkerActivities
 from interpreter.contract import WORKFLOW_TYPE
 from interpreter.errors import OrchestratorError
-from interpreter.workflow import DagWorkflow
 from llm_orchestrator.payload_store import (
     STORE_ENV,
     FileStorageDriver,
@@ -33,9 +31,10 @@ from llm_orchestrator.payload_store import (
     close_store,
     data_converter,
 )
-from llm_orchestrator.worker import build_worker, workflow_runner
+from llm_orchestrator.worker import build_worker
 from tests.conftest import EXAMPLES, ROOT
 from tests.fakes.s3 import FakeS3, fake_s3
+from tests.helpers.replay import assert_replays
 from tests.helpers.runs import start_run
 
 MB = 1024 * 1024
@@ -308,12 +307,7 @@ steps:
     finally:
         await activities.aclose()
     assert result.steps["b"].output["length"] == 3_000_000
-    replayer = Replayer(
-        workflows=[DagWorkflow],
-        data_converter=client.data_converter,
-        workflow_runner=workflow_runner(),
-    )
-    await replayer.replay_workflow(await handle.fetch_history())
+    await assert_replays(await handle.fetch_history(), client.data_converter)
 
 
 @pytest.fixture

@@ -24,17 +24,15 @@ import yaml
 from llmock.pytest_plugin import LLMock
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
-from temporalio.worker import Replayer
 
 from activities import ActivitySettings
 from interpreter.contract import WORKFLOW_TYPE, RunResult
 from interpreter.errors import OrchestratorError
 from interpreter.loader import load_definition
-from interpreter.workflow import DagWorkflow
 from llm_orchestrator.rerun import MEMO_RERUN_OF, RerunRefused, step_hashes
 from llm_orchestrator.sdk.client import Orchestrator
-from llm_orchestrator.worker import workflow_runner
 from tests.helpers.providers import config_for
+from tests.helpers.replay import assert_replays
 from tests.helpers.runs import start_run
 
 pytestmark = pytest.mark.usefixtures("keys")
@@ -167,13 +165,7 @@ async def test_rerun_of_a_failed_run_calls_the_model_only_for_the_failed_step_an
         assert f"**Rerun of** `{old_id}`" in details
         assert "reused steps: `outline`, `draft`" in details
         # the reuse path is deterministic: the rerun's history replays
-        replayer = Replayer(
-            workflows=[DagWorkflow],
-            data_converter=client.data_converter,
-            workflow_runner=workflow_runner(),
-        )
-        replay = await replayer.replay_workflow(await run.handle.fetch_history())
-        assert replay.replay_failure is None
+        await assert_replays(await run.handle.fetch_history(), client.data_converter)
 
 
 @aio

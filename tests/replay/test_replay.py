@@ -12,11 +12,8 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
 
-from interpreter.workflow import DagWorkflow
-from llm_orchestrator.worker import workflow_runner
+from tests.helpers.replay import assert_replays
 
 HERE = Path(__file__).parent
 HISTORIES = sorted((HERE / "histories").glob("*.json"))
@@ -39,10 +36,4 @@ def test_the_flows_use_every_control_flow_kind() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays_without_nondeterminism(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem.replace("~", "/"), path.read_text())
-    replayer = Replayer(
-        workflows=[DagWorkflow],
-        data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(),
-    )
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
-    assert result.replay_failure is None
+    await assert_replays(history)
