@@ -483,7 +483,8 @@ class PureKind(StepKind[S]):
     they replay with it (see ``docs/runtime.md``). ``None``: it always ran in the workflow."""
 
     patch: str = ""
-    """The ``workflow.patched`` id that marks runs computing it here (with ``replays_with``)."""
+    """The older ``workflow.patched`` id, if any, that marked runs computing it here before
+    the workflow's one patch for all in-workflow steps (runs recorded between the two)."""
 
     @abstractmethod
     def compute(self, step: S, rendered: Mapping[str, Any]) -> StepOutcome:

@@ -92,7 +92,6 @@ class _LogKind(PureKind[ActionStep]):
     shape: Shape = "task"
     free_keys_into = "params"
     replays_with = KIND
-    patch = "log-in-workflow"
 
     def summary(self, step: ActionStep, defaults: Defaults) -> str:
         return KIND.summary(step, defaults)

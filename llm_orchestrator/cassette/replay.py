@@ -166,8 +166,7 @@ class _Session:
 
 def _now_in_workflow(call: Call) -> bool:
     """A call that older versions made for a step the workflow now computes without an
-    activity: a `transform` (``transforms-in-workflow``) or a `log` action
-    (``log-in-workflow``; docs/runtime.md)."""
+    activity: a `transform` or a `log` action (docs/runtime.md)."""
     if call.activity == ACTIVITY_TRANSFORM:
         return True
     step = call.request.get("step") if isinstance(call.request, dict) else None

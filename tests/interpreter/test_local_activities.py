@@ -3,7 +3,7 @@
 Its result is recorded in a ``core_local_activity`` marker instead of three activity
 events; a text query (embedded by a provider, a network call) stays an activity. Runs
 recorded before (``tests/replay/histories/rag-pipeline.*``) scheduled the activity and
-still replay with it (the ``local-activities`` patch).
+still replay with it (the ``steps-in-workflow-2`` patch).
 """
 
 from __future__ import annotations

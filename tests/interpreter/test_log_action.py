@@ -1,7 +1,7 @@
 """The built-in `log` action is computed in the workflow: its line once, no activity.
 
 Runs recorded before (the examples' histories in ``tests/replay``) scheduled the
-``step_action`` activity for it and still replay with it (the ``log-in-workflow`` patch).
+``step_action`` activity for it and still replay with it (the ``steps-in-workflow-2`` patch).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.action import ActionActivities
 from activities.settings import ActivitySettings
-from interpreter.contract import ACTIVITY_ACTION
 from interpreter.fields import Defaults
 from interpreter.steps import ActionStep, RunFacts, action, kind_of
 from tests.helpers.replay import assert_replays
@@ -40,8 +39,13 @@ LOGS: dict[str, Any] = {
             "params": {"who": "{{ inputs.who }}", "n": 2},
             "depends_on": ["hello"],
         },
+        {"id": "shout", "type": "transform", "function": "upper", "inputs": "{{ inputs.who }}"},
     ],
-    "outputs": {"said": "{{ steps.hello.output }}", "json": "{{ steps.as_json.output }}"},
+    "outputs": {
+        "said": "{{ steps.hello.output }}",
+        "json": "{{ steps.as_json.output }}",
+        "shouted": "{{ steps.shout.output }}",
+    },
 }
 
 
@@ -76,8 +80,11 @@ async def test_a_log_action_runs_in_the_workflow_and_writes_its_line_once(
         result, error = await outcome(handle)
         history = await handle.fetch_history()
     assert error is None and result is not None
-    assert result.outputs == {"said": "hi ada", "json": '{"who": "ada", "n": 2}'}
-    assert ACTIVITY_ACTION not in _activities(history)
+    assert result.outputs == {"said": "hi ada", "json": '{"who": "ada", "n": 2}', "shouted": "ADA"}
+    assert _activities(history) == []
+    # logs and a transform in one run: one patch marker (each costs an event and an upsert)
+    markers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+    assert len(markers) == 1
     for step_id in ("hello", "as_json"):
         record = result.steps[step_id]
         assert (record.status, record.reason, record.attempts) == ("completed", "in workflow", 1)
