@@ -13,7 +13,7 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
@@ -33,7 +33,7 @@ from interpreter.contract import (
 from interpreter.errors import ERROR_CIRCUIT_OPEN
 from interpreter.fields import Defaults, RetryPolicy
 from interpreter.steps import RunFacts
-from interpreter.steps._kind import ActivityChain, ChainAnswer, cause_message
+from interpreter.steps._kind import ActivityChain, ChainAnswer, Heartbeat, cause_message
 from interpreter.templates import Reads, is_template, reads
 
 __all__ = [
@@ -45,8 +45,6 @@ __all__ = [
     "inputs_read",
     "retry_policy",
 ]
-
-Heartbeat = Literal["while_waiting", "per_chunk"] | None
 
 
 class Mailbox:

@@ -166,6 +166,10 @@ class RunFacts:
     """Workflows that `workflow` steps name, pinned with the run (ref → definition)."""
 
 
+Heartbeat = Literal["while_waiting", "per_chunk"] | None
+"""How an activity heartbeats (:attr:`ActivityCall.heartbeat`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ActivityCall:
     """One activity to schedule for a step."""
@@ -174,7 +178,7 @@ class ActivityCall:
     payload: Any
     builtin: bool = True
     """Ours: returns a ``StepOutcome``. A custom activity's result is its own."""
-    heartbeat: Literal["while_waiting", "per_chunk"] | None = "while_waiting"
+    heartbeat: Heartbeat = "while_waiting"
     """How it heartbeats: all the while it waits (a silence of ``heartbeat_timeout``
     means its worker is gone, and the attempt is retried elsewhere), per streamed chunk
     (a stalled stream is retried too), or not at all (no heartbeat timeout)."""
@@ -418,7 +422,7 @@ class Runtime(Protocol):
         timeout: float,
         retry: RetryPolicy,
         result_type: type | None = None,
-        heartbeat: Literal["while_waiting", "per_chunk"] | None = "while_waiting",
+        heartbeat: Heartbeat = "while_waiting",
     ) -> Any:
         """Run one activity (an agent's model turn or tool call); its failure raises
         ``ActivityError`` once ``retry`` is spent."""

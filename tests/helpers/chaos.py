@@ -17,9 +17,32 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
-__all__ = ["SlowChatModel", "stop", "worker_process"]
+__all__ = ["SlowChatModel", "send_chat_completion", "stop", "worker_process"]
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def send_chat_completion(
+    handler: BaseHTTPRequestHandler, model: str, message: dict[str, Any], finish_reason: str
+) -> bool:
+    """Answer an OpenAI chat request with one choice; ``False`` when the asker is gone."""
+    reply = {
+        "id": "c1",
+        "object": "chat.completion",
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    }
+    data = json.dumps(reply).encode()
+    try:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+    except OSError:
+        return False  # the worker that asked is gone
+    return True
 
 
 class SlowChatModel(BaseHTTPRequestHandler):
@@ -44,22 +67,8 @@ class SlowChatModel(BaseHTTPRequestHandler):
             self.arrived(prompt)
         time.sleep(self.delay)
         message = {"role": "assistant", "content": self.reply_text(prompt)}
-        reply = {
-            "id": "c1",
-            "object": "chat.completion",
-            "model": body["model"],
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-        }
-        data = json.dumps(reply).encode()
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:
-            return  # the worker that asked is gone
+        if not send_chat_completion(self, body["model"], message, "stop"):
+            return
         with self.lock:
             self.delivered(prompt)
 

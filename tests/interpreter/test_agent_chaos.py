@@ -20,7 +20,7 @@ import pytest
 import yaml
 from temporalio.client import Client
 
-from tests.helpers.chaos import stop, worker_process
+from tests.helpers.chaos import send_chat_completion, stop, worker_process
 from tests.helpers.net import serve_http
 from tests.helpers.runs import start_run
 
@@ -53,22 +53,7 @@ class _ScriptedModel(BaseHTTPRequestHandler):
         else:
             time.sleep(3)
             message, finish = {"role": "assistant", "content": "done after two lookups"}, "stop"
-        reply = {
-            "id": f"c{turn}",
-            "object": "chat.completion",
-            "model": body["model"],
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-        }
-        data = json.dumps(reply).encode()
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:
-            return  # the worker that asked is gone
+        send_chat_completion(self, body["model"], message, finish)
 
     def log_message(self, *args: Any) -> None:
         pass
