@@ -171,24 +171,32 @@ async def resolve_tools(
             )
         tools[name] = tool
 
+    async def ask(name: str, payload: Any, *, summary: str, result_type: type, failing: str) -> Any:
+        """One activity of the tools' set-up; its failure fails the step, saying what failed."""
+        try:
+            return await runtime.activity(
+                name,
+                payload,
+                summary=summary,
+                timeout=timeout,
+                retry=retry,
+                result_type=result_type,
+            )
+        except FailureError as exc:
+            raise StepFailure(f"{failing}: {cause_message(exc)}") from None
+
     for entry in entries:
         if isinstance(entry, WorkflowTool):
             pinned = facts.library.get(entry.workflow)
             library: Mapping[str, Mapping[str, Any]] = facts.library
             if pinned is None:
-                try:
-                    resolved: ResolvedWorkflow = await runtime.activity(
-                        ACTIVITY_RESOLVE_WORKFLOW,
-                        ResolveRequest(name=entry.workflow),
-                        summary=f"{runtime.label} · resolve tool {entry.tool}",
-                        timeout=timeout,
-                        retry=retry,
-                        result_type=ResolvedWorkflow,
-                    )
-                except FailureError as exc:
-                    raise StepFailure(
-                        f"workflow tool `{entry.workflow}`: {cause_message(exc)}"
-                    ) from None
+                resolved: ResolvedWorkflow = await ask(
+                    ACTIVITY_RESOLVE_WORKFLOW,
+                    ResolveRequest(name=entry.workflow),
+                    summary=f"{runtime.label} · resolve tool {entry.tool}",
+                    result_type=ResolvedWorkflow,
+                    failing=f"workflow tool `{entry.workflow}`",
+                )
                 pinned = resolved.definition.model_dump(mode="json", by_alias=True)
                 library = {**resolved.library, **facts.library}
             definition = WorkflowDefinition.model_validate(pinned)
@@ -203,17 +211,13 @@ async def resolve_tools(
             )
             add(Resolved(spec, entry, dict(pinned), library))
         elif isinstance(entry, McpTool):
-            try:
-                listed: McpTools = await runtime.activity(
-                    ACTIVITY_MCP_LIST_TOOLS,
-                    McpToolsRequest(server=entry.mcp),
-                    summary=f"{runtime.label} · mcp {entry.mcp} tools",
-                    timeout=timeout,
-                    retry=retry,
-                    result_type=McpTools,
-                )
-            except FailureError as exc:
-                raise StepFailure(f"MCP tools of `{entry.mcp}`: {cause_message(exc)}") from None
+            listed: McpTools = await ask(
+                ACTIVITY_MCP_LIST_TOOLS,
+                McpToolsRequest(server=entry.mcp),
+                summary=f"{runtime.label} · mcp {entry.mcp} tools",
+                result_type=McpTools,
+                failing=f"MCP tools of `{entry.mcp}`",
+            )
             offered = {t.name: t for t in listed.tools}
             missing = [name for name in entry.allow or () if name not in offered]
             if missing:
