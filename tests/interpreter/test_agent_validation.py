@@ -12,15 +12,14 @@ from interpreter.library import load_with_library
 from interpreter.loader import load_text
 from interpreter.steps import AgentStep, describe_step
 from interpreter.steps.agent import ActivityTool
+from tests.helpers.problems import load_problems
 
 HEAD = "name: w\ninputs:\n  q: {type: string}\nsteps:\n"
 AGENT = "  - id: support\n    type: agent\n    prompt: '{{ inputs.q }}'\n"
 
 
 def _problems(text: str) -> list[str]:
-    with pytest.raises(WorkflowDefinitionError) as caught:
-        load_text(HEAD + text, "w.yaml")
-    return [p.format() for p in caught.value.problems]
+    return load_problems(HEAD + text)
 
 
 @pytest.mark.parametrize(

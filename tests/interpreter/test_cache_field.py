@@ -9,19 +9,17 @@ import pytest
 
 from activities.cache import step_key
 from interpreter.caching import DEFAULT_TTL_SECONDS, cache_use
-from interpreter.errors import WorkflowDefinitionError
 from interpreter.fields import CacheOptions, Defaults
 from interpreter.loader import load_text
 from interpreter.steps import RunFacts, kind_of
 from interpreter.steps.llm import LlmRequest
+from tests.helpers.problems import load_problems
 
 HEAD = "name: w\ninputs:\n  doc: {type: string}\n"
 
 
 def _problems(text: str) -> list[str]:
-    with pytest.raises(WorkflowDefinitionError) as caught:
-        load_text(HEAD + text, "w.yaml")
-    return [p.format() for p in caught.value.problems]
+    return load_problems(HEAD + text)
 
 
 @pytest.mark.parametrize(

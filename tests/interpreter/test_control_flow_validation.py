@@ -9,12 +9,11 @@ import pytest
 from interpreter.errors import WorkflowDefinitionError
 from interpreter.library import load_with_library
 from interpreter.loader import load_text
+from tests.helpers.problems import load_problems
 
 
 def _problems(text: str) -> list[str]:
-    with pytest.raises(WorkflowDefinitionError) as caught:
-        load_text(text, "w.yaml")
-    return [p.format() for p in caught.value.problems]
+    return load_problems(text)
 
 
 HEAD = "name: w\ninputs:\n  xs: {type: array}\nsteps:\n"

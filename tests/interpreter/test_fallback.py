@@ -17,8 +17,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from activities.providers.config import ProviderSettings
-from interpreter.errors import WorkflowDefinitionError
 from interpreter.loader import load_text
+from tests.helpers.problems import load_problems
 from tests.helpers.providers import config_for
 from tests.helpers.runs import failure_of, run_to_end, start_run
 
@@ -236,9 +236,7 @@ async def test_embed_falls_back_to_the_same_model_elsewhere(
 
 
 def _problems(text: str) -> list[str]:
-    with pytest.raises(WorkflowDefinitionError) as caught:
-        load_text(text, "w.yaml")
-    return [p.format() for p in caught.value.problems]
+    return load_problems(text)
 
 
 def test_bad_fallback_entries_are_located_errors() -> None:

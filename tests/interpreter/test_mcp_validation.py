@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from interpreter.errors import WorkflowDefinitionError
 from interpreter.loader import load_text
 from interpreter.steps import describe_step
 from interpreter.steps.mcp import McpStep
+from tests.helpers.problems import load_problems
 
 HEAD = "name: w\ninputs:\n  zone: {type: string}\nsteps:\n"
 
 
 def _problems(text: str) -> list[str]:
-    with pytest.raises(WorkflowDefinitionError) as caught:
-        load_text(HEAD + text, "w.yaml")
-    return [p.format() for p in caught.value.problems]
+    return load_problems(HEAD + text)
 
 
 @pytest.mark.parametrize(

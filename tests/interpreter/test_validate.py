@@ -6,16 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from interpreter.errors import WorkflowDefinitionError
 from interpreter.loader import load_text
+from tests.helpers.problems import load_problems
 
 
 def _problems(text: str) -> list[str]:
-    with pytest.raises(WorkflowDefinitionError) as caught:
-        load_text(text, "w.yaml")
-    return [p.format() for p in caught.value.problems]
+    return load_problems(text)
 
 
 def test_unknown_variable_is_an_error_when_inputs_are_declared() -> None:

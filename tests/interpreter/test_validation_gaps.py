@@ -9,16 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from interpreter.errors import WorkflowDefinitionError
-from interpreter.loader import load_text
+from tests.helpers.problems import load_problems
 
 LLM = "  - id: a\n    type: llm\n    prompt: hi\n"
 
 
 def _problems(text: str) -> list[str]:
-    with pytest.raises(WorkflowDefinitionError) as caught:
-        load_text(text, "w.yaml")
-    return [p.format() for p in caught.value.problems]
+    return load_problems(text)
 
 
 @pytest.mark.parametrize(
