@@ -83,6 +83,10 @@ def _expiry(ttl_s: float | None) -> float | None:
     return None if ttl_s is None else time.time() + ttl_s
 
 
+_SETUP_SECONDS = 10.0
+"""How long opening the SQLite store waits for another process holding it."""
+
+
 class SqliteCache:
     """The embedded store: one SQLite file, safe for several processes on one machine."""
 
@@ -91,17 +95,32 @@ class SqliteCache:
         self.where = str(path)
 
     def _connect(self) -> sqlite3.Connection:
+        deadline = time.monotonic() + _SETUP_SECONDS
+        while True:
+            try:
+                return self._open()
+            except sqlite3.OperationalError as exc:
+                # two processes setting up a new file at once: switching it to WAL takes a
+                # lock that SQLite's busy timeout does not wait for, so wait here
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise CacheUnavailable(f"step cache {self.path}: {exc}") from None
+                time.sleep(0.05)
+            except (sqlite3.Error, OSError) as exc:
+                raise CacheUnavailable(f"step cache {self.path}: {exc}") from None
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=_SETUP_SECONDS, isolation_level=None)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS step_cache ("
                 " key TEXT PRIMARY KEY, value TEXT NOT NULL,"
                 " created REAL NOT NULL, expires REAL)"
             )
-        except (sqlite3.Error, OSError) as exc:
-            raise CacheUnavailable(f"step cache {self.path}: {exc}") from None
+        except BaseException:
+            db.close()
+            raise
         return db
 
     def _run(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
